@@ -1,0 +1,42 @@
+"""Errors for people: one line that names the file (if any) and what is wrong.
+
+Every error tuplet raises on purpose is a :class:`TupletError`; the CLI prints its message
+without a traceback and exits non-zero. Batch jobs catch :class:`BadFileError`, record the
+reason and go on.
+"""
+
+from __future__ import annotations
+
+import os
+
+
+class TupletError(Exception):
+    """Base class of every error tuplet raises on purpose."""
+
+
+class BadFileError(TupletError):
+    """A file that cannot be used: unreadable, empty, corrupted, of an unknown kind...
+
+    Attributes:
+        path: The file, as given.
+        problem: What is wrong with it, in a few words (no trailing full stop).
+    """
+
+    def __init__(self, path: str | os.PathLike[str], problem: str) -> None:
+        self.path = os.fspath(path)
+        # one line, always: a multi-line library message would break CSV reports and the CLI
+        self.problem = " ".join(str(problem).split()) or "unknown problem"
+        super().__init__(f"{self.path}: {self.problem}")
+
+
+class UsageError(TupletError):
+    """A request that cannot be carried out as asked (a wrong option value, a missing file)."""
+
+
+class MissingExtraError(TupletError):
+    """An optional dependency is not installed; the message says which extra to install."""
+
+    def __init__(self, module: str, extra: str) -> None:
+        super().__init__(
+            f"this needs the optional package {module!r}: pip install 'tuplet[{extra}]'"
+        )
