@@ -21,7 +21,8 @@ column             dtype      meaning
 Maps (each sorted by tick; may be empty, meaning "not stated"):
 
 * tempo: ``tempo_ticks`` (int64), ``tempo_qpm`` (float64, quarter notes per minute);
-* time signatures: ``timesig_ticks`` (int64), ``timesig_numerator``, ``timesig_denominator`` (int16);
+* time signatures: ``timesig_ticks`` (int64), ``timesig_numerator`` and
+  ``timesig_denominator`` (int16);
 * key signatures: ``key_ticks`` (int64), ``key_fifths`` (int16, -7..7 sharps (+) or flats (-)),
   ``key_mode`` (int16, 0 major, 1 minor).
 
@@ -158,8 +159,14 @@ class Notes:
     def sorted(self) -> Notes:
         """Notes sorted by onset, then pitch, duration, program, drum flag and track."""
         order = np.lexsort(
-            (self.track, self.is_drum, self.program, self.duration_ticks, self.pitch,
-             self.onset_ticks)
+            (
+                self.track,
+                self.is_drum,
+                self.program,
+                self.duration_ticks,
+                self.pitch,
+                self.onset_ticks,
+            )
         )
         return self.select(order)
 
@@ -231,6 +238,7 @@ def shift_ticks(notes: Notes, offset_ticks: int) -> Notes:
 
     Map entries that would fall before tick 0 collapse onto tick 0, keeping the last one.
     """
+
     def move_map(ticks: np.ndarray, *cols: np.ndarray) -> list[np.ndarray]:
         t = ticks + offset_ticks
         if len(t) == 0:

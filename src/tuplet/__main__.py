@@ -1,0 +1,5 @@
+import sys
+
+from tuplet.cli import main
+
+sys.exit(main())
