@@ -48,6 +48,10 @@ def test_to_resolution_rounds_and_is_pure():
     odd = from_rows([(5, 7, 60, 80, 0, 0, 0)], 480)
     assert to_resolution(odd, 12).onset_ticks.tolist() == [0]
     assert to_resolution(n, 480) is n
+    # ends are rounded, not durations: notes that touch still touch
+    touching = from_rows([(0, 100, 60, 80, 0, 0, 0), (100, 100, 62, 80, 0, 0, 0)], 480)
+    t = to_resolution(touching, 12)
+    assert (t.onset_ticks + t.duration_ticks).tolist()[0] == t.onset_ticks.tolist()[1]
 
 
 def test_shift_select_sort_concat():

@@ -205,8 +205,9 @@ class Notes:
 def to_resolution(notes: Notes, ticks_per_beat: int) -> Notes:
     """Rescale every time to another resolution, rounding to the nearest tick.
 
-    Onsets and durations are rounded independently (as MusPy's ``adjust_resolution`` does,
-    which the MMT preprocessing uses); numpy rounds halves to even.
+    Onsets and note *ends* are rounded to the nearest tick and each duration is their
+    difference, so notes that touch still touch (this is what MusPy's ``adjust_resolution``
+    does, which the MMT preprocessing uses); halves round to even.
 
     Args:
         notes: The table.
@@ -226,7 +227,7 @@ def to_resolution(notes: Notes, ticks_per_beat: int) -> Notes:
         notes,
         ticks_per_beat=ticks_per_beat,
         onset_ticks=scale(notes.onset_ticks),
-        duration_ticks=scale(notes.duration_ticks),
+        duration_ticks=scale(notes.onset_ticks + notes.duration_ticks) - scale(notes.onset_ticks),
         tempo_ticks=scale(notes.tempo_ticks),
         timesig_ticks=scale(notes.timesig_ticks),
         key_ticks=scale(notes.key_ticks),
