@@ -410,7 +410,7 @@ def test_empty_tables_encode_and_decode() -> None:
     empty = Notes(ticks_per_beat=480)
     for config in BOTH:
         codes = encode(empty, config)
-        assert codes[:, 0].tolist() == [0, 2, len(config.event_types) - 1]
+        assert codes[:, 0].tolist() == [0, 2, config.type_codes["end-of-song"]]
         assert len(decode(codes, config)) == 0
         assert len(decode(np.zeros((0, len(config.fields)), dtype=np.int64), config)) == 0
 
@@ -421,7 +421,7 @@ def test_vocab_sizes() -> None:
     assert MMT.with_max_beat(256).vocab_sizes == (5, 257, 13, 129, 33, 65)
     # 8 types, 64 instruments + drums, 16 velocity bins, 31 tempo bins (120 * 2 ** (k / 8)
     # for k = -20..10 lie in 20..300 qpm), 16 numerators x 6 denominators, 15 x 2 keys
-    assert TUPLET.with_max_beat(256).vocab_sizes == (8, 257, 13, 129, 33, 66, 17, 32, 97, 31)
+    assert TUPLET.with_max_beat(256).vocab_sizes == (10, 257, 13, 129, 33, 66, 17, 32, 97, 31)
     assert get_encoding("tuplet", velocity_bins=8).vocab_sizes[6] == 9
 
 
@@ -432,7 +432,7 @@ def test_config_names_types_and_defined_fields() -> None:
         "start-of-song": 0, "instrument": 1, "start-of-notes": 2, "note": 3, "end-of-song": 4
     }  # fmt: skip
     assert TUPLET.type_codes["time-signature"] == 3 and TUPLET.type_codes["note"] == 6
-    assert MMT.defined_fields.shape == (5, 6) and TUPLET.defined_fields.shape == (8, 10)
+    assert MMT.defined_fields.shape == (5, 6) and TUPLET.defined_fields.shape == (10, 10)
     assert MMT.defined_fields[3].all() and MMT.defined_fields[1].tolist() == [1, 0, 0, 0, 0, 1]
     tempo_row = TUPLET.defined_fields[TUPLET.type_codes["tempo"]]
     assert [f for f, d in zip(TUPLET.fields, tempo_row, strict=True) if d] == [

@@ -35,6 +35,11 @@ TUPLET_TYPES: tuple[str, ...] = (
     "tempo",
     "note",
     "end-of-song",
+    # fill-in-the-middle: after the context, these two rows mark the span to fill (beats
+    # [fill-start, fill-end), for one instrument or, with instrument 0, for all); the filled
+    # notes follow, then end-of-song. See tuplet.fim.
+    "fill-start",
+    "fill-end",
 )
 
 # the fields each event type fills in (the type field always carries the type)
@@ -47,6 +52,8 @@ _DEFINED: dict[str, tuple[str, ...]] = {
     "tempo": ("type", "beat", "position", "tempo"),
     "note": ("type", "beat", "position", "pitch", "duration", "instrument", "velocity"),
     "end-of-song": ("type",),
+    "fill-start": ("type", "beat", "instrument"),
+    "fill-end": ("type", "beat", "instrument"),
 }
 
 DEFAULT_MAX_BEAT = 1025
