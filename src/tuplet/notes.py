@@ -154,7 +154,8 @@ class Notes:
 
     def select(self, mask_or_index: np.ndarray) -> Notes:
         """The notes picked by a boolean mask or an index array; maps are kept."""
-        return replace(self, **{k: v[mask_or_index] for k, v in self.note_columns().items()})
+        cols: dict[str, Any] = {k: v[mask_or_index] for k, v in self.note_columns().items()}
+        return replace(self, **cols)
 
     def sorted(self) -> Notes:
         """Notes sorted by onset, then pitch, duration, program, drum flag and track."""
@@ -275,7 +276,9 @@ def concat(tables: list[Notes]) -> Notes:
     tpb = tables[0].ticks_per_beat
     if any(t.ticks_per_beat != tpb for t in tables):
         raise ValueError("concat needs tables of the same resolution")
-    cols = {name: np.concatenate([getattr(t, name) for t in tables]) for name in NOTE_COLUMNS}
+    cols: dict[str, Any] = {
+        name: np.concatenate([getattr(t, name) for t in tables]) for name in NOTE_COLUMNS
+    }
     return replace(tables[0], **cols)
 
 

@@ -1,0 +1,129 @@
+"""Audio rendering: note tables or MIDI files -> WAV, through the FluidSynth command line.
+
+The Debian ``fluidsynth`` program renders offline (``-F``) with a General MIDI SoundFont; it
+runs as a child process with a deadline, so a hang cannot stall the caller.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+
+from tuplet.errors import TupletError, UsageError
+from tuplet.io import atomic_output, check_readable_file
+from tuplet.notes import Notes
+
+SOUNDFONT_ENV = "TUPLET_SOUNDFONT"
+"""Environment variable naming a SoundFont (.sf2) to use when none is passed."""
+SYSTEM_SOUNDFONTS: tuple[Path, ...] = (
+    Path("/usr/share/sounds/sf2/FluidR3_GM.sf2"),
+    Path("/usr/share/sounds/sf2/default-GM.sf2"),
+)
+INSTALL_HINT = "install it with: apt-get install fluidsynth fluid-soundfont-gm"
+TIMEOUT_BASE_S = 60.0
+"""Deadline for one render: this, plus :data:`TIMEOUT_PER_AUDIO_S` per second of audio."""
+TIMEOUT_PER_AUDIO_S = 1.0
+GAIN = 0.5
+"""FluidSynth's master gain (its default, 0.2, renders a chorale at about -26 dBFS peak)."""
+
+
+def find_soundfont(soundfont: str | os.PathLike[str] | None = None) -> Path:
+    """The SoundFont to render with: the argument, else ``$TUPLET_SOUNDFONT``, else the system's.
+
+    Args:
+        soundfont: A ``.sf2`` file, or None to look it up.
+
+    Returns:
+        An existing SoundFont file.
+
+    Raises:
+        TupletError: The named SoundFont does not exist, or none is installed (with the hint).
+    """
+    named = soundfont if soundfont is not None else os.environ.get(SOUNDFONT_ENV) or None
+    if named is not None:
+        if not Path(named).is_file():
+            source = "" if soundfont is not None else f" (from ${SOUNDFONT_ENV})"
+            raise TupletError(f"{os.fspath(named)}: no such SoundFont file{source}")
+        return Path(named)
+    for candidate in SYSTEM_SOUNDFONTS:
+        if candidate.is_file():
+            return candidate
+    raise TupletError(
+        f"no General MIDI SoundFont found (looked for {', '.join(map(str, SYSTEM_SOUNDFONTS))} "
+        f"and ${SOUNDFONT_ENV}); {INSTALL_HINT}"
+    )
+
+
+def _fluidsynth() -> str:
+    exe = shutil.which("fluidsynth")
+    if exe is None:
+        raise TupletError(f"the fluidsynth program is not installed; {INSTALL_HINT}")
+    return exe
+
+
+def render_wav(
+    notes_or_midi_path: Notes | str | os.PathLike[str],
+    out_path: str | os.PathLike[str],
+    soundfont: str | os.PathLike[str] | None = None,
+    sample_rate: int = 44100,
+) -> Path:
+    """Render notes (or a MIDI file) to a 16-bit stereo WAV file with FluidSynth.
+
+    The audio lasts as long as the notes plus FluidSynth's release tail (about a second).
+    The WAV is written to a temporary name in the output folder and renamed when complete.
+
+    Args:
+        notes_or_midi_path: A note table, or the path of a ``.mid`` file.
+        out_path: The ``.wav`` file to write (overwritten if present).
+        soundfont: A ``.sf2`` file; default ``$TUPLET_SOUNDFONT``, else the system's GM font.
+        sample_rate: Samples per second.
+
+    Returns:
+        ``out_path`` as a :class:`~pathlib.Path`.
+
+    Raises:
+        TupletError: fluidsynth or a SoundFont is missing (with the install hint), or the
+            render fails or overruns its deadline.
+        BadFileError: The MIDI file cannot be read.
+        UsageError: The output folder does not exist, or the sample rate is not positive.
+    """
+    from tuplet.io.midi import read_midi, write_midi
+
+    out = Path(out_path)
+    if not out.parent.is_dir():
+        raise UsageError(f"{out}: cannot write audio: its folder does not exist")
+    if sample_rate <= 0:
+        raise UsageError(f"sample rate must be positive, got {sample_rate}")
+    exe = _fluidsynth()
+    sf2 = find_soundfont(soundfont)
+    with tempfile.TemporaryDirectory(prefix="tuplet-render-") as scratch:
+        if isinstance(notes_or_midi_path, Notes):
+            notes = notes_or_midi_path
+            midi = write_midi(notes, Path(scratch) / "render.mid")
+        else:
+            midi = check_readable_file(notes_or_midi_path)
+            notes = read_midi(midi)  # validates the file before a native synth sees it
+        timeout_s = TIMEOUT_BASE_S + TIMEOUT_PER_AUDIO_S * notes.length_seconds
+        with atomic_output(out, ".wav") as tmp:
+            # -n no MIDI input, -i no shell, -q quiet, -F render to a file; -T fixes the file
+            # type, since the temporary name does not end in .wav
+            command = [exe, "-n", "-i", "-q", "-F", str(tmp), "-T", "wav", "-r", str(sample_rate)]
+            command += ["-g", str(GAIN)]
+            command += [str(sf2), str(midi)]
+            try:
+                done = subprocess.run(
+                    command, capture_output=True, text=True, timeout=timeout_s, check=False
+                )
+            except subprocess.TimeoutExpired:
+                raise TupletError(
+                    f"{out}: fluidsynth did not finish within {timeout_s:.0f} s"
+                ) from None
+            if done.returncode != 0 or not tmp.is_file() or tmp.stat().st_size <= 44:
+                detail = " ".join((done.stderr or done.stdout).split())[:200] or "no output"
+                raise TupletError(
+                    f"{out}: fluidsynth failed (exit code {done.returncode}): {detail}"
+                )
+    return out

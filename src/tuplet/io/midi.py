@@ -1,0 +1,301 @@
+"""MIDI files <-> note tables, through symusic.
+
+:func:`read_midi` checks what it can before handing a file to symusic's C++ parser (the header
+is read here: type-2 files, SMPTE timing and a zero resolution are refused with a clear reason),
+turns every parser failure into a one-line :class:`~tuplet.errors.BadFileError`, and refuses
+files whose tick values cannot be music. :func:`write_midi` writes one track per instrument,
+atomically.
+
+A hostile file can still hang or crash a native parser; code that reads thousands of untrusted
+files should call :func:`read_midi` in worker processes with a deadline (see the corpus step).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from tuplet.errors import BadFileError, UsageError
+from tuplet.gm import program_name
+from tuplet.io import atomic_output, check_readable_file
+from tuplet.notes import Notes
+
+MAX_TICK = 2**31 - 1
+"""symusic keeps ticks as int32: no note may end after this tick."""
+MAX_LENGTH_BEATS = 100_000
+"""Longer than any real piece (about 14 hours at 120 qpm): a file past it is broken."""
+_MICROSECONDS_PER_MINUTE = 60_000_000
+
+
+def _header_problem(head: bytes) -> str | None:
+    """What is wrong with the first 14 bytes of a would-be MIDI file, or None if nothing."""
+    if not head.startswith(b"MThd"):
+        return "not a MIDI file (it does not start with 'MThd')"
+    if len(head) < 14:
+        return "truncated MIDI header"
+    header_length = int.from_bytes(head[4:8], "big")
+    midi_format = int.from_bytes(head[8:10], "big")
+    division = int.from_bytes(head[12:14], "big")
+    if header_length < 6:
+        return f"corrupted MIDI header (length {header_length}, expected 6)"
+    if midi_format == 2:
+        return "MIDI type 2 (sequential songs) is not supported"
+    if midi_format > 2:
+        return f"unknown MIDI format {midi_format}"
+    if division & 0x8000:
+        return "SMPTE timing (frames per second instead of ticks per quarter note) is not supported"
+    if division == 0:
+        return "ticks per quarter note is 0"
+    return None
+
+
+def _count_track_chunks(path: Path) -> tuple[int, int]:
+    """(tracks declared in the header, complete 'MTrk' chunks present) of a MIDI file."""
+    with open(path, "rb") as f:
+        data = f.read()
+    declared = int.from_bytes(data[10:12], "big")
+    pos = 8 + int.from_bytes(data[4:8], "big")
+    found = 0
+    while pos + 8 <= len(data):
+        length = int.from_bytes(data[pos + 4 : pos + 8], "big")
+        if pos + 8 + length > len(data):
+            break
+        found += data[pos : pos + 4] == b"MTrk"
+        pos += 8 + length
+    return declared, found
+
+
+def _short_reason(exc: BaseException) -> str:
+    """A parser's message, cut to one short line without its library prefixes."""
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    for noise in ("MiniMidi: ", ": iostream error"):
+        text = text.replace(noise, "")
+    return text[:120]
+
+
+def normalise_map(ticks: np.ndarray, *values: np.ndarray) -> list[np.ndarray]:
+    """Normalise a time map: sorted by tick, the last entry at each tick, no repeated values.
+
+    Args:
+        ticks: Tick of each entry.
+        *values: The map's value columns, one entry per tick.
+
+    Returns:
+        ``[ticks, *values]``, filtered the same way.
+    """
+    order = np.argsort(ticks, kind="stable")
+    ticks = ticks[order]
+    values = tuple(v[order] for v in values)
+    keep = np.ones(len(ticks), dtype=bool)
+    keep[:-1] = ticks[1:] != ticks[:-1]
+    ticks, values = ticks[keep], tuple(v[keep] for v in values)
+    keep = np.ones(len(ticks), dtype=bool)
+    if len(ticks) > 1:
+        keep[1:] = np.any([v[1:] != v[:-1] for v in values], axis=0)
+    return [ticks[keep], *(v[keep] for v in values)]
+
+
+def read_midi(path: str | os.PathLike[str]) -> Notes:
+    """Read a MIDI file (type 0 or 1) into a note table at the file's own resolution.
+
+    One row per note. Tracks are as symusic splits the file (one per MIDI track and channel);
+    ``track`` numbers those that hold notes from 0, in file order. ``is_drum`` marks channel 10;
+    ``program`` is the track's program (0 for drums).
+    Zero-length notes are kept (duration 0). Maps are read from the file and normalised:
+    sorted by tick, one entry per tick (the last), entries that repeat the value in force
+    dropped; entries at negative ticks, tempos of 0 and key or time signatures out of range
+    are dropped.
+
+    Args:
+        path: The ``.mid`` file (any name; non-ASCII paths are fine).
+
+    Returns:
+        The notes, with ``ticks_per_beat`` the file's ticks per quarter note.
+
+    Raises:
+        BadFileError: The file is missing, unreadable, empty, not MIDI, MIDI type 2, timed in
+            SMPTE frames, corrupted or truncated, holds no notes, or has absurd tick values.
+    """
+    import symusic
+
+    p = check_readable_file(path)
+    with open(p, "rb") as f:
+        head = f.read(14)
+    problem = _header_problem(head)
+    if problem:
+        raise BadFileError(path, problem)
+    try:
+        score: Any = symusic.Score(p, ttype="tick")
+    except Exception as exc:  # symusic raises RuntimeError, but any failure is the file's
+        raise BadFileError(path, f"corrupted or truncated MIDI: {_short_reason(exc)}") from None
+
+    columns: dict[str, list[np.ndarray]] = {
+        k: [] for k in ("t", "d", "p", "v", "prog", "drum", "tr")
+    }
+    for track in score.tracks:
+        arrays = track.notes.numpy()
+        n = len(arrays["time"])
+        if n == 0:
+            continue
+        index = len(columns["t"])
+        columns["t"].append(arrays["time"].astype(np.int64))
+        columns["d"].append(arrays["duration"].astype(np.int64))
+        columns["p"].append(arrays["pitch"].astype(np.int16))
+        columns["v"].append(arrays["velocity"].astype(np.int16))
+        columns["prog"].append(np.full(n, 0 if track.is_drum else track.program, np.int16))
+        columns["drum"].append(np.full(n, bool(track.is_drum)))
+        columns["tr"].append(np.full(n, index, np.int32))
+    if not columns["t"]:
+        declared, found = _count_track_chunks(p)
+        if found < declared:
+            raise BadFileError(
+                path, f"truncated MIDI: the header declares {declared} tracks, {found} are complete"
+            )
+        raise BadFileError(path, "no notes")
+    onset, duration = np.concatenate(columns["t"]), np.concatenate(columns["d"])
+    ticks_per_beat = int(score.ticks_per_quarter)
+    end = onset + duration
+    if (
+        (onset < 0).any()
+        or (duration < 0).any()
+        or end.max() > MAX_TICK
+        or end.max() > MAX_LENGTH_BEATS * ticks_per_beat
+    ):
+        raise BadFileError(
+            path,
+            f"absurd tick values (a note ends at tick {int(end.max())}, "
+            f"beat {int(end.max()) // ticks_per_beat}, at {ticks_per_beat} ticks per beat)",
+        )
+
+    tempos = score.tempos.numpy()
+    valid = (tempos["mspq"] > 0) & (tempos["time"] >= 0)
+    tempo_ticks, tempo_qpm = normalise_map(
+        tempos["time"][valid].astype(np.int64),
+        _MICROSECONDS_PER_MINUTE / tempos["mspq"][valid].astype(np.float64),
+    )
+    sigs = score.time_signatures.numpy()
+    valid = (sigs["numerator"] > 0) & (sigs["denominator"] > 0) & (sigs["time"] >= 0)
+    sig_ticks, sig_num, sig_den = normalise_map(
+        sigs["time"][valid].astype(np.int64),
+        sigs["numerator"][valid].astype(np.int16),
+        sigs["denominator"][valid].astype(np.int16),
+    )
+    keys = score.key_signatures.numpy()
+    fifths = keys["key"].astype(np.int16)
+    mode = keys["tonality"].astype(np.int16)
+    valid = (np.abs(fifths) <= 7) & (mode <= 1) & (keys["time"] >= 0)
+    key_ticks, key_fifths, key_mode = normalise_map(
+        keys["time"][valid].astype(np.int64), fifths[valid], mode[valid]
+    )
+    return Notes(
+        ticks_per_beat=ticks_per_beat,
+        onset_ticks=onset,
+        duration_ticks=duration,
+        pitch=np.concatenate(columns["p"]),
+        velocity=np.concatenate(columns["v"]),
+        program=np.concatenate(columns["prog"]),
+        is_drum=np.concatenate(columns["drum"]),
+        track=np.concatenate(columns["tr"]),
+        tempo_ticks=tempo_ticks,
+        tempo_qpm=tempo_qpm,
+        timesig_ticks=sig_ticks,
+        timesig_numerator=sig_num,
+        timesig_denominator=sig_den,
+        key_ticks=key_ticks,
+        key_fifths=key_fifths,
+        key_mode=key_mode,
+    )
+
+
+def _check_writable(notes: Notes, path: str | os.PathLike[str]) -> None:
+    def refuse(problem: str) -> UsageError:
+        return UsageError(f"{os.fspath(path)}: cannot write MIDI: {problem}")
+
+    if not Path(path).parent.is_dir():
+        raise refuse("its folder does not exist")
+    if notes.ticks_per_beat > 0x7FFF:
+        raise refuse(
+            f"{notes.ticks_per_beat} ticks per beat is above MIDI's 32767 (use to_resolution)"
+        )
+    if len(notes) == 0:
+        return
+    if (notes.onset_ticks < 0).any() or (notes.duration_ticks < 0).any():
+        raise refuse("negative onset or duration")
+    if notes.end_ticks > MAX_TICK:
+        raise refuse(f"a note ends at tick {notes.end_ticks}, past {MAX_TICK}")
+    if (notes.pitch < 0).any() or (notes.pitch > 127).any():
+        raise refuse("pitch outside 0..127")
+    if (notes.program < 0).any() or (notes.program > 127).any():
+        raise refuse("program outside 0..127")
+
+
+def write_midi(notes: Notes, path: str | os.PathLike[str]) -> Path:
+    """Write a note table as a type-1 MIDI file at the table's resolution.
+
+    One track per ``(program, is_drum)`` pair, named by its General MIDI name; drum tracks play
+    on channel 10. Tracks are ordered by the smallest source ``track`` index among their notes,
+    so a table with one instrument per track keeps its track numbers through a write and a
+    read. Notes with the same instrument from different source tracks share one track.
+    Tempo, time-signature and key-signature maps are written as they are (tempos rounded to
+    whole microseconds per quarter note, as MIDI stores them). Velocities are clipped to
+    1..127 (0 would mean note-off). The file is written to a temporary name in the same folder
+    and renamed, so a reader never sees half a file.
+
+    Args:
+        notes: The table.
+        path: Where to write (overwritten if present).
+
+    Returns:
+        ``path`` as a :class:`~pathlib.Path`.
+
+    Raises:
+        UsageError: The table cannot be written as MIDI (negative or huge ticks, pitch or
+            program out of range, resolution above 32767) or the folder does not exist.
+    """
+    import symusic
+
+    _check_writable(notes, path)
+    score: Any = symusic.Score(notes.ticks_per_beat, ttype="tick")
+    if len(notes):
+        key = notes.is_drum.astype(np.int64) * 128 + notes.program
+        groups, inverse = np.unique(key, return_inverse=True)
+        first_track = np.full(len(groups), np.iinfo(np.int64).max)
+        np.minimum.at(first_track, inverse, notes.track.astype(np.int64))
+        velocity = np.clip(notes.velocity, 1, 127)
+        for g in np.lexsort((groups, first_track)):
+            rows = np.flatnonzero(inverse == g)
+            rows = rows[
+                np.lexsort((notes.duration_ticks[rows], notes.pitch[rows], notes.onset_ticks[rows]))
+            ]
+            is_drum, program = bool(groups[g] >= 128), int(groups[g] % 128)
+            track: Any = symusic.Track(
+                name=program_name(program, is_drum), program=program, is_drum=is_drum
+            )
+            track.notes = symusic.Note.from_numpy(
+                notes.onset_ticks[rows].astype(np.int32),
+                notes.duration_ticks[rows].astype(np.int32),
+                notes.pitch[rows].astype(np.int8),
+                velocity[rows].astype(np.int8),
+            )
+            score.tracks.append(track)
+    qpm_ok = notes.tempo_qpm > 0
+    score.tempos = symusic.Tempo.from_numpy(
+        notes.tempo_ticks[qpm_ok].astype(np.int32),
+        np.round(_MICROSECONDS_PER_MINUTE / notes.tempo_qpm[qpm_ok]).astype(np.int32),
+    )
+    score.time_signatures = symusic.TimeSignature.from_numpy(
+        notes.timesig_ticks.astype(np.int32),
+        notes.timesig_numerator.astype(np.uint8),
+        notes.timesig_denominator.astype(np.uint8),
+    )
+    score.key_signatures = symusic.KeySignature.from_numpy(
+        notes.key_ticks.astype(np.int32),
+        notes.key_fifths.astype(np.int8),
+        notes.key_mode.astype(np.uint8),
+    )
+    with atomic_output(path, ".mid") as tmp:
+        score.dump_midi(tmp)
+    return Path(path)
