@@ -1,0 +1,126 @@
+"""``tuplet show``, ``render``, ``encode``, ``decode``: one music file at a time."""
+
+from __future__ import annotations
+
+import argparse
+import os
+from pathlib import Path
+from typing import Any
+
+from tuplet.errors import UsageError
+
+
+def cmd_show(args: argparse.Namespace) -> int:
+    """Print what a music file holds."""
+    from tuplet.describe import describe_notes
+    from tuplet.io import read_notes
+
+    notes = read_notes(args.file)
+    print(describe_notes(notes, name=str(args.file)))
+    return 0
+
+
+def _refuse_overwrite(path: Path, force: bool) -> None:
+    if path.exists() and not force:
+        raise UsageError(f"{path}: exists already (use --force to overwrite)")
+
+
+def cmd_render(args: argparse.Namespace) -> int:
+    """Render a music file to WAV audio or a piano-roll PNG."""
+    from tuplet.io import read_notes
+
+    out = Path(args.out)
+    suffix = out.suffix.lower()
+    if suffix not in (".wav", ".png"):
+        raise UsageError(f"{out}: --out must end in .wav or .png")
+    _refuse_overwrite(out, args.force)
+    notes = read_notes(args.file)
+    if suffix == ".wav":
+        from tuplet.io.audio import render_wav
+
+        render_wav(notes, out, soundfont=args.soundfont)
+    else:
+        from tuplet.io.pianoroll import draw_pianoroll
+
+        draw_pianoroll(notes, out, title=Path(args.file).name)
+    print(f"wrote {out}")
+    return 0
+
+
+def cmd_encode(args: argparse.Namespace) -> int:
+    """Encode a music file as note-tuple codes (CSV or .npy)."""
+    import numpy as np
+
+    from tuplet.encoding import codes_to_csv, encode, get_encoding
+    from tuplet.io import read_notes
+
+    out = Path(args.out)
+    _refuse_overwrite(out, args.force)
+    config = get_encoding(args.encoding)
+    codes = encode(read_notes(args.file), config)
+    if out.suffix.lower() == ".csv":
+        codes_to_csv(codes, config, out)
+    elif out.suffix.lower() == ".npy":
+        tmp = out.with_name(out.name + ".tmp.npy")
+        np.save(tmp, codes)
+        os.replace(tmp, out)
+    else:
+        raise UsageError(f"{out}: --out must end in .csv or .npy")
+    print(f"wrote {out}: {len(codes)} events x {codes.shape[1]} fields ({config.name} encoding)")
+    return 0
+
+
+def cmd_decode(args: argparse.Namespace) -> int:
+    """Decode note-tuple codes (CSV or .npy) back to a MIDI file."""
+    import numpy as np
+
+    from tuplet.encoding import codes_from_csv, decode, get_encoding
+    from tuplet.io.midi import write_midi
+
+    out = Path(args.out)
+    _refuse_overwrite(out, args.force)
+    config = get_encoding(args.encoding)
+    src = Path(args.codes)
+    if not src.is_file():
+        raise UsageError(f"{src}: no such file")
+    if src.suffix.lower() == ".csv":
+        codes = codes_from_csv(src, config)
+    elif src.suffix.lower() == ".npy":
+        try:
+            codes = np.load(src, allow_pickle=False)
+        except (ValueError, OSError) as exc:
+            raise UsageError(f"{src}: not a readable .npy array ({exc})") from None
+    else:
+        raise UsageError(f"{src}: codes must be a .csv or .npy file")
+    notes = decode(codes, config)
+    write_midi(notes, out)
+    print(f"wrote {out}: {len(notes)} notes")
+    return 0
+
+
+def register(sub: Any) -> None:
+    """Add the file commands to the ``tuplet`` parser."""
+    p = sub.add_parser("show", help="tracks, instruments, notes, length, tempo and meter of a file")
+    p.add_argument("file")
+    p.set_defaults(handler=cmd_show)
+
+    p = sub.add_parser("render", help="render a file to audio (.wav) or a piano roll (.png)")
+    p.add_argument("file")
+    p.add_argument("--out", required=True, help="X.wav or X.png")
+    p.add_argument("--soundfont", default=None, help="a .sf2 file (default: General MIDI)")
+    p.add_argument("--force", action="store_true", help="overwrite an existing output")
+    p.set_defaults(handler=cmd_render)
+
+    p = sub.add_parser("encode", help="encode a file as note-tuple codes")
+    p.add_argument("file")
+    p.add_argument("--encoding", default="tuplet", choices=["mmt", "tuplet"])
+    p.add_argument("--out", required=True, help="X.csv or X.npy")
+    p.add_argument("--force", action="store_true")
+    p.set_defaults(handler=cmd_encode)
+
+    p = sub.add_parser("decode", help="decode note-tuple codes back to MIDI")
+    p.add_argument("codes", help="a .csv or .npy file of codes")
+    p.add_argument("--encoding", default="tuplet", choices=["mmt", "tuplet"])
+    p.add_argument("--out", required=True, help="X.mid")
+    p.add_argument("--force", action="store_true")
+    p.set_defaults(handler=cmd_decode)
