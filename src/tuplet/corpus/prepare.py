@@ -1,0 +1,533 @@
+"""Corpus preparation: find the files, read them safely in parallel, encode, de-duplicate, split.
+
+:func:`prepare` turns SOURCES (folders, searched recursively, and ``music21:NAME`` corpora
+bundled with music21) into a dataset folder (format: :mod:`tuplet.store`), with provenance
+(:mod:`tuplet.provenance`) and a record of every file or song not used and why.
+
+How it holds up on large, untrusted collections:
+
+* files are read in ``spawn``-ed worker processes (our own small pool, not
+  ``multiprocessing.Pool``, which hangs when a worker dies); the parent gives each file a
+  deadline (``timeout_s``) and kills a worker that overruns it; a worker that dies (a native
+  crash, the memory limit, a kill) costs only its file, recorded with the signal, and is
+  replaced; every input ends in exactly one place: kept, or in ``skipped.csv`` with its reason;
+* workers send back one file's codes at a time and the parent appends them to disk at once, in
+  input order (a bounded look-ahead keeps the workers busy), so memory stays flat however large
+  the corpus and the result does not depend on ``jobs``;
+* identical content is kept once: the key is the SHA-256 of the encoded codes, so the same
+  music saved twice, or in two formats that encode alike, counts once (the first in input
+  order is kept; the others are skipped as "duplicate of ...");
+* the split is a pure function of that hash (its first 8 bytes as a fraction of 2**64 against
+  the cumulative train/valid/test fractions), so duplicates never straddle splits and an item
+  keeps its split when the corpus grows;
+* a re-run processes only new or changed files (same key, size and mtime, or same SHA-256 of
+  the bytes, means unchanged) and drops files no longer among the sources: the folder always
+  mirrors the sources of its last run. An interrupted run is completed by the next one.
+"""
+
+from __future__ import annotations
+
+import collections
+import os
+import time
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from tuplet import store
+from tuplet.corpus.workers import Filters, WorkerSettings, file_sha256, read_file, run_pool
+from tuplet.errors import UsageError
+from tuplet.provenance import RightsPolicy, provenance_record
+
+SPLITS: tuple[str, ...] = ("train", "valid", "test")
+MUSIC21_PREFIX = "music21:"
+
+
+# ------------------------------------------------------------------------- settings
+DEFAULT_FILTERS = Filters()
+
+
+@dataclass(frozen=True)
+class SplitRule:
+    """Train/valid/test fractions; an item's split is a pure function of its content hash."""
+
+    train: float = 0.9
+    valid: float = 0.05
+    test: float = 0.05
+
+    def __post_init__(self) -> None:
+        values = (self.train, self.valid, self.test)
+        if min(values) < 0 or abs(sum(values) - 1.0) > 1e-9:
+            raise UsageError(f"split fractions must be >= 0 and add up to 1, got {values}")
+
+    def split_of(self, content_hash: str) -> str:
+        """The split of an item whose SHA-256 hex digest is ``content_hash``."""
+        u = int(content_hash[:16], 16) / 2.0**64
+        if u < self.train:
+            return "train"
+        return "valid" if u < self.train + self.valid else "test"
+
+
+# ------------------------------------------------------------------------- discovery
+@dataclass(frozen=True)
+class InputFile:
+    """One file to read.
+
+    Attributes:
+        key: Its identity in the dataset: ``music21:<path under the corpus>`` or the absolute
+            path of a user's file.
+        path: Where it is now.
+        source: The SOURCE it came from, as given (a folder is made absolute).
+        source_root: The folder given as SOURCE (None for music21 corpora).
+        relpath: Its path under the corpus root or ``source_root``.
+    """
+
+    key: str
+    path: Path
+    source: str
+    source_root: Path | None
+    relpath: str
+
+
+def discover(sources: Iterable[str]) -> tuple[list[InputFile], dict[str, int]]:
+    """The readable-looking files of SOURCES, in order, each once.
+
+    Folders are searched recursively (hidden files and folders are skipped; folder links are
+    not followed) for :data:`tuplet.io.SUPPORTED_EXTENSIONS`, sorted by path; a single file
+    may be given too. ``music21:NAME`` lists the named corpus bundled with music21.
+
+    Args:
+        sources: Folders, files, or ``music21:NAME``.
+
+    Returns:
+        The inputs, and the count of other files found in folders, by extension.
+
+    Raises:
+        UsageError: A source does not exist, or a music21 corpus name is unknown.
+    """
+    from tuplet.io import SUPPORTED_EXTENSIONS
+
+    inputs: dict[str, InputFile] = {}
+    ignored: collections.Counter[str] = collections.Counter()
+    for source in sources:
+        if source.startswith(MUSIC21_PREFIX):
+            from tuplet.io.score import music21_corpus_paths
+
+            for p in music21_corpus_paths(source[len(MUSIC21_PREFIX) :]):
+                posix = p.as_posix()
+                rel = posix.split("/corpus/", 1)[1] if "/corpus/" in posix else p.name
+                key = MUSIC21_PREFIX + rel
+                inputs.setdefault(key, InputFile(key, p, source, None, rel))
+            continue
+        root = Path(source).expanduser()
+        if root.is_file():
+            files = [root.resolve()]
+            base = root.resolve().parent
+        elif root.is_dir():
+            base = root.resolve()
+            files = []
+            for folder, dirs, names in os.walk(base):
+                dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+                for name in names:
+                    if name.startswith("."):
+                        continue
+                    suffix = Path(name).suffix.lower()
+                    if suffix in SUPPORTED_EXTENSIONS:
+                        files.append(Path(folder) / name)
+                    elif not name.startswith("tuplet-rights."):
+                        ignored[suffix or "(none)"] += 1
+        else:
+            raise UsageError(f"{source}: no such folder or file (nor a music21:NAME corpus)")
+        for p in sorted(files):
+            key = str(p)
+            inputs.setdefault(
+                key, InputFile(key, p, str(base), base, p.relative_to(base).as_posix())
+            )
+    return list(inputs.values()), dict(ignored)
+
+
+# ------------------------------------------------------------------------- prepare
+@dataclass
+class PrepareReport:
+    """What a :func:`prepare` run did, and what the dataset holds afterwards.
+
+    Attributes:
+        out_dir: The dataset folder.
+        inputs: Files found in the sources.
+        unchanged: Of those, files already prepared by an earlier run (not read again).
+        processed: Files read in this run.
+        removed: Files dropped from the dataset because they are gone from the sources.
+        redone: Files read again: changed since the last run, or duplicates of a removed file.
+        kept: Songs added in this run.
+        skipped: Songs or files of this run not used.
+        skipped_by_reason: ``skipped`` by reason (unreadable, filtered, duplicate, ...).
+        notes_read: Notes of every song read in this run.
+        seconds: Wall time of the run.
+        splits: Sequences per split in the whole dataset after the run.
+        reset: Why the folder was emptied first (changed filters or encoding knobs), if it was.
+    """
+
+    out_dir: str
+    inputs: int = 0
+    unchanged: int = 0
+    processed: int = 0
+    removed: int = 0
+    redone: int = 0
+    kept: int = 0
+    skipped: int = 0
+    skipped_by_reason: dict[str, int] = field(default_factory=dict)
+    notes_read: int = 0
+    seconds: float = 0.0
+    splits: dict[str, int] = field(default_factory=dict)
+    reset: str | None = None
+
+    def summary(self) -> str:
+        """A few lines for the terminal."""
+        rate = self.processed / self.seconds if self.seconds > 0 else 0.0
+        lines = []
+        if self.reset:
+            lines.append(f"started over: {self.reset}")
+        lines.append(
+            f"{self.out_dir}: {self.inputs} files found, {self.processed} read "
+            f"({rate:.1f} files/s), {self.unchanged} unchanged, {self.redone} read again, "
+            f"{self.removed} removed"
+        )
+        reasons = ", ".join(f"{k} {v}" for k, v in sorted(self.skipped_by_reason.items()))
+        lines.append(f"this run: {self.kept} kept, {self.skipped} skipped ({reasons or 'none'})")
+        lines.append("dataset: " + ", ".join(f"{s} {self.splits.get(s, 0)}" for s in SPLITS))
+        return "\n".join(lines)
+
+
+def _as_filters(filters: Filters | Mapping[str, Any] | None) -> Filters | None:
+    if filters is None or isinstance(filters, Filters):
+        return filters
+    unknown = set(filters) - {"min_beats", "max_beats", "min_notes"}
+    if unknown:
+        raise UsageError(f"unknown filter(s): {', '.join(sorted(unknown))}")
+    return Filters(**filters)
+
+
+def _as_split(split: SplitRule | tuple[float, float, float]) -> SplitRule:
+    return split if isinstance(split, SplitRule) else SplitRule(*split)
+
+
+def _default_jobs() -> int:
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not on Linux
+        return max(1, os.cpu_count() or 1)
+
+
+_FORMATS = {".mid": "midi", ".midi": "midi", ".abc": "abc", ".krn": "humdrum"}
+
+
+def _info(config_dict: dict[str, Any], n_fields: int, sources: list[str], filters: Filters | None,
+          split: SplitRule, policy: RightsPolicy, complete: bool,
+          **extra: Any) -> dict[str, Any]:  # fmt: skip
+    import datetime
+
+    from tuplet import __version__
+    from tuplet.provenance import TERMS
+
+    return {
+        "format": store.FORMAT_NAME,
+        "format_version": store.FORMAT_VERSION,
+        "tuplet_version": __version__,
+        "complete": complete,
+        "updated": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "encoding": config_dict,
+        "n_fields": n_fields,
+        "codes_dtype": store.CODES_DTYPE,
+        "sources": sources,
+        "filters": asdict(filters) if filters is not None else None,
+        "split": {
+            "fractions": asdict(split),
+            "rule": "first 8 bytes of the content hash as a fraction of 2**64, against the "
+            "cumulative train, valid, test fractions",
+        },
+        "dedup": "SHA-256 of the encoded codes (little-endian int16 rows); the first in "
+        "input order is kept",
+        "rights": policy.describe(),
+        "terms": TERMS,
+        **extra,
+    }
+
+
+def _write_info(out: Path, info: dict[str, Any]) -> None:
+    import json
+
+    store.write_atomic(out / store.INFO_FILE, (json.dumps(info, indent=2) + "\n").encode())
+
+
+def prepare(
+    sources: list[str],
+    out_dir: str | os.PathLike[str],
+    *,
+    encoding: str = "tuplet",
+    jobs: int | None = None,
+    filters: Filters | Mapping[str, Any] | None = DEFAULT_FILTERS,
+    split: SplitRule | tuple[float, float, float] = SplitRule(),
+    rights: str | None = None,
+    holder: str | None = None,
+    manifest: str | os.PathLike[str] | None = None,
+    timeout_s: float = 60.0,
+    memory_limit_mb: int | None = 8192,
+    progress: bool = True,
+    worker_hook: Callable[[str], None] | None = None,
+) -> PrepareReport:
+    """Prepare (or bring up to date) a dataset folder from SOURCES.
+
+    See the module docstring for what happens and :mod:`tuplet.store` for the folder's files.
+
+    Args:
+        sources: Folders (searched recursively), single files, or ``music21:NAME``.
+        out_dir: The dataset folder; created, or brought up to date if it holds a dataset.
+        encoding: ``"tuplet"`` or ``"mmt"``.
+        jobs: Worker processes (default: the cores available). 1 reads in this process (for
+            debugging: errors are still caught per file, but there is no deadline).
+        filters: MMT's filters; a :class:`Filters`, a dict of its fields, or None for none.
+        split: Train/valid/test fractions.
+        rights: Rights basis of the folder sources (``owned``, ``contract``, ``open_license``,
+            ``public_domain``, ``unknown``); default unknown. Not applied to music21 corpora.
+        holder: Rights holder of the folder sources.
+        manifest: A rights manifest (``.json`` or ``.toml``; see ``docs/data.md``).
+        timeout_s: Seconds allowed to read one file before its worker is killed.
+        memory_limit_mb: Address-space limit of each worker (None: none).
+        progress: Show a progress bar.
+        worker_hook: Called with each path in the worker before it is read (a picklable,
+            module-level function; for tests and debugging).
+
+    Returns:
+        What the run did.
+
+    Raises:
+        UsageError: No sources, a missing source, a bad option, a bad manifest, or ``out_dir``
+            holds a dataset of another encoding or files that are not a dataset.
+    """
+    from tuplet.encoding import get_encoding
+
+    t0 = time.perf_counter()
+    if not sources:
+        raise UsageError("give at least one SOURCE (a folder or music21:NAME)")
+    if timeout_s <= 0:
+        raise UsageError(f"timeout must be positive, got {timeout_s}")
+    config = get_encoding(encoding)
+    the_filters = _as_filters(filters)
+    the_split = _as_split(split)
+    policy = RightsPolicy(rights, holder, None if manifest is None else Path(manifest))
+    jobs = _default_jobs() if jobs is None else jobs
+    if jobs < 1:
+        raise UsageError(f"jobs must be at least 1, got {jobs}")
+    inputs, ignored = discover(sources)
+    out = Path(out_dir)
+    report = PrepareReport(out_dir=str(out), inputs=len(inputs))
+    n_fields = len(config.fields)
+    source_list = [s if s.startswith(MUSIC21_PREFIX) else str(Path(s).resolve()) for s in sources]
+
+    # ----- the folder: new, ours (same settings), ours (changed settings), or someone else's
+    out.mkdir(parents=True, exist_ok=True)
+    ours = {store.CODES_FILE, store.INDEX_FILE, store.FILES_FILE, store.SKIPPED_FILE,
+            store.PROVENANCE_FILE, store.INFO_FILE}  # fmt: skip
+    if (out / store.INFO_FILE).exists():
+        previous = store.load_info(out)
+        if previous["encoding"].get("name") != config.name:
+            raise UsageError(
+                f"{out} holds a {previous['encoding'].get('name')} dataset; prepare the "
+                f"{config.name} encoding into another folder"
+            )
+        if previous["encoding"] != config.to_dict():
+            report.reset = "the encoding's settings changed"
+        elif previous.get("filters") != (asdict(the_filters) if the_filters else None):
+            report.reset = "the filters changed"
+        if report.reset:
+            store.reset(out)
+    elif any(not p.name.startswith(".") and p.name not in ours for p in out.iterdir()):
+        raise UsageError(f"{out} is not empty and holds no dataset: choose an empty folder")
+    info_args = (config.to_dict(), n_fields, source_list, the_filters, the_split, policy)
+    _write_info(out, _info(*info_args, complete=False))
+    journal = store.recover(out, n_fields)
+
+    # ----- what to read: new and changed files; what to drop: gone and changed files
+    old = journal.files_by_key()
+    stats: dict[str, tuple[int, int]] = {}
+    todo_keys: set[str] = set()
+    drop = set(old) - {inp.key for inp in inputs}
+    for inp in inputs:
+        try:
+            st = inp.path.stat()
+            stats[inp.key] = (st.st_size, st.st_mtime_ns)
+        except OSError:
+            stats[inp.key] = (-1, -1)
+        rec = old.get(inp.key)
+        if rec is not None and (
+            (rec.get("size"), rec.get("mtime_ns")) == stats[inp.key]
+            or (rec.get("size") == stats[inp.key][0] and rec.get("sha256")
+                and rec.get("sha256") == file_sha256(inp.path))
+        ):  # fmt: skip
+            continue
+        todo_keys.add(inp.key)
+        if rec is not None:
+            drop.add(inp.key)
+    gone_items = {e["item"] for e in journal.index if e["file"] in drop}
+    for row in journal.skipped:  # a duplicate of a dropped item may now be the one to keep
+        if (
+            row["reason"] == "duplicate"
+            and row["detail"].removeprefix("duplicate of ") in gone_items
+        ):
+            if row["file"] in old and row["file"] in stats:
+                drop.add(row["file"])
+                todo_keys.add(row["file"])
+    report.removed = len(drop - todo_keys)
+    report.redone = len(drop & todo_keys)
+    journal = store.drop_files(out, journal, drop)
+    todo = [inp for inp in inputs if inp.key in todo_keys]
+    report.unchanged = len(inputs) - len(todo)
+
+    # ----- bring the rest up to date with today's split rule and declarations
+    split_changed = False
+    for e in journal.index:
+        new_split = the_split.split_of(e["hash"])
+        split_changed |= new_split != e["split"]
+        e["split"] = new_split
+    if split_changed:
+        store.write_atomic(out / store.INDEX_FILE, store.jsonl_bytes(journal.index))
+    split_of_item = {e["item"]: e["split"] for e in journal.index}
+    refreshed = []
+    for rec in journal.provenance:
+        if rec.get("status") == "kept":
+            rec = {**rec, "split": split_of_item.get(rec["item"], rec.get("split"))}
+        refreshed.append(provenance_record(rec, policy))
+    if refreshed != journal.provenance:
+        store.write_atomic(out / store.PROVENANCE_FILE, store.jsonl_bytes(refreshed))
+    del refreshed
+
+    kept_hashes = {e["hash"]: e["item"] for e in journal.index}
+    split_counts = collections.Counter(e["split"] for e in journal.index)
+    live_rows = sum(e["length"] for e in journal.index)
+    reasons_total = collections.Counter(r["reason"] for r in journal.skipped)
+    n_files = len(journal.files)
+    codes_rows = journal.codes_rows
+    del journal, old
+
+    # ----- read, in parallel, committing each file in input order
+    bar = None
+    if progress and todo:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=len(todo), unit="file", desc="prepare", dynamic_ncols=True)
+    run_reasons: collections.Counter[str] = collections.Counter()
+
+    with store.StoreWriter(out, n_fields, codes_rows) as writer:
+
+        def commit(i: int, result: dict[str, Any]) -> None:
+            nonlocal live_rows, n_files
+            inp = todo[i]
+            size, mtime_ns = stats[inp.key]
+            base = {
+                "path": str(inp.path),
+                "source": inp.source,
+                "source_root": str(inp.source_root) if inp.source_root else None,
+                "relpath": inp.relpath,
+                "format": _FORMATS.get(inp.path.suffix.lower(), "musicxml"),
+                "file_sha256": result["sha256"],
+            }
+            sequences, skipped, records = [], [], []
+            if result["error"] is None and not result["songs"]:
+                result["error"] = ("unreadable", "no songs")
+            if result["error"] is not None:
+                reason, detail = result["error"]
+                skipped.append({"item": inp.key, "reason": reason, "detail": detail})
+                facts = {"item": inp.key, **base, "status": "skipped", "reason": reason}
+                records.append(provenance_record(facts, policy))
+            for song in result["songs"]:
+                name = song["song"]
+                item = inp.key + ("#" + name.rsplit("#", 1)[1] if "#" in name else "")
+                facts = {"item": item, **base, "meta": song.get("meta", {})}
+                facts.update(n_notes=song.get("n_notes"), length_beats=song.get("length_beats"))
+                report.notes_read += int(song.get("n_notes") or 0)
+                if "codes" in song and song["hash"] in kept_hashes:
+                    song = {**song, "reason": "duplicate",
+                            "detail": f"duplicate of {kept_hashes[song['hash']]}"}  # fmt: skip
+                if "reason" in song:
+                    skipped.append(
+                        {"item": item, "reason": song["reason"], "detail": song["detail"]}
+                    )
+                    facts.update(status="skipped", reason=song["reason"])
+                else:
+                    the_hash = song["hash"]
+                    split_name = the_split.split_of(the_hash)
+                    kept_hashes[the_hash] = item
+                    entry = {
+                        "item": item,
+                        "split": split_name,
+                        "hash": the_hash,
+                        "n_notes": song["n_notes"],
+                        "n_beats": song["length_beats"],
+                        "programs": song["programs"],
+                        "drums": song["drums"],
+                    }
+                    sequences.append((entry, song["codes"]))
+                    facts.update(status="kept", split=split_name, content_hash=the_hash)
+                    split_counts[split_name] += 1
+                    live_rows += len(song["codes"])
+                records.append(provenance_record(facts, policy))
+            file_record = {"file": inp.key, "path": str(inp.path), "source": inp.source,
+                           "size": size, "mtime_ns": mtime_ns, "sha256": result["sha256"],
+                           "items": len(result["songs"])}  # fmt: skip
+            writer.add_file(file_record, sequences, skipped, records)
+            n_files += 1
+            report.processed += 1
+            report.kept += len(sequences)
+            report.skipped += len(skipped)
+            run_reasons.update(r["reason"] for r in skipped)
+            if bar is not None:
+                bar.update(1)
+                bar.set_postfix(kept=report.kept, skipped=report.skipped, refresh=False)
+
+        try:
+            paths = [inp.path for inp in todo]
+            if jobs == 1:
+                for i, path in enumerate(paths):
+                    if worker_hook is not None:
+                        worker_hook(str(path))
+                    try:
+                        result = read_file(str(path), config.name, the_filters)
+                    except Exception as exc:  # jobs=1 is for debugging: still one file's fault
+                        problem = f"{type(exc).__name__}: {' '.join(str(exc).split())}"
+                        result = {"sha256": None, "error": ("crashed", problem), "songs": []}
+                    commit(i, result)
+            else:
+                from tuplet.io import SCORE_EXTENSIONS
+
+                settings = WorkerSettings(
+                    config.name,
+                    the_filters,
+                    memory_limit_mb,
+                    preload_scores=any(p.suffix.lower() in SCORE_EXTENSIONS for p in paths),
+                    hook=worker_hook,
+                )
+                run_pool(paths, jobs, settings, timeout_s, commit)
+        finally:
+            if bar is not None:
+                bar.close()
+        codes_rows = writer.codes_rows
+
+    reasons_total.update(run_reasons)
+    report.skipped_by_reason = dict(run_reasons)
+    report.splits = {s: split_counts.get(s, 0) for s in SPLITS}
+    counts = {**report.splits, "kept": sum(split_counts.values()),
+              "skipped": sum(reasons_total.values()), "files": n_files}  # fmt: skip
+    _write_info(
+        out,
+        _info(
+            *info_args,
+            complete=True,
+            counts=counts,
+            skipped_by_reason=dict(sorted(reasons_total.items())),
+            ignored_by_extension=dict(sorted(ignored.items())),
+            dead_rows=codes_rows - live_rows,
+        ),
+    )
+    report.seconds = time.perf_counter() - t0
+    return report

@@ -1,0 +1,338 @@
+"""Reading untrusted files safely, in parallel: spawned workers, deadlines, crash recovery.
+
+:func:`read_file` reads, filters and encodes every song of one file and never raises for a bad
+file. :func:`run_pool` runs it over many files in ``spawn``-ed worker processes (our own small
+pool: ``multiprocessing.Pool`` hangs when a worker dies): the parent gives each file a deadline
+and kills a worker that overruns it; a worker that dies (a native crash, the memory limit, a
+kill) costs only its file, recorded with the signal, and is replaced. Results are handed on in
+input order, with a bounded look-ahead, so memory stays flat and the outcome does not depend on
+the number of workers.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from tuplet import store
+
+if TYPE_CHECKING:
+    from tuplet.notes import Notes
+
+
+@dataclass(frozen=True)
+class Filters:
+    """MMT's preprocessing filters (the paper's values are the defaults).
+
+    Attributes:
+        min_beats: Songs shorter than this (in beats, from the first note) are dropped.
+        max_beats: Songs longer than this are dropped.
+        min_notes: Songs with fewer notes than this are dropped.
+    """
+
+    min_beats: float = 40.0
+    max_beats: float = 8000.0
+    min_notes: int = 50
+
+    def reason(self, notes: Notes) -> str | None:
+        """Why the paper's filters drop a piece (one line), or None if it passes.
+
+        The length is measured as the official pipeline does, before the first note is moved
+        to beat 0 (see :func:`tuplet.encoding.mmt_filter_reason`).
+        """
+        from tuplet.encoding import mmt_filter_reason
+
+        return mmt_filter_reason(
+            notes, min_beats=self.min_beats, max_beats=self.max_beats, min_notes=self.min_notes
+        )
+
+
+def file_sha256(path: Path) -> str | None:
+    """SHA-256 hex digest of a file's bytes, or None if it cannot be read."""
+    digest = hashlib.sha256()
+    try:
+        with open(path, "rb") as f:
+            for block in iter(lambda: f.read(1 << 20), b""):
+                digest.update(block)
+    except OSError:
+        return None
+    return digest.hexdigest()
+
+
+def codes_hash(codes: np.ndarray) -> str:
+    """SHA-256 hex digest of a code array as stored (little-endian int16 rows, with width)."""
+    data = np.ascontiguousarray(codes, dtype=store.CODES_DTYPE).tobytes()
+    return hashlib.sha256(f"{codes.shape[1]}:".encode() + data).hexdigest()
+
+
+def read_file(path: str, encoding: str, filters: Filters | None) -> dict[str, Any]:
+    """Read, filter and encode every song of one file (runs in a worker process).
+
+    Never raises for a bad file: problems are returned as skipped items.
+
+    Returns:
+        ``{"sha256", "error": None | (reason, detail), "songs": [...]}``; each song is
+        ``{"song", "meta", "n_notes", "length_beats"}`` plus either ``codes``, ``hash``,
+        ``programs``, ``drums`` (encoded) or ``reason`` and ``detail`` (skipped).
+    """
+    from tuplet.encoding import encode, get_encoding, shift_to_first_beat
+    from tuplet.errors import BadFileError
+    from tuplet.io import SCORE_EXTENSIONS, read_notes
+    from tuplet.provenance import sniff_metadata
+
+    p = Path(path)
+    result: dict[str, Any] = {"sha256": file_sha256(p), "error": None, "songs": []}
+    broken: list[BadFileError] = []
+    try:
+        songs: list[tuple[str, Notes]]
+        if p.suffix.lower() in SCORE_EXTENSIONS:
+            from tuplet.io.score import read_score_all
+
+            songs = read_score_all(p, skipped=broken)
+        else:
+            songs = [(p.name, read_notes(p))]
+    except BadFileError as exc:
+        result["error"] = ("unreadable", exc.problem)
+        return result
+    except Exception as exc:  # a reader bug is still this file's problem, not the run's
+        result["error"] = ("unreadable", f"{type(exc).__name__}: {' '.join(str(exc).split())}")
+        return result
+    config = get_encoding(encoding)
+    note_type = config.type_codes["note"]
+    for err in broken:
+        song = p.name + ("#" + err.path.rsplit("#", 1)[1] if "#" in err.path else "")
+        result["songs"].append({"song": song, "reason": "unreadable", "detail": err.problem})
+    for song, notes in songs:
+        entry: dict[str, Any] = {"song": song, "meta": sniff_metadata(p, song)}
+        entry.update(n_notes=len(notes), length_beats=None)
+        reason = filters.reason(notes) if filters is not None else None
+        if reason is not None:
+            entry.update(reason="filtered", detail=reason)
+            result["songs"].append(entry)
+            continue
+        try:
+            shifted = shift_to_first_beat(notes, config)
+            codes = encode(shifted, config)
+        except Exception as exc:  # an encoder bug must not stop the run: record it
+            detail = f"{type(exc).__name__}: {' '.join(str(exc).split())}"[:200]
+            entry.update(reason="unencodable", detail=detail)
+            result["songs"].append(entry)
+            continue
+        is_note = codes[:, 0] == note_type
+        entry.update(length_beats=round(shifted.length_beats, 3), n_notes=int(is_note.sum()))
+        if not is_note.any():
+            entry.update(reason="unencodable", detail="no note the encoding can hold")
+        else:
+            entry.update(
+                codes=codes,
+                hash=codes_hash(codes),
+                programs=sorted({int(x) for x in notes.program[~notes.is_drum]}),
+                drums=bool(notes.is_drum.any()),
+            )
+        result["songs"].append(entry)
+    return result
+
+
+@dataclass(frozen=True)
+class WorkerSettings:
+    """What every worker of a run needs (sent once, when it starts).
+
+    Attributes:
+        encoding: The encoding name.
+        filters: The filters, or None.
+        memory_limit_mb: Address-space limit of the worker process (None: none).
+        preload_scores: Load the score reader at start-up (when the run has score files), so
+            that its import time does not count against the first score's deadline.
+        hook: Called with each path before it is read (tests and debugging).
+    """
+
+    encoding: str
+    filters: Filters | None
+    memory_limit_mb: int | None = None
+    preload_scores: bool = False
+    hook: Callable[[str], None] | None = None
+
+
+READY = "ready"
+
+
+def _worker_main(conn: Any, settings: WorkerSettings) -> None:
+    """Worker loop: say READY, then receive ``(index, path)`` and send ``(index, result)``.
+
+    None, or the parent's end of the pipe closing, stops it.
+    """
+    import faulthandler
+    import importlib
+    import signal
+
+    faulthandler.enable()
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
+    if settings.memory_limit_mb:
+        try:
+            import resource
+
+            limit = settings.memory_limit_mb * 1024 * 1024
+            resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+        except (ImportError, ValueError, OSError):
+            pass  # no such limit on this platform: the deadline still holds
+    # warm the readers up, so that no file's deadline pays for imports
+    modules = ["tuplet.io.midi", "tuplet.encoding", "tuplet.provenance"]
+    modules += ["tuplet.io.score", "music21.converter"] if settings.preload_scores else []
+    for module in modules:
+        importlib.import_module(module)
+    conn.send((READY, None))
+    while True:
+        try:
+            task = conn.recv()
+        except (EOFError, OSError):
+            return
+        if task is None:
+            return
+        index, path = task
+        if settings.hook is not None:
+            settings.hook(path)
+        try:
+            result = read_file(path, settings.encoding, settings.filters)
+        except MemoryError:
+            result = {"sha256": None, "error": ("crashed", "out of memory"), "songs": []}
+        conn.send((index, result))
+
+
+# --------------------------------------------------------------------- parent side
+class _Worker:
+    def __init__(self, ctx: Any, settings: WorkerSettings) -> None:
+        parent_end, child_end = ctx.Pipe()
+        self.process = ctx.Process(target=_worker_main, args=(child_end, settings), daemon=True)
+        self.process.start()
+        child_end.close()
+        self.conn = parent_end
+        self.ready = False
+        self.task: int | None = None
+        self.started = 0.0
+
+    def stop(self, kill: bool = False) -> None:
+        if kill:
+            self.process.kill()
+        else:
+            try:
+                self.conn.send(None)
+            except OSError:
+                pass
+        self.process.join(timeout=5)
+        if self.process.is_alive():
+            self.process.kill()
+            self.process.join()
+        self.conn.close()
+
+
+def _death_reason(exitcode: int | None) -> str:
+    import signal
+
+    if exitcode is not None and exitcode < 0:
+        try:
+            name = signal.Signals(-exitcode).name
+        except ValueError:
+            name = f"signal {-exitcode}"
+        return f"the reader crashed ({name})"
+    return f"the reader exited unexpectedly (exit code {exitcode})"
+
+
+MAX_STARTUP_FAILURES = 3
+"""A worker that dies before it is ready this many times in a row stops the run."""
+
+
+def run_pool(
+    paths: list[Path],
+    jobs: int,
+    settings: WorkerSettings,
+    timeout_s: float,
+    on_result: Callable[[int, dict[str, Any]], None],
+) -> None:
+    """Read ``paths`` in ``jobs`` spawned workers; call ``on_result`` in input order.
+
+    Raises:
+        TupletError: Workers cannot even start (they die before they are ready).
+    """
+    import multiprocessing
+    from multiprocessing.connection import wait
+
+    from tuplet.errors import TupletError
+
+    ctx = multiprocessing.get_context("spawn")
+    lookahead = max(32, 8 * jobs)
+    workers = [_Worker(ctx, settings) for _ in range(min(jobs, len(paths)))]
+    done: dict[int, dict[str, Any]] = {}
+    next_task, next_commit, startup_failures = 0, 0, 0
+
+    def failed(reason: str, detail: str) -> dict[str, Any]:
+        return {"sha256": None, "error": (reason, detail), "songs": []}
+
+    try:
+        while next_commit < len(paths):
+            for w in workers:
+                if (
+                    w.ready
+                    and w.task is None
+                    and next_task < min(len(paths), next_commit + lookahead)
+                ):
+                    w.conn.send((next_task, str(paths[next_task])))
+                    w.task, w.started = next_task, time.monotonic()
+                    next_task += 1
+            busy = [w for w in workers if w.task is not None]
+            deadline_s = min((w.started + timeout_s - time.monotonic() for w in busy), default=1.0)
+            watched = [w for w in workers if w.task is not None or not w.ready]
+            wait([w.conn for w in watched] + [w.process.sentinel for w in watched],
+                 max(0.0, deadline_s) + 0.01)  # fmt: skip
+            for i, w in enumerate(workers):
+                if not w.ready:
+                    if w.conn.poll():
+                        try:
+                            w.ready = w.conn.recv()[0] == READY
+                            startup_failures = 0
+                        except (EOFError, OSError):
+                            pass
+                    if not w.ready and not w.process.is_alive():
+                        startup_failures += 1
+                        if startup_failures >= MAX_STARTUP_FAILURES:
+                            raise TupletError(
+                                f"file readers cannot start: {_death_reason(w.process.exitcode)}"
+                            )
+                        w.stop(kill=True)
+                        workers[i] = _Worker(ctx, settings)
+                    continue
+                if w.task is None:
+                    if not w.process.is_alive():
+                        w.stop(kill=True)
+                        workers[i] = _Worker(ctx, settings)
+                    continue
+                task = w.task
+                if w.conn.poll():
+                    try:
+                        index, result = w.conn.recv()
+                        done[index] = result
+                        w.task = None
+                        continue
+                    except (EOFError, OSError):
+                        pass  # died while sending: handled as a death below
+                if not w.process.is_alive():
+                    w.process.join()
+                    done[task] = failed("crashed", _death_reason(w.process.exitcode))
+                elif time.monotonic() - w.started > timeout_s:
+                    done[task] = failed("timeout", f"took longer than {timeout_s:g} s")
+                else:
+                    continue
+                w.task = None
+                w.stop(kill=True)
+                workers[i] = _Worker(ctx, settings)
+            while next_commit in done:
+                on_result(next_commit, done.pop(next_commit))
+                next_commit += 1
+    finally:
+        for w in workers:
+            w.stop(kill=w.task is not None or not w.ready)
