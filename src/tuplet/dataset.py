@@ -163,7 +163,8 @@ class SequenceDataset:
         max_beat: Beats per window (the model's beat vocabulary is ``max_beat + 1``).
         augment: Pitch shift and random windows (for training).
         seed: Seed of the augmentation (with the epoch and the index).
-        fim_rate: Fill-in-the-middle rearrangement rate; only 0 is supported so far.
+        fim_rate: Fraction of examples rearranged for fill-in-the-middle training
+            (:func:`tuplet.fim.random_fill_sequence`); needs an encoding with fill events.
 
     Raises:
         UsageError: Not a dataset folder, an unknown split, or a bad option.
@@ -184,10 +185,18 @@ class SequenceDataset:
 
         if split not in ("train", "valid", "test"):
             raise UsageError(f"split must be train, valid or test, not {split!r}")
-        if fim_rate:
-            raise UsageError("fill-in-the-middle training (fim_rate > 0) is not supported yet")
+        from tuplet.fim import supports_fill
+
+        if not 0.0 <= fim_rate <= 1.0:
+            raise UsageError(f"fim_rate must be between 0 and 1, got {fim_rate}")
         self.reader = CodesReader(out_dir)
         self.config = EncodingConfig.from_dict(self.reader.info["encoding"])
+        if fim_rate and not supports_fill(self.config):
+            raise UsageError(
+                f"{out_dir}: the {self.config.name} encoding has no fill events; use "
+                "fim_rate 0 or prepare the data with --encoding tuplet"
+            )
+        self.fim_rate = float(fim_rate)
         self.model_config = self.config.with_max_beat(max_beat)
         if max_seq_len < 2:
             raise UsageError(f"max_seq_len must be at least 2, got {max_seq_len}")
@@ -220,13 +229,22 @@ class SequenceDataset:
             raise IndexError(f"index {index} out of range for {len(self)} sequences")
         index %= len(self)
         codes = self.reader.codes(int(self.offsets[index]), int(self.lengths[index]))
-        return make_example(
+        example = make_example(
             codes,
             self.config,
             max_beat=self.max_beat,
             max_seq_len=self.max_seq_len,
             rng=self.rng(epoch, index) if self.augment else None,
         )
+        if self.fim_rate:
+            from tuplet.fim import random_fill_sequence
+
+            fim_rng = np.random.default_rng([self.seed % 2**63, int(epoch), index, 1])
+            if fim_rng.random() < self.fim_rate:
+                example = random_fill_sequence(
+                    example, self.model_config, fim_rng, self.max_seq_len
+                )
+        return example
 
 
 class EpochSampler:

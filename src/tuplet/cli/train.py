@@ -1,0 +1,119 @@
+"""``tuplet train``: train, fine-tune (``--from``) or resume (``--resume``) a model."""
+
+from __future__ import annotations
+
+import argparse
+from dataclasses import fields
+from typing import Any
+
+from tuplet.errors import UsageError
+
+
+def _bool(text: str) -> bool:
+    value = text.strip().lower()
+    if value in ("1", "true", "yes", "on"):
+        return True
+    if value in ("0", "false", "no", "off"):
+        return False
+    raise argparse.ArgumentTypeError(f"expected on/off, got {text!r}")
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    """Run training as asked and print where everything went."""
+    from tuplet.dataset import load_dataset_info
+    from tuplet.train import FINETUNE_DEFAULTS, TrainConfig, train
+
+    overrides: dict[str, Any] = {}
+    for name in ("position", "cascade", "clean_loss", "dropout", "n_layer", "d_model", "n_head"):
+        value = getattr(args, name)
+        if value is not None:
+            overrides[name] = value
+    base: dict[str, Any] = {}
+    if args.from_checkpoint:
+        base.update(FINETUNE_DEFAULTS)
+    elif args.preset == "tiny":
+        base.update(warmup_steps=20, valid_every=50)
+    if args.fim_rate is None and not args.resume:
+        encoding = load_dataset_info(args.dataset)["encoding"]["name"]
+        # fill-in-the-middle is on by default where the encoding supports it
+        base["fim_rate"] = 0.25 if encoding == "tuplet" else 0.0
+    given = {
+        f.name: getattr(args, f.name)
+        for f in fields(TrainConfig)
+        if f.name not in ("model_overrides",) and getattr(args, f.name, None) is not None
+    }
+    if overrides and args.from_checkpoint:
+        raise UsageError("model options cannot change when fine-tuning (--from): drop them")
+    config = TrainConfig(**{**base, **given, "model_overrides": overrides})
+    if config.decay_steps > config.steps and "decay_steps" not in given:
+        config = TrainConfig(**{**config.to_dict(), "decay_steps": config.steps})
+    result = train(
+        args.dataset,
+        args.out,
+        config,
+        resume=args.resume,
+        from_checkpoint=args.from_checkpoint,
+        device=args.device,
+        progress=not args.quiet,
+    )
+    print(
+        f"{result.stopped} after {result.steps} steps; best valid NLL/note "
+        f"{result.best_valid_nll:.4f} at step {result.best_step}; checkpoints in "
+        f"{result.out_dir}/best and {result.out_dir}/last"
+    )
+    return 0
+
+
+def register(sub: Any) -> None:
+    """Add ``tuplet train`` to the ``tuplet`` parser."""
+    p = sub.add_parser(
+        "train",
+        help="train, fine-tune (--from) or resume (--resume) a model on a prepared dataset",
+        description=(
+            "Train a multitrack music transformer. Defaults follow the MMT paper (Adam, lr 5e-4, "
+            "5k warm-up steps, linear decay to 0.1x at 100k, clip 1.0, validation every 1k "
+            "steps, early stop after 20). With --from, fine-tuning defaults apply (lr 1e-4, "
+            "1,000 steps, validation every 50, early stop after 5). Ctrl-C saves the last "
+            "checkpoint; --resume continues from it. Under torchrun, trains with DDP."
+        ),
+    )
+    p.add_argument("dataset", help="a folder made by `tuplet data prepare`")
+    p.add_argument("--out", required=True, help="run folder")
+    p.add_argument("--preset", default=None, help="tiny, small (default) or mmt-paper")
+    p.add_argument("--from", dest="from_checkpoint", default=None, help="checkpoint to fine-tune")
+    p.add_argument("--resume", action="store_true", help="continue the run in --out")
+    p.add_argument("--steps", type=int, default=None)
+    p.add_argument("--batch-size", dest="batch_size", type=int, default=None)
+    p.add_argument("--lr", type=float, default=None)
+    p.add_argument("--warmup-steps", dest="warmup_steps", type=int, default=None)
+    p.add_argument("--decay-steps", dest="decay_steps", type=int, default=None)
+    p.add_argument("--weight-decay", dest="weight_decay", type=float, default=None)
+    p.add_argument("--valid-every", dest="valid_every", type=int, default=None)
+    p.add_argument("--valid-batches", dest="valid_batches", type=int, default=None)
+    p.add_argument("--early-stop", dest="early_stop", type=int, default=None)
+    p.add_argument("--max-seq-len", dest="max_seq_len", type=int, default=None)
+    p.add_argument("--max-beat", dest="max_beat", type=int, default=None)
+    p.add_argument("--augment", type=_bool, default=None, help="on/off")
+    p.add_argument(
+        "--fim-rate",
+        dest="fim_rate",
+        type=float,
+        default=None,
+        help="share of fill-in-the-middle examples (default 0.25 for the tuplet encoding)",
+    )
+    p.add_argument("--seed", type=int, default=None)
+    p.add_argument("--country", dest="country_iso_code", default=None, help="grid, e.g. DEU")
+    p.add_argument("--num-workers", dest="num_workers", type=int, default=None)
+    p.add_argument("--device", default=None, help="cpu, cuda, cuda:1 (default: cuda if any)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    g = p.add_argument_group("model (new runs only)")
+    g.add_argument(
+        "--position", default=None, help="absolute, rotary, none, onset-rotary, hybrid-rotary"
+    )
+    g.add_argument("--cascade", type=_bool, default=None, help="within-note dependence on/off")
+    g.add_argument("--clean-loss", dest="clean_loss", type=_bool, default=None, help="on/off")
+    g.add_argument("--dropout", type=float, default=None)
+    g.add_argument("--n-layer", dest="n_layer", type=int, default=None)
+    g.add_argument("--d-model", dest="d_model", type=int, default=None)
+    g.add_argument("--n-head", dest="n_head", type=int, default=None)
+    p.set_defaults(handler=cmd_train)

@@ -1,0 +1,158 @@
+import json
+import os
+import socket
+import subprocess
+import sys
+from dataclasses import replace
+
+import pytest
+import torch
+
+from tuplet.checkpoint import load_checkpoint
+from tuplet.corpus import prepare
+from tuplet.errors import UsageError
+from tuplet.io.score import music21_corpus_paths
+from tuplet.train import TrainConfig, learning_rate, load_losses, train
+
+TINY = TrainConfig(
+    preset="tiny",
+    model_overrides={"dropout": 0.1},
+    steps=24,
+    batch_size=4,
+    lr=3e-3,
+    warmup_steps=4,
+    decay_steps=24,
+    valid_every=8,
+    valid_batches=2,
+    early_stop=0,
+    max_seq_len=128,
+    max_beat=64,
+    fim_rate=0.25,
+    seed=3,
+)
+
+
+@pytest.fixture(scope="module")
+def dataset(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("bach-data")
+    src = tmp_path_factory.mktemp("bach-src")
+    for path in music21_corpus_paths("bach")[:14]:
+        (src / path.name).write_bytes(path.read_bytes())
+    prepare([str(src)], folder / "ds", jobs=1, progress=False, filters=None)
+    return folder / "ds"
+
+
+def _weights(run_dir, which="last"):
+    model, _ = load_checkpoint(run_dir / which)
+    return {k: v.clone() for k, v in model.state_dict().items()}
+
+
+def test_schedule_warms_up_then_decays_to_the_floor():
+    c = TrainConfig(lr=1.0, warmup_steps=10, decay_steps=110, final_lr_ratio=0.1)
+    assert learning_rate(0, c) == pytest.approx(0.1)
+    assert learning_rate(9, c) == pytest.approx(1.0)
+    assert learning_rate(60, c) == pytest.approx(0.55)
+    assert learning_rate(110, c) == pytest.approx(0.1)
+    assert learning_rate(10_000, c) == pytest.approx(0.1)
+
+
+def test_short_run_lowers_the_loss_and_writes_everything(dataset, tmp_path):
+    result = train(dataset, tmp_path / "run", TINY, progress=False)
+    assert result.stopped == "finished" and result.steps == TINY.steps
+    rows = load_losses(tmp_path / "run")
+    valid = [float(r["nll_per_note"]) for r in rows if r["split"] == "valid"]
+    assert len(valid) == 3 and valid[-1] < valid[0] - 1.0
+    for name in (
+        "best/config.json",
+        "best/model.safetensors",
+        "last/trainer.safetensors",
+        "loss_curve.png",
+        "energy.json",
+    ):
+        assert (tmp_path / "run" / name).exists(), name
+    energy = json.loads((tmp_path / "run" / "energy.json").read_text())
+    assert energy["kwh"] > 0 and energy["total_kwh"] >= energy["kwh"]
+    info = json.loads((tmp_path / "run" / "best" / "config.json").read_text())
+    assert info["encoding"]["max_beat"] == TINY.max_beat
+    assert info["training"]["seed"] == TINY.seed
+    # a second run into the same folder is refused, not silently mixed
+    with pytest.raises(UsageError, match="--resume"):
+        train(dataset, tmp_path / "run", TINY, progress=False)
+
+
+def test_resume_matches_an_uninterrupted_run(dataset, tmp_path):
+    train(dataset, tmp_path / "full", TINY, progress=False)
+    interrupted = train(dataset, tmp_path / "part", TINY, progress=False, stop_after=11)
+    assert interrupted.stopped == "interrupted" and interrupted.steps == 11
+    resumed = train(dataset, tmp_path / "part", TINY, resume=True, progress=False)
+    assert resumed.steps == TINY.steps
+    full, part = _weights(tmp_path / "full"), _weights(tmp_path / "part")
+    for name, value in full.items():
+        torch.testing.assert_close(part[name], value, rtol=0, atol=1e-6, msg=name)
+    rows = [r for r in load_losses(tmp_path / "part") if r["split"] == "valid"]
+    assert [int(r["step"]) for r in rows] == [8, 16, 24]
+
+
+def test_fine_tune_from_checkpoint(dataset, tmp_path):
+    train(dataset, tmp_path / "base", TINY, progress=False)
+    ft = replace(TINY, steps=8, lr=1e-3, valid_every=4, fim_rate=0.0)
+    result = train(
+        dataset, tmp_path / "ft", ft, from_checkpoint=tmp_path / "base" / "best", progress=False
+    )
+    assert result.steps == 8
+    base, tuned = _weights(tmp_path / "base", "best"), _weights(tmp_path / "ft")
+    assert any(not torch.equal(base[k], tuned[k]) for k in base)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def test_two_process_ddp_on_cpu(dataset, tmp_path):
+    out = tmp_path / "ddp"
+    env = {
+        **os.environ,
+        "MASTER_ADDR": "127.0.0.1",
+        "MASTER_PORT": str(_free_port()),
+        "OMP_NUM_THREADS": "1",
+    }
+    cmd = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--nproc_per_node",
+        "2",
+        "--master_addr",
+        "127.0.0.1",
+        "--master_port",
+        env["MASTER_PORT"],
+        "-m",
+        "tuplet",
+        "train",
+        str(dataset),
+        "--preset",
+        "tiny",
+        "--steps",
+        "6",
+        "--batch-size",
+        "2",
+        "--max-seq-len",
+        "64",
+        "--max-beat",
+        "32",
+        "--valid-every",
+        "3",
+        "--valid-batches",
+        "1",
+        "--quiet",
+        "--out",
+        str(out),
+    ]
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=240)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "finished after 6 steps" in proc.stdout
+    info = json.loads((out / "last" / "config.json").read_text())
+    assert info["extra"]["trainer"]["world_size"] == 2
+    assert len([r for r in load_losses(out) if r["split"] == "valid"]) == 2
