@@ -156,3 +156,65 @@ def test_two_process_ddp_on_cpu(dataset, tmp_path):
     info = json.loads((out / "last" / "config.json").read_text())
     assert info["extra"]["trainer"]["world_size"] == 2
     assert len([r for r in load_losses(out) if r["split"] == "valid"]) == 2
+
+
+def test_sigterm_saves_last_and_kill_9_leaves_a_loadable_checkpoint(dataset, tmp_path):
+    import signal
+    import time
+
+    out = tmp_path / "run"
+    cmd = [
+        sys.executable,
+        "-m",
+        "tuplet",
+        "train",
+        str(dataset),
+        "--preset",
+        "tiny",
+        "--steps",
+        "100000",
+        "--batch-size",
+        "2",
+        "--max-seq-len",
+        "64",
+        "--max-beat",
+        "32",
+        "--valid-every",
+        "5",
+        "--valid-batches",
+        "1",
+        "--quiet",
+        "--out",
+        str(out),
+    ]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+
+    def start_and_wait_for_checkpoint():
+        proc = subprocess.Popen(
+            cmd + (["--resume"] if (out / "last").exists() else []),
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
+        deadline = time.time() + 120
+        first = (out / "last" / "config.json").stat().st_mtime if (out / "last").exists() else 0
+        while time.time() < deadline:
+            cfg = out / "last" / "config.json"
+            if cfg.exists() and cfg.stat().st_mtime > first:
+                return proc
+            time.sleep(0.2)
+        proc.kill()
+        proc.communicate()
+        raise AssertionError("no checkpoint written")
+
+    proc = start_and_wait_for_checkpoint()
+    proc.send_signal(signal.SIGTERM)
+    stdout, _ = proc.communicate(timeout=60)
+    assert proc.returncode == 0 and b"interrupted after" in stdout
+    model, info = load_checkpoint(out / "last")  # loadable after the clean stop
+    proc = start_and_wait_for_checkpoint()  # resumes from it
+    time.sleep(0.5)
+    proc.kill()  # kill -9, possibly in the middle of a save
+    proc.communicate(timeout=30)
+    _model, info = load_checkpoint(out / "last")
+    assert info["training"]["steps"] == 100000

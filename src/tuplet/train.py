@@ -25,6 +25,8 @@ import csv
 import json
 import math
 import os
+import signal
+import threading
 import time
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
@@ -413,6 +415,10 @@ def train(
     steps_per_epoch = max(1, len(train_set) // (config.batch_size * world))
     if len(train_set) < config.batch_size * world:
         steps_per_epoch = 1
+    # a scheduler's or kill's SIGTERM stops as cleanly as Ctrl-C: save last/, then exit
+    previous_sigterm = None
+    if threading.current_thread() is threading.main_thread():
+        previous_sigterm = signal.signal(signal.SIGTERM, _raise_interrupt)
     segment_start = time.perf_counter()
     elapsed_before = state.elapsed_s
     tokens_window, window_start = 0, time.perf_counter()
@@ -520,6 +526,8 @@ def train(
     finally:
         if bar is not None:
             bar.close()
+        if previous_sigterm is not None:
+            signal.signal(signal.SIGTERM, previous_sigterm)
     energy: dict[str, Any] = {}
     if meter is not None:
         report = meter.stop()
@@ -546,6 +554,10 @@ def train(
     if distributed:
         dist.barrier()
     return TrainResult(out, state.step, state.best_valid, state.best_step, state.stopped, energy)
+
+
+def _raise_interrupt(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt
 
 
 @dataclass(frozen=True)

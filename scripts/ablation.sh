@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# The same training budget for MMT-as-published and for each of tuplet's improvements, on the
+# bundled Bach chorales in the mmt encoding; results in docs/results.md.
+# Usage: bash scripts/ablation.sh [STEPS]   (resumable: finished runs are skipped)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+STEPS=${1:-300}
+DATA=data-out/bach-mmt
+[ -d "$DATA" ] || tuplet data prepare music21:bach --out "$DATA" --encoding mmt --quiet
+common=(--preset small --steps "$STEPS" --batch-size 8 --max-seq-len 512 --lr 5e-4
+        --warmup-steps 50 --decay-steps "$STEPS" --valid-every 100 --early-stop 0 --seed 0 --quiet)
+run() {  # name, model options...
+  local name=$1; shift
+  local out=runs/ablation/$name
+  if [ -f "$out/last/config.json" ]; then
+    tuplet train "$DATA" --out "$out" --resume --quiet  # a finished run returns at once
+  else
+    tuplet train "$DATA" --out "$out" "${common[@]}" "$@"
+  fi
+}
+run mmt-published   --position absolute     --cascade off --clean-loss off
+run clean-loss      --position absolute     --cascade off --clean-loss on
+run cascade         --position absolute     --cascade on  --clean-loss on
+run onset-rotary    --position onset-rotary --cascade on  --clean-loss on
+run hybrid-rotary   --position hybrid-rotary --cascade on --clean-loss on
