@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Train the default model that ships in the package (docs/default-model.md tells the story).
+# Usage: bash scripts/train-default.sh [STEPS] [POSITION]   (re-run to resume after a stop)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+STEPS=${1:-1200}
+POSITION=${2:-absolute}
+DATA=data-out/default
+OUT=runs/default
+# Only material whose terms allow it: the music21 corpus's Bach chorales, Monteverdi madrigals
+# and trecento pieces (public-domain compositions; encodings distributed with music21 by
+# permission). Palestrina is left out: its files reserve the rights to derivative formats.
+# The Essen folk songs are left out: non-commercial, legal status unclear.
+[ -f "$DATA/dataset.json" ] || tuplet data prepare music21:bach music21:monteverdi music21:trecento \
+  --out "$DATA" --encoding tuplet --quiet
+if [ -f "$OUT/last/config.json" ]; then
+  tuplet train "$DATA" --out "$OUT" --resume
+else
+  tuplet train "$DATA" --out "$OUT" --preset small --position "$POSITION" --cascade on \
+    --clean-loss on --steps "$STEPS" --batch-size 8 --max-seq-len 512 --lr 5e-4 \
+    --warmup-steps 100 --decay-steps "$STEPS" --valid-every 100 --early-stop 5 \
+    --fim-rate 0.25 --seed 0
+fi
