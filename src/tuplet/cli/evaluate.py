@@ -1,0 +1,132 @@
+"""``tuplet evaluate``: samples against a reference dataset, or a model's NLL on a split."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+from tuplet.errors import UsageError
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def cmd_evaluate_samples(args: argparse.Namespace) -> int:
+    """Compare a folder of samples (or a dataset) with a reference dataset."""
+    from tuplet.evaluate import (
+        evaluate_sets,
+        format_comparison,
+        is_dataset,
+        load_pieces,
+        plot_evaluation,
+        read_dataset_pieces,
+        save_json,
+    )
+
+    if args.reference is None:
+        raise UsageError("give --reference DATASET to compare SAMPLES with")
+    if not is_dataset(args.reference):
+        raise UsageError(f"{args.reference}: not a prepared dataset (run 'tuplet data prepare')")
+    if args.trim < 0:
+        raise UsageError(f"--trim must be 0 (no trimming) or a number of beats, not {args.trim}")
+    samples = load_pieces(args.samples, args.samples_split)
+    reference = read_dataset_pieces(args.reference, args.split)
+    evaluation = evaluate_sets(samples, reference, trim_beats=args.trim or None)
+    print(format_comparison(evaluation))
+    out = Path(args.out) if args.out else Path(args.samples) / "evaluation"
+    out.mkdir(parents=True, exist_ok=True)
+    written = [save_json(evaluation.to_dict(), out / "evaluation.json")]
+    if not args.no_plots:
+        written += plot_evaluation(evaluation, out)
+    print("wrote " + ", ".join(str(p) for p in written))
+    return 0
+
+
+def cmd_evaluate_model(args: argparse.Namespace) -> int:
+    """Score a dataset split with a checkpoint."""
+    from tuplet.evaluate import evaluate_nll, format_nll, save_json
+
+    if args.data is None:
+        raise UsageError("give --data DATASET to score the model on")
+    device = args.device
+    if device == "auto":
+        import torch
+
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    report = evaluate_nll(
+        args.model,
+        args.data,
+        split=args.split,
+        batch_size=args.batch_size,
+        max_batches=args.max_batches,
+        device=device,
+    )
+    print(format_nll(report))
+    out = Path(args.out) if args.out else Path(args.model) / f"nll-{args.split}.json"
+    if out.suffix.lower() != ".json":
+        out.mkdir(parents=True, exist_ok=True)
+        out = out / f"nll-{args.split}.json"
+    print(f"wrote {save_json(report.to_dict(), out)}")
+    return 0
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    """Dispatch: ``--model`` scores a checkpoint; otherwise SAMPLES is compared."""
+    if args.model is not None:
+        if args.samples is not None or args.reference is not None:
+            raise UsageError("--model scores a checkpoint: give --data, not SAMPLES/--reference")
+        return cmd_evaluate_model(args)
+    if args.samples is None:
+        raise UsageError(
+            "give SAMPLES --reference DATASET, or --model CHECKPOINT --data DATASET "
+            "(see 'tuplet evaluate --help')"
+        )
+    if args.data is not None:
+        raise UsageError("--data goes with --model; compare SAMPLES with --reference DATASET")
+    return cmd_evaluate_samples(args)
+
+
+def register(sub: Any) -> None:
+    """Add ``tuplet evaluate`` to the ``tuplet`` parser."""
+    p = sub.add_parser(
+        "evaluate",
+        help="musical metrics of samples against a dataset, or a model's NLL on a split",
+        description=(
+            "tuplet evaluate SAMPLES --reference DATASET: pitch-class entropy, scale and "
+            "groove consistency and other metrics of SAMPLES (a folder of MIDI files or a "
+            "dataset) against a split of a prepared dataset, with overlapped area (OA) and KL "
+            "divergence of the distance distributions. tuplet evaluate --model CHECKPOINT "
+            "--data DATASET: per-event NLL and per-field losses on a split. See docs/metrics.md."
+        ),
+    )
+    p.add_argument("samples", nargs="?", default=None, help="folder of MIDI files, or a dataset")
+    p.add_argument("--reference", default=None, help="prepared dataset to compare SAMPLES with")
+    p.add_argument(
+        "--split", default="test", choices=["train", "valid", "test"],
+        help="split of the reference (or, with --model, of --data) (default: test)",
+    )  # fmt: skip
+    p.add_argument(
+        "--samples-split", default=None, choices=["train", "valid", "test"],
+        help="when SAMPLES is a dataset: its split (default: every split)",
+    )  # fmt: skip
+    p.add_argument(
+        "--trim", type=float, default=64.0,
+        help="measure the first this many beats of each piece, as the MMT paper (0: whole)",
+    )  # fmt: skip
+    p.add_argument(
+        "--out", default=None,
+        help="output folder (default: SAMPLES/evaluation; with --model: a .json file or "
+        "folder, default CHECKPOINT/nll-SPLIT.json)",
+    )  # fmt: skip
+    p.add_argument("--no-plots", action="store_true", help="write the JSON file only")
+    p.add_argument("--model", default=None, help="checkpoint folder to score")
+    p.add_argument("--data", default=None, help="with --model: the dataset to score it on")
+    p.add_argument("--batch-size", type=_positive, default=8)
+    p.add_argument("--max-batches", type=_positive, default=None, help="score only N batches")
+    p.add_argument("--device", default="auto", help="torch device (default: cuda if available)")
+    p.set_defaults(handler=cmd_evaluate)

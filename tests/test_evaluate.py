@@ -1,0 +1,270 @@
+"""Set-level comparison on synthetic sets, and ``tuplet evaluate`` on small real data."""
+
+from __future__ import annotations
+
+import json
+import math
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from tuplet import metrics
+from tuplet.checkpoint import save_checkpoint
+from tuplet.cli import main
+from tuplet.corpus import prepare
+from tuplet.dataset import SequenceDataset, load_dataset_info, make_loader
+from tuplet.encoding import EncodingConfig, get_encoding
+from tuplet.errors import UsageError
+from tuplet.evaluate import evaluate_nll, read_sample_folder
+from tuplet.io.midi import read_midi
+from tuplet.io.score import music21_corpus_paths
+from tuplet.metrics import (
+    compare_feature,
+    inter_distances,
+    intra_distances,
+    kl_divergence,
+    overlap_area,
+    scott_bandwidth,
+)
+from tuplet.model import MusicTransformer, preset
+
+DATA = Path(__file__).parent / "data"
+MIDI = ["bwv66.6.mid", "bwv84.5.mid", "lascia_chio_pianga.mid", "multitrack_drums.mid"]
+
+
+def normal_cdf(x: float) -> float:
+    return 0.5 * (1 + math.erf(x / math.sqrt(2)))
+
+
+# ------------------------------------------------------------------ set comparison
+def test_distances() -> None:
+    v = np.array([0.0, 1.0, 3.0, np.nan])
+    np.testing.assert_array_equal(np.sort(intra_distances(v)), [1.0, 2.0, 3.0])
+    np.testing.assert_array_equal(np.sort(inter_distances([0.0, 10.0], [1.0])), [1.0, 9.0])
+    # too many pairs: a random subset of distinct pairs (values all distinct: no zeros)
+    many = np.arange(1000.0)
+    sub = intra_distances(many, max_pairs=5000)
+    assert len(sub) == 5000 and sub.min() >= 1 and sub.max() <= 999
+    assert len(inter_distances(many, many, max_pairs=3000)) == 3000
+
+
+def test_scott_bandwidth() -> None:
+    v = np.array([0.0, 1.0, 2.0, 3.0, 4.0])
+    assert scott_bandwidth(v) == pytest.approx(math.sqrt(2.5) * 5**-0.2)
+    assert math.isnan(scott_bandwidth(np.array([1.0])))
+
+
+def test_overlap_and_kl_of_known_distributions() -> None:
+    rng = np.random.default_rng(0)
+    a, b = rng.normal(0, 1, 4000), rng.normal(1, 1, 4000)
+    assert overlap_area(a, a) == pytest.approx(1.0, abs=1e-9)
+    assert kl_divergence(a, a) == pytest.approx(0.0, abs=1e-9)
+    # two unit normals one apart: OA = 2 Phi(-1/2), KL = 1/2 (KDE smoothing widens both)
+    assert overlap_area(a, b) == pytest.approx(2 * normal_cdf(-0.5), abs=0.04)
+    assert kl_divergence(a, b) == pytest.approx(0.5, abs=0.08)
+    far = rng.normal(100, 1, 500)
+    assert overlap_area(a, far) < 1e-6
+    assert kl_divergence(a, far) > 100
+    # constant samples: equal point masses overlap fully, different ones not at all
+    assert overlap_area(np.zeros(5), np.zeros(3)) == 1.0
+    assert overlap_area(np.zeros(5), np.ones(3)) < 1e-6
+    assert math.isnan(overlap_area(np.array([np.nan]), a))
+
+
+def test_compare_feature_identical_and_far_apart_sets() -> None:
+    rng = np.random.default_rng(1)
+    ref = rng.normal(3.0, 0.2, 200)
+    same = compare_feature("x", ref, ref)
+    assert same.abs_mean_diff == 0.0
+    assert same.overlap_area > 0.95 and same.kl_divergence < 0.05
+    fresh = compare_feature("x", rng.normal(3.0, 0.2, 200), ref)  # same distribution
+    assert fresh.overlap_area > 0.85
+    far = compare_feature("x", rng.normal(9.0, 0.2, 100), ref)
+    assert far.overlap_area < 0.01 and far.kl_divergence > 10
+    assert far.abs_mean_diff == pytest.approx(6.0, abs=0.1)
+    assert far.reference_std == pytest.approx(ref.std())
+    # undefined values are left out; too few values give NaN OA
+    partial = compare_feature("x", np.array([np.nan, 3.0]), np.array([3.0, np.nan]))
+    assert (partial.n_samples, partial.n_reference) == (1, 1)
+    assert math.isnan(partial.overlap_area) and partial.abs_mean_diff == 0.0
+
+
+# ---------------------------------------------------------------- real data
+@pytest.fixture(scope="module")
+def dataset(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny tuplet dataset, every song in the test split: 4 MIDI fixtures, 4 chorales."""
+    src = tmp_path_factory.mktemp("src")
+    for name in MIDI:
+        shutil.copy(DATA / name, src / name)
+    for path in music21_corpus_paths("bach")[:4]:
+        shutil.copy(path, src / path.name)
+    out = tmp_path_factory.mktemp("data") / "ds"
+    prepare([str(src)], out, jobs=1, progress=False, filters=None, split=(0.0, 0.0, 1.0))
+    return out
+
+
+@pytest.fixture(scope="module")
+def samples(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = tmp_path_factory.mktemp("samples")
+    for name in MIDI:
+        shutil.copy(DATA / name, folder / name)
+    (folder / "nested").mkdir()
+    shutil.copy(DATA / "bwv84.5.mid", folder / "nested" / "again.mid")
+    (folder / "broken.mid").write_bytes(b"MThd but not really")
+    (folder / "notes.txt").write_text("not music")
+    return folder
+
+
+@pytest.fixture(scope="module")
+def checkpoint(dataset: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    enc = EncodingConfig.from_dict(load_dataset_info(dataset)["encoding"]).with_max_beat(256)
+    torch.manual_seed(0)
+    config = preset(
+        "tiny",
+        enc.fields,
+        enc.vocab_sizes,
+        max_seq_len=256,
+        defined_fields=tuple(map(tuple, enc.defined_fields.tolist())),
+    )
+    folder = tmp_path_factory.mktemp("model") / "tiny"
+    return save_checkpoint(folder, MusicTransformer(config), encoding=enc.to_dict())
+
+
+def test_sample_folder_reading(samples: Path, tmp_path: Path) -> None:
+    pieces = read_sample_folder(samples)
+    assert sorted(Path(n).name for n in pieces.names) == sorted([*MIDI, "again.mid"])
+    assert [Path(n).name for n, _ in pieces.skipped] == ["broken.mid"]
+    (tmp_path / "score.txt").write_text("no MIDI here")
+    with pytest.raises(UsageError, match="no MIDI"):
+        read_sample_folder(tmp_path)
+    with pytest.raises(UsageError, match="no such folder"):
+        read_sample_folder(tmp_path / "missing")
+
+
+def test_cli_compares_samples_with_the_reference(
+    samples: Path, dataset: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "eval"
+    assert main(["evaluate", str(samples), "--reference", str(dataset), "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "samples mean±std" in printed and "pitch_class_entropy" in printed
+    report = json.loads((out / "evaluation.json").read_text())
+    assert report["trim_beats"] == 64
+    assert report["samples"]["n_pieces"] == 5 and report["reference"]["n_pieces"] == 8
+    assert [Path(s["name"]).name for s in report["samples"]["skipped"]] == ["broken.mid"]
+    assert set(report["metrics"]) == set(metrics.METRICS)
+    pce = report["metrics"]["pitch_class_entropy"]
+    for key in ("samples_mean", "samples_std", "reference_mean", "reference_std",
+                "abs_mean_diff", "overlap_area", "kl_divergence"):  # fmt: skip
+        assert math.isfinite(pce[key]), key
+    assert 0.0 <= pce["overlap_area"] <= 1.0 and pce["kl_divergence"] >= 0.0
+    # per-piece values are the metrics of the first 64 beats of each file
+    values = report["values"]["samples"]
+    for name, value in zip(values["names"], values["pitch_class_entropy"], strict=True):
+        expected = metrics.pitch_class_entropy(metrics.trim(read_midi(name), 64))
+        assert value == pytest.approx(expected)
+    assert pce["samples_mean"] == pytest.approx(np.mean(values["pitch_class_entropy"]))
+    for png in ("metrics.png", "distances.png"):
+        assert (out / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_cli_dataset_against_itself(dataset: Path, tmp_path: Path) -> None:
+    out = tmp_path / "self"
+    args = ["evaluate", str(dataset), "--samples-split", "test", "--reference", str(dataset)]
+    assert main([*args, "--trim", "0", "--no-plots", "--out", str(out)]) == 0
+    assert sorted(p.name for p in out.iterdir()) == ["evaluation.json"]
+    report = json.loads((out / "evaluation.json").read_text())
+    assert report["trim_beats"] is None
+    for name, row in report["metrics"].items():
+        assert row["abs_mean_diff"] in (0.0, None), name
+    assert report["metrics"]["pitch_class_entropy"]["overlap_area"] > 0.8
+
+
+def test_cli_usage_errors(
+    samples: Path, dataset: Path, checkpoint: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["evaluate"]) == 1
+    assert main(["evaluate", str(samples)]) == 1
+    assert main(["evaluate", str(samples), "--reference", str(samples)]) == 1
+    assert "not a prepared dataset" in capsys.readouterr().err
+    assert main(["evaluate", str(samples), "--model", str(checkpoint)]) == 1
+    assert main(["evaluate", "--model", str(checkpoint)]) == 1
+    assert "--data" in capsys.readouterr().err
+
+
+# ---------------------------------------------------------------------- NLL
+def expected_random_nll(dataset: Path, enc: EncodingConfig) -> float:
+    """Mean over target events of the sum of log(vocab) over the fields they supervise."""
+    log_vocab = np.log(np.array(enc.vocab_sizes, dtype=np.float64))
+    defined = enc.defined_fields.copy()
+    defined[:, 0] = True
+    total, count = 0.0, 0
+    for seq in SequenceDataset(dataset, "test", max_seq_len=256, max_beat=256, augment=False):
+        targets = seq[1:]
+        total += float((defined[targets[:, 0]] * log_vocab).sum())
+        count += len(targets)
+    return total / count
+
+
+def test_random_model_nll_is_log_vocab_scale(dataset: Path, checkpoint: Path) -> None:
+    enc = EncodingConfig.from_dict(load_dataset_info(dataset)["encoding"]).with_max_beat(256)
+    report = evaluate_nll(checkpoint, dataset, "test", batch_size=3)
+    assert report.n_sequences == 8 and report.max_seq_len == 256 and report.max_beat == 256
+    assert report.nll_per_event == pytest.approx(expected_random_nll(dataset, enc), rel=0.03)
+    for name, size in zip(enc.fields, enc.vocab_sizes, strict=True):
+        assert report.field_losses[name] == pytest.approx(math.log(size), rel=0.06), name
+    notes = enc.defined_fields[enc.type_codes["note"]].copy()
+    notes[0] = True
+    note_scale = float(np.log(np.array(enc.vocab_sizes))[notes].sum())
+    assert report.nll_per_note_event == pytest.approx(note_scale, rel=0.03)
+
+
+def test_nll_weights_events_not_batches(dataset: Path, checkpoint: Path) -> None:
+    one = evaluate_nll(checkpoint, dataset, "test", batch_size=1)
+    whole = evaluate_nll(checkpoint, dataset, "test", batch_size=8)
+    assert (one.n_batches, whole.n_batches) == (8, 1)
+    assert one.n_events == whole.n_events
+    assert one.nll_per_event == pytest.approx(whole.nll_per_event, rel=1e-5)
+    for name, loss in whole.field_losses.items():
+        assert one.field_losses[name] == pytest.approx(loss, rel=1e-5)
+    # one batch of everything is exactly what the model's own loss reports
+    from tuplet.checkpoint import load_checkpoint
+
+    model, _ = load_checkpoint(checkpoint)
+    ds = SequenceDataset(dataset, "test", max_seq_len=256, max_beat=256, augment=False)
+    codes, mask = next(iter(make_loader(ds, 8, shuffle=False)))
+    with torch.no_grad():
+        out = model.loss(codes, mask)
+    assert whole.nll_per_event == pytest.approx(float(out.nll_per_note), rel=1e-5)
+    # the plain mean of batch means would differ, as sequences differ in length
+    lengths = np.array([len(s) for s in ds])
+    assert lengths.min() != lengths.max()
+    first = evaluate_nll(checkpoint, dataset, "test", batch_size=2, max_batches=1)
+    assert first.n_batches == 1 and first.n_sequences == 2
+
+
+def test_cli_scores_a_model(
+    dataset: Path, checkpoint: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "nll.json"
+    args = ["evaluate", "--model", str(checkpoint), "--data", str(dataset), "--split", "test"]
+    assert main([*args, "--batch-size", "4", "--max-batches", "1", "--out", str(out)]) == 0
+    assert "NLL per event" in capsys.readouterr().out
+    report = json.loads(out.read_text())
+    for key in ("nll_per_event", "nll_per_note_event", "field_losses", "field_counts",
+                "n_events", "n_sequences", "split"):  # fmt: skip
+        assert key in report
+    assert report["n_sequences"] == 4 and set(report["field_losses"]) == set(
+        get_encoding("tuplet").fields
+    )
+
+
+def test_model_of_another_encoding_is_refused(dataset: Path, tmp_path: Path) -> None:
+    enc = get_encoding("mmt", max_beat=256)
+    model = MusicTransformer(preset("tiny", enc.fields, enc.vocab_sizes))
+    folder = save_checkpoint(tmp_path / "mmt", model, encoding=enc.to_dict())
+    with pytest.raises(UsageError, match="encoding differs"):
+        evaluate_nll(folder, dataset, "test")
