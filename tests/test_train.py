@@ -211,10 +211,30 @@ def test_sigterm_saves_last_and_kill_9_leaves_a_loadable_checkpoint(dataset, tmp
     proc.send_signal(signal.SIGTERM)
     stdout, _ = proc.communicate(timeout=60)
     assert proc.returncode == 0 and b"interrupted after" in stdout
-    model, info = load_checkpoint(out / "last")  # loadable after the clean stop
+    load_checkpoint(out / "last")  # loadable after the clean stop
     proc = start_and_wait_for_checkpoint()  # resumes from it
     time.sleep(0.5)
     proc.kill()  # kill -9, possibly in the middle of a save
     proc.communicate(timeout=30)
     _model, info = load_checkpoint(out / "last")
     assert info["training"]["steps"] == 100000
+
+
+def test_model_card_reports_data_rights_energy_and_results(dataset, tmp_path):
+    from tuplet.card import write_model_card
+
+    train(dataset, tmp_path / "run", replace(TINY, steps=8, valid_every=4), progress=False)
+    card = write_model_card(
+        tmp_path / "run" / "best", dataset, evaluation={"test split": {"NLL per note": 3.25}}
+    ).read_text()
+    from tuplet.corpus import inspect
+
+    summary = inspect(dataset)
+    n = summary["sequences"]
+    # a user's folder with no declaration: the card says unknown, and claims nothing more
+    assert summary["rights"] == {"unknown": n}
+    assert f"| unknown | {n} | 100.0% |" in card
+    assert f"{n} pieces" in card and "provenance.jsonl" in card
+    assert "g CO2eq" in card and "codecarbon" in card
+    assert "| NLL per note | 3.25 |" in card
+    assert "tuplet train data-out/mine --from" in card

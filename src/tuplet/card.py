@@ -1,0 +1,176 @@
+"""Model cards: what a model learned from, what it cost, how good it is, what it is not for.
+
+:func:`write_model_card` writes ``MODEL_CARD.md`` into a checkpoint folder from facts that travel
+with the run: the checkpoint's ``config.json``, the dataset's summary
+(:func:`tuplet.corpus.inspect`, which reads the provenance records), the run's ``energy.json``
+and evaluation results. Nothing in the card is typed by hand except the optional ``notes``;
+every number comes from a file.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+
+def _table(counts: dict[str, Any], total: int, top: int = 12) -> list[str]:
+    rows = sorted(counts.items(), key=lambda kv: -kv[1])[:top]
+    lines = ["| | items | share |", "|---|---:|---:|"]
+    lines += [f"| {k} | {v} | {100 * v / max(1, total):.1f}% |" for k, v in rows]
+    return lines
+
+
+def model_card_text(
+    checkpoint: str | os.PathLike[str],
+    dataset: str | os.PathLike[str],
+    *,
+    run_dir: str | os.PathLike[str] | None = None,
+    evaluation: dict[str, Any] | None = None,
+    notes: str = "",
+) -> str:
+    """The text of a model card (Markdown).
+
+    Args:
+        checkpoint: The checkpoint folder.
+        dataset: The dataset it was trained on (made by ``tuplet data prepare``).
+        run_dir: The training run folder (for ``energy.json``); default: the checkpoint's parent.
+        evaluation: Results to list, as ``{"title": {"metric": value, ...}, ...}``.
+        notes: Extra paragraphs (limitations found by hand, for instance).
+
+    Returns:
+        Markdown text.
+    """
+    from tuplet.checkpoint import load_checkpoint_info
+    from tuplet.corpus import inspect
+
+    info = load_checkpoint_info(checkpoint)
+    data = inspect(dataset)
+    run = Path(run_dir) if run_dir is not None else Path(checkpoint).parent
+    model = info["model"]
+    training = info.get("training") or {}
+    n = int(data["sequences"])
+    lines = [
+        f"# Model card: {Path(checkpoint).resolve().parent.name}/{Path(checkpoint).name}",
+        "",
+        "## What it is",
+        "",
+        f"A multitrack music transformer (tuplet {info.get('versions', {}).get('tuplet', '?')}) "
+        f"on the `{info['encoding']['name']}` note-tuple encoding: {model['n_layer']} layers, "
+        f"d={model['d_model']}, {model['n_head']} heads, position `{model['position']}`, "
+        f"cascade heads {'on' if model['cascade'] else 'off'}, "
+        f"clean loss {'on' if model['clean_loss'] else 'off'}; "
+        f"beats 0..{info['encoding']['max_beat'] - 1} per window, up to {model['max_seq_len']} "
+        f"events. Trained by `tuplet train` with seed {training.get('seed', '?')} for "
+        f"{training.get('steps', '?')} steps at most (batch {training.get('batch_size', '?')}, "
+        f"lr {training.get('lr', '?')}, fill-in-the-middle rate {training.get('fim_rate', 0)}).",
+        "",
+        "## What it learned from",
+        "",
+        f"{n} pieces ({data['notes']:,} notes, {data['beats']:,.0f} beats), split "
+        + ", ".join(f"{k} {v}" for k, v in data["splits"].items())
+        + " by content hash.",
+        "",
+        "Sources:",
+        "",
+        *_table(data["sources"], n),
+        "",
+        "Genres, regions and periods, as recorded in the provenance records:",
+        "",
+        *_table(data["genres"], n),
+        "",
+        *_table(data["regions"], n),
+        "",
+        *_table(data["periods"], n),
+        "",
+        "Instruments (pieces using each):",
+        "",
+        *_table(data["instruments"], n),
+        "",
+        "## Rights and licence terms of the training data",
+        "",
+        "Rights basis of each item (the weaker of the composition's and the file's):",
+        "",
+        *_table(data["rights"], n),
+        "",
+        "Compositions:",
+        "",
+        *_table(data["composition_rights"], n),
+        "",
+        "Encodings (the files themselves):",
+        "",
+        *_table(data["encoding_rights"], n),
+        "",
+        "Flags:",
+        "",
+        *_table(data["flags"], n),
+        "",
+        f"Every item's record is in `{Path(dataset).name}/provenance.jsonl`. An `unknown` basis "
+        "means exactly that: the terms under which the files were distributed are recorded, "
+        "and nothing more is claimed.",
+        "",
+    ]
+    energy_path = run / "energy.json"
+    if energy_path.exists():
+        e = json.loads(energy_path.read_text(encoding="utf-8"))
+        lines += [
+            "## Energy and CO2 of training",
+            "",
+            f"- energy: {e.get('total_kwh', e['kwh']):.4g} kWh over "
+            f"{e.get('total_hours', e['hours']) * 60:.1f} minutes",
+            f"- emissions: {e.get('total_kg_co2eq', e['kg_co2eq']) * 1000:.4g} g CO2eq at "
+            f"{e['grid_intensity_g_per_kwh']:.0f} g/kWh ({e['country_iso_code']}; "
+            f"{e['intensity_source']})",
+            f"- hardware: {e['hardware'].get('cpu')} x{e['hardware'].get('cpu_count')}"
+            + (f", {e['hardware']['gpu']}" if e["hardware"].get("gpu") else ""),
+            f"- method: {e['method']}",
+            "",
+        ]
+    if evaluation:
+        lines += ["## Evaluation", ""]
+        for title, values in evaluation.items():
+            lines += [f"{title}:", "", "| | value |", "|---|---:|"]
+            lines += [
+                f"| {k} | {v:.4g} |" if isinstance(v, float) else f"| {k} | {v} |"
+                for k, v in values.items()
+            ]
+            lines.append("")
+    covered = ", ".join(sorted(data["periods"])) or "the periods listed above"
+    lines += [
+        "## What it is not suited for",
+        "",
+        f"It knows only what it saw: {covered}; mostly vocal polyphony written for keyboard "
+        "playback. It has seen almost no drums, no popular, jazz, film or non-European music, "
+        "few instruments beyond piano and choir sounds, and no lyrics. Ask it for those and "
+        "it will answer in the style of a chorale, or badly. It is a small model trained for "
+        "minutes on a CPU: expect plausible textures, not finished compositions. Its output may "
+        "echo training pieces; check originality before publishing anything made with it.",
+        "",
+        "## Make it yours",
+        "",
+        "Fine-tune it on your own music (files you own or may use):",
+        "",
+        "```bash",
+        "tuplet data prepare my-music/ --out data-out/mine --rights owned --holder 'Your Name'",
+        "tuplet train data-out/mine --from <this folder> --out runs/mine   # fine-tuning defaults",
+        "tuplet generate --model runs/mine/best --n 4 --out my-samples/",
+        "```",
+        "",
+    ]
+    if notes:
+        lines += ["## Notes", "", notes.strip(), ""]
+    return "\n".join(lines)
+
+
+def write_model_card(
+    checkpoint: str | os.PathLike[str],
+    dataset: str | os.PathLike[str],
+    **kwargs: Any,
+) -> Path:
+    """Write ``MODEL_CARD.md`` into the checkpoint folder (atomically) and return its path."""
+    out = Path(checkpoint) / "MODEL_CARD.md"
+    tmp = out.with_name(out.name + ".tmp")
+    tmp.write_text(model_card_text(checkpoint, dataset, **kwargs), encoding="utf-8")
+    os.replace(tmp, out)
+    return out
