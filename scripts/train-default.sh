@@ -18,6 +18,6 @@ if [ -f "$OUT/last/config.json" ]; then
 else
   tuplet train "$DATA" --out "$OUT" --preset small --position "$POSITION" --cascade on \
     --clean-loss on --steps "$STEPS" --batch-size 8 --max-seq-len 512 --lr 5e-4 \
-    --warmup-steps 100 --decay-steps "$STEPS" --valid-every 100 --early-stop 5 \
+    --warmup-steps 100 --decay-steps "$STEPS" --valid-every 50 --valid-batches 3 --early-stop 6 \
     --fim-rate 0.25 --seed 0
 fi
