@@ -1,0 +1,318 @@
+"""``tuplet generate``: new music, continuations, infills, added parts and seamless loops."""
+
+from __future__ import annotations
+
+import argparse
+import re
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from tuplet.errors import BadFileError, UsageError
+
+if TYPE_CHECKING:
+    from tuplet.generate import Generation, LoadedModel
+    from tuplet.notes import Notes
+    from tuplet.sample import SamplingSettings
+
+_SPAN = re.compile(r"^\s*(\d+)\s*:\s*(\d+)\s*(bars?|beats?)?\s*$")
+_FLAGS = {
+    "temperature": "--temperature",
+    "top_k_frac": "--top-k-frac",
+    "top_k": "--top-k",
+    "top_p": "--top-p",
+}
+
+DESCRIPTION = """\
+Generate music with a trained model (the default model, or --model CHECKPOINT).
+
+Modes: nothing given: new music (the model picks the instruments); --instruments: new music for
+those instruments; --prompt FILE: continue a MIDI or score file (its first --prompt-beats beats);
+--infill START:END with --prompt: regenerate that span (beats from 0, end excluded; or bars with
+a "bars" suffix: 4:8bars rewrites bars 5 to 8 as a DAW counts them), for every part or only the
+--instruments named; --add-part NAME with --prompt: write a new part; --loop BARS: a loop that
+repeats seamlessly: exactly BARS bars long (notes clipped at the end, the MIDI file ends on the
+loop's end), its last bar rewritten with its first bar(s) placed after it so that it leads back
+into them, the best of --tries rewrites kept by how likely the model finds the wrap-around
+(with --prompt, the prompt's first BARS bars become the loop).
+
+Each sample is written as OUT/sample-01.mid with a JSON report (model, settings, seed, prompt,
+notes, beats, seconds, generation time, notes/s), plus .wav (--wav) and .png (--png).
+Sampling follows MMT: top-k with k = 10% of each field's vocabulary, temperature 1; settings
+take one value or per-field values, e.g. --temperature 1.0,pitch=1.2,duration=0.8."""
+
+
+def _field_values(text: str, flag: str) -> tuple[float | None, dict[str, float]]:
+    """``"1.0,pitch=1.2"`` -> (1.0, {"pitch": 1.2})."""
+    default, per_field = None, {}
+    for part in text.split(","):
+        name, _, value = part.rpartition("=")
+        try:
+            number = float(value)
+        except ValueError:
+            raise UsageError(
+                f"{flag}: expected a number or FIELD=NUMBER items, e.g. 1.0,pitch=1.2; got {text!r}"
+            ) from None
+        if name.strip():
+            per_field[name.strip()] = number
+        else:
+            default = number
+    return default, per_field
+
+
+def _settings(args: argparse.Namespace) -> SamplingSettings:
+    from tuplet.sample import SamplingSettings
+
+    values: dict[str, Any] = {}
+    per_field: dict[str, dict[str, float]] = {}
+    for knob in ("temperature", "top_k_frac", "top_k", "top_p"):
+        text = getattr(args, knob)
+        if text is None:
+            continue
+        default, fields = _field_values(text, _FLAGS[knob])
+        if default is not None:
+            values[knob] = int(default) if knob == "top_k" and default.is_integer() else default
+        for name, value in fields.items():
+            per_field.setdefault(name, {})[knob] = value
+    return SamplingSettings(**values, per_field=per_field)
+
+
+def _span(text: str, notes: Notes) -> tuple[int, int]:
+    from tuplet.generate import bar_beats
+
+    match = _SPAN.match(text)
+    if match is None:
+        raise UsageError(
+            f"--infill: expected START:END in beats or START:ENDbars (e.g. 16:32 or 4:8bars), "
+            f"got {text!r}"
+        )
+    start, end = int(match.group(1)), int(match.group(2))
+    if (match.group(3) or "").startswith("bar"):
+        return bar_beats(notes, start, end)
+    return start, end
+
+
+def _meter(text: str) -> tuple[int, int]:
+    match = re.match(r"^\s*(\d+)\s*/\s*(\d+)\s*$", text)
+    if match is None:
+        raise UsageError(f"--meter: expected NUMERATOR/DENOMINATOR such as 4/4, got {text!r}")
+    return int(match.group(1)), int(match.group(2))
+
+
+def _mode(args: argparse.Namespace) -> str:
+    """Which mode the options ask for; refuse combinations that make no sense."""
+    chosen = [
+        flag
+        for flag, value in (("--infill", args.infill), ("--add-part", args.add_part))
+        if value is not None
+    ]
+    if args.loop is not None:
+        chosen.append("--loop")
+    if len(chosen) > 1:
+        raise UsageError(f"choose one of {' and '.join(chosen)}")
+    if chosen and chosen[0] in ("--infill", "--add-part") and args.prompt is None:
+        raise UsageError(f"{chosen[0]} needs --prompt FILE (the piece to work on)")
+    if args.add_part is not None and args.instruments is not None:
+        raise UsageError("--add-part names its instrument: leave out --instruments")
+    if args.prompt_beats is not None and (chosen or args.prompt is None):
+        raise UsageError("--prompt-beats only goes with --prompt alone (a continuation)")
+    if (args.meter is not None or args.tries is not None) and args.loop is None:
+        raise UsageError("--meter and --tries only go with --loop")
+    if chosen:
+        return chosen[0].lstrip("-")
+    if args.prompt is not None:
+        return "continuation"
+    return "instruments" if args.instruments is not None else "unconditional"
+
+
+def _read_prompt(path: str, lm: LoadedModel) -> Notes:
+    from tuplet.encoding import encode
+    from tuplet.io import read_notes
+
+    try:
+        notes = read_notes(path)
+    except BadFileError as exc:
+        raise BadFileError(path, f"{exc.problem} (--prompt needs a MIDI or score file)") from None
+    if len(notes) == 0:
+        raise BadFileError(path, "has no notes to use as a prompt (choose a file with notes)")
+    codes = encode(notes, lm.encoding.with_max_beat(1_000_000))
+    if not (codes[:, 0] == lm.encoding.type_codes["note"]).any():
+        raise BadFileError(
+            path,
+            f"none of its notes fits the model's {lm.encoding.name} encoding "
+            "(it drops drums and some programs): choose another file or model",
+        )
+    return notes
+
+
+def _run(args: argparse.Namespace, mode: str, lm: LoadedModel, prompt: Notes | None) -> Any:
+    from tuplet import generate as g
+    from tuplet.sample import Limits
+
+    options = g.GenerationOptions(
+        n=args.n,
+        seed=args.seed,
+        settings=_settings(args),
+        limits=Limits(
+            max_events=args.max_events,
+            max_beats=args.max_beats,
+            max_notes=args.max_notes,
+            min_notes=args.min_notes,
+        ),
+        any_instrument=args.any_instrument,
+        progress=not args.quiet,
+    )
+    names = None if args.instruments is None else args.instruments.split(",")
+    if mode == "loop":
+        from tuplet.loop import loop
+
+        meter = None if args.meter is None else _meter(args.meter)
+        tries = 4 if args.tries is None else args.tries
+        return loop(
+            lm,
+            args.loop,
+            prompt=prompt,
+            instruments=names,
+            meter=meter,
+            tries=tries,
+            options=options,
+        )
+    if mode == "infill":
+        assert prompt is not None
+        start, end = _span(args.infill, prompt)
+        return g.infill(lm, prompt, start, end, instruments=names, options=options)
+    if mode == "add-part":
+        assert prompt is not None
+        return g.add_part(lm, prompt, args.add_part, options=options)
+    if mode == "continuation":
+        assert prompt is not None
+        return g.continuation(
+            lm, prompt, prompt_beats=args.prompt_beats, instruments=names, options=options
+        )
+    return g.unconditional(lm, instruments=names, options=options)
+
+
+def _write(
+    generation: Generation, lm: LoadedModel, args: argparse.Namespace, paths: list[dict[str, Path]]
+) -> None:
+    import json
+    from datetime import datetime, timezone
+
+    from tuplet.generate import report
+    from tuplet.io import atomic_output, write_midi
+    from tuplet.loop import loop_midi_notes
+
+    Path(args.out).mkdir(parents=True, exist_ok=True)
+    for i, (piece, files) in enumerate(zip(generation.pieces, paths, strict=True)):
+        notes = piece.notes
+        if "loop_beats" in piece.details:
+            notes = loop_midi_notes(notes, int(piece.details["loop_beats"]))
+        write_midi(notes, files["midi"])
+        if args.wav:
+            from tuplet.io.audio import render_wav
+
+            render_wav(notes, files["wav"], soundfont=args.soundfont)
+        if args.png:
+            from tuplet.io.pianoroll import draw_pianoroll
+
+            draw_pianoroll(notes, files["png"], title=f"{generation.mode}: {files['midi'].name}")
+        data = report(generation, i, lm)
+        data["created"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
+        data["prompt"] = None if args.prompt is None else {"file": str(args.prompt)}
+        if args.prompt is not None and args.prompt_beats is not None:
+            data["prompt"]["beats"] = args.prompt_beats
+        data["files"] = {kind: str(path) for kind, path in files.items()}
+        with atomic_output(files["report"]) as tmp:
+            tmp.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
+        print(
+            f"wrote {files['midi']}: {len(piece.notes)} notes ({piece.new_notes} new), "
+            f"{piece.notes.length_beats:.1f} beats, {piece.notes.length_seconds:.1f} s"
+        )
+
+
+def output_paths(out_dir: str | Path, n: int, *, wav: bool, png: bool) -> list[dict[str, Path]]:
+    """The files of ``n`` samples: ``OUT/sample-01.mid``, ``.json`` (and ``.wav``, ``.png``)."""
+    width = max(2, len(str(n)))
+    suffixes = {"midi": ".mid", "report": ".json"}
+    if wav:
+        suffixes["wav"] = ".wav"
+    if png:
+        suffixes["png"] = ".png"
+    return [
+        {kind: Path(out_dir) / f"sample-{i:0{width}d}{ext}" for kind, ext in suffixes.items()}
+        for i in range(1, n + 1)
+    ]
+
+
+def cmd_generate(args: argparse.Namespace) -> int:
+    """Generate as asked, write the samples and their reports, print what was written."""
+    import torch
+
+    from tuplet.generate import load_model
+
+    mode = _mode(args)
+    if args.n < 1:
+        raise UsageError(f"--n must be at least 1, got {args.n}")
+    _settings(args)  # bad sampling options fail before anything is loaded
+    paths = output_paths(args.out, args.n, wav=args.wav, png=args.png)
+    existing = [p for files in paths for p in files.values() if p.exists()]
+    if existing and not args.force:
+        more = f" (and {len(existing) - 1} more)" if len(existing) > 1 else ""
+        raise UsageError(f"{existing[0]}: exists already{more}; use --force to overwrite")
+    device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
+    if args.threads is not None:
+        if args.threads < 1:
+            raise UsageError(f"--threads must be at least 1, got {args.threads}")
+        torch.set_num_threads(args.threads)
+    lm = load_model(args.model, device=device)
+    prompt = None if args.prompt is None else _read_prompt(args.prompt, lm)
+    generation = _run(args, mode, lm, prompt)
+    _write(generation, lm, args, paths)
+    print(
+        f"{mode}: {len(generation.pieces)} sample(s) in {generation.seconds:.1f} s "
+        f"({generation.notes_per_second:.0f} new notes/s), seed {generation.seed}"
+    )
+    return 0
+
+
+def register(sub: Any) -> None:
+    """Add ``tuplet generate`` to the ``tuplet`` parser."""
+    p = sub.add_parser(
+        "generate",
+        help="generate music: new, continued, infilled, an added part, or a seamless loop",
+        description=DESCRIPTION,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("--model", default=None, help="checkpoint folder (default: the shipped model)")
+    p.add_argument("--out", default="generated", help="output folder (default: generated)")
+    p.add_argument("--n", type=int, default=1, help="how many samples (default 1)")
+    p.add_argument("--seed", type=int, default=None, help="for repeatable output")
+    p.add_argument("--force", action="store_true", help="overwrite existing files")
+    p.add_argument("--wav", action="store_true", help="also render audio (FluidSynth)")
+    p.add_argument("--png", action="store_true", help="also draw a piano roll")
+    p.add_argument("--soundfont", default=None, help="a .sf2 file for --wav")
+    p.add_argument("--device", default=None, help="cpu, cuda... (default: cuda if any)")
+    p.add_argument(
+        "--threads", type=int, default=None, help="CPU threads (1 is fastest on a busy machine)"
+    )
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    m = p.add_argument_group("modes")
+    m.add_argument("--instruments", default=None, help="comma-separated, e.g. piano,violin")
+    m.add_argument("--prompt", default=None, help="a MIDI or score file to work from")
+    m.add_argument("--prompt-beats", dest="prompt_beats", type=int, default=None)
+    m.add_argument("--infill", default=None, metavar="START:END", help="e.g. 16:32 or 4:8bars")
+    m.add_argument("--add-part", dest="add_part", default=None, metavar="INSTRUMENT")
+    m.add_argument("--loop", type=int, default=None, metavar="BARS")
+    m.add_argument("--meter", default=None, help="meter of a new loop (default 4/4)")
+    m.add_argument("--tries", type=int, default=None, help="loop seams to choose from (4)")
+    s = p.add_argument_group("sampling (one value, or per field: 1.0,pitch=1.2)")
+    s.add_argument("--temperature", default=None, help="default 1")
+    s.add_argument("--top-k-frac", dest="top_k_frac", default=None, help="default 0.1")
+    s.add_argument("--top-k", dest="top_k", default=None, help="a fixed k instead")
+    s.add_argument("--top-p", dest="top_p", default=None, help="default 1 (off)")
+    s.add_argument("--any-instrument", dest="any_instrument", action="store_true")
+    lim = p.add_argument_group("limits")
+    lim.add_argument("--max-events", dest="max_events", type=int, default=None)
+    lim.add_argument("--max-beats", dest="max_beats", type=int, default=None)
+    lim.add_argument("--max-notes", dest="max_notes", type=int, default=None)
+    lim.add_argument("--min-notes", dest="min_notes", type=int, default=1)
+    p.set_defaults(handler=cmd_generate)

@@ -1,0 +1,525 @@
+"""The rules of sampled sequences: masks for the sampler, and a checker.
+
+The rules no model output can break (:func:`check_sequence` checks them; each has a name, and
+:class:`Constraints` can switch one off to show what it prevents):
+
+* ``order``: start-of-song (never sampled), instrument rows with strictly rising codes,
+  start-of-notes, timed events, end-of-song. Timed events are notes and, in the tuplet
+  encoding, time-signature, key and tempo events; at one onset they come in type order,
+  each meta type at most once (as the encoder writes them). The fill markers come only from
+  a prompt; after them only notes and end-of-song follow.
+* ``onset``: the onset (beat, position) of timed events never moves backwards.
+* ``instruments``: notes use only instruments declared in the header (and, when asked, only
+  the ones requested).
+* ``fields``: fields the event type does not define are 0, the ones it defines never 0.
+* ``span``: after the fill markers, notes lie in the span's beats (first..last, inclusive)
+  and, when the span names an instrument, use it.
+
+Limits (:class:`Limits`): beats stay below the model's ``max_beat`` (its vocabulary); at
+most ``max_events`` rows (prompt and end-of-song included, at most the model's
+``max_seq_len``); an event at or after ``max_beats`` ends the piece instead; ``max_notes``
+new notes at most; before ``min_notes`` new notes, neither end-of-song nor a beat at or past
+``max_beats`` is allowed (so a piece never ends empty). Every sequence
+ends with end-of-song (or, with ``header_only``, start-of-notes).
+
+:class:`MaskState` holds what the masks depend on (previous type and onset, the declared
+instruments, notes so far) for a batch of sequences, as tensors, so that a decoding step
+costs a few tensor operations per field whatever the batch size.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, NamedTuple
+
+import numpy as np
+
+from tuplet.encoding import EncodingConfig
+from tuplet.errors import UsageError
+
+if TYPE_CHECKING:
+    import torch
+
+RULES: tuple[str, ...] = ("order", "onset", "instruments", "fields", "span")
+_META = ("time-signature", "key", "tempo")
+
+
+@dataclass(frozen=True)
+class Limits:
+    """How long a sequence may grow (see the module docstring).
+
+    Attributes:
+        max_events: Most rows, prompt and end-of-song included; None = the model's
+            ``max_seq_len``.
+        max_beats: An event at beat ``>= max_beats`` ends the piece (it is not kept); at most
+            the encoding's ``max_beat``; None = up to it. Such beats are not sampled at all
+            before ``min_notes`` new notes.
+        max_notes: Most new notes; None = no limit.
+        min_notes: Neither end-of-song nor a beat past ``max_beats`` before this many new
+            notes.
+        header_only: Stop at start-of-notes (to sample the instruments of a piece); such
+            sequences end with start-of-notes instead of end-of-song.
+    """
+
+    max_events: int | None = None
+    max_beats: int | None = None
+    max_notes: int | None = None
+    min_notes: int = 1
+    header_only: bool = False
+
+
+@dataclass(frozen=True)
+class Constraints:
+    """What the sampled events may be, beyond the encoding's grammar.
+
+    Attributes:
+        instruments: Instrument codes new notes (and new instrument rows) may use; None =
+            those declared in the header.
+        any_instrument: Let notes use any instrument, declared or not.
+        forbid_types: Event type names never to sample (e.g. ``("time-signature",)`` to keep
+            the meter of the prompt).
+        disabled: Names of rules (:data:`RULES`) to switch off; for experiments and tests.
+    """
+
+    instruments: tuple[int, ...] | None = None
+    any_instrument: bool = False
+    forbid_types: tuple[str, ...] = ()
+    disabled: frozenset[str] = frozenset()
+
+    def __post_init__(self) -> None:
+        unknown = sorted(set(self.disabled) - set(RULES))
+        if unknown:
+            raise UsageError(f"unknown rule {', '.join(unknown)} (rules: {', '.join(RULES)})")
+
+
+# ------------------------------------------------------------------------------ grammar
+class _Grammar:
+    """Event-type tables of an encoding, as tensors on the sampling device."""
+
+    def __init__(self, enc: EncodingConfig, forbid: Sequence[str], device: Any) -> None:
+        import torch
+
+        t = enc.type_codes
+        unknown = sorted(set(forbid) - set(t))
+        if unknown:
+            raise UsageError(f"the {enc.name} encoding has no event type {', '.join(unknown)}")
+        protected = {"start-of-song", "instrument", "start-of-notes", "end-of-song", "note"}
+        if set(forbid) & protected:
+            raise UsageError(f"cannot forbid {', '.join(sorted(set(forbid) & protected))}")
+        n = len(t)
+        timed = [t[x] for x in (*_META, "note") if x in t]
+        meta = [t[x] for x in _META if x in t]
+        follow = np.zeros((n, n), dtype=bool)  # follow[previous type, next type]
+        follow[t["start-of-song"], t["instrument"]] = True
+        follow[t["instrument"], [t["instrument"], t["start-of-notes"]]] = True
+        for prev in (t["start-of-notes"], *timed):
+            follow[prev, [*timed, t["end-of-song"]]] = True
+        fill = np.zeros_like(follow)
+        if "fill-end" in t:
+            fill[np.ix_([t["fill-end"], t["note"]], [t["note"], t["end-of-song"]])] = True
+        for name in forbid:
+            follow[:, t[name]] = fill[:, t[name]] = False
+        strict = np.zeros((n, n), dtype=bool)  # strict[previous timed type, type]
+        for prev in timed:
+            for new in timed:
+                strict[prev, new] = new < prev or (new == prev and new in meta)
+        self.n_types = n
+        self.follow = torch.tensor(follow, device=device)
+        self.follow_fill = torch.tensor(fill, device=device)
+        self.strict = torch.tensor(strict, device=device)
+        self.timed = torch.zeros(n, dtype=torch.bool, device=device)
+        self.timed[timed] = True
+        self.defined = torch.tensor(enc.defined_fields, device=device)
+        self.sos, self.son, self.eos = t["start-of-song"], t["start-of-notes"], t["end-of-song"]
+        self.instrument, self.note = t["instrument"], t["note"]
+        self.fill_start, self.fill_end = t.get("fill-start", -1), t.get("fill-end", -1)
+        self.is_instr = torch.arange(n, device=device) == self.instrument
+        self.is_eos = torch.arange(n, device=device) == self.eos
+
+
+class PromptInfo(NamedTuple):
+    """What the sampler needs to know about a prompt."""
+
+    last_type: int
+    beat: int  # onset of the last timed event (codes), or where the fill starts
+    position: int
+    timed_type: int  # type of the last timed event (0: none)
+    instruments: tuple[int, ...]  # declared in the header
+    fill: tuple[int, int, int] | None  # (first beat code, last beat code, instrument)
+
+
+def read_prompt(prompt: np.ndarray, enc: EncodingConfig) -> PromptInfo:
+    """Where a prompt leaves off: its last type and onset, its header, its fill span.
+
+    Raises:
+        UsageError: A prompt that is empty, has the wrong shape, breaks the rules or ends
+            with end-of-song.
+    """
+    t = enc.type_codes
+    if prompt.ndim != 2 or prompt.shape[1] != len(enc.fields) or len(prompt) == 0:
+        raise UsageError(
+            f"a prompt must be a non-empty (events, {len(enc.fields)}) code array, "
+            f"got shape {prompt.shape}"
+        )
+    problems = check_sequence(prompt, enc, prompt_length=len(prompt))
+    if problems:
+        raise UsageError(f"the prompt breaks the encoding's rules: {problems[0]}")
+    types = prompt[:, 0]
+    if (types == t["end-of-song"]).any():
+        raise UsageError("the prompt ends with end-of-song: nothing can follow it")
+    beat_col, pos_col = enc.field_index("beat"), enc.field_index("position")
+    instr_col = enc.field_index("instrument")
+    header = tuple(int(c) for c in prompt[types == t["instrument"], instr_col])
+    fill = None
+    if "fill-end" in t and types[-1] == t["fill-end"]:
+        start, end = prompt[-2], prompt[-1]
+        fill = (int(start[beat_col]), int(end[beat_col]), int(end[instr_col]))
+        return PromptInfo(int(types[-1]), fill[0], 1, 0, header, fill)
+    timed = np.flatnonzero(np.isin(types, [t[x] for x in (*_META, "note") if x in t]))
+    if len(timed) == 0:
+        return PromptInfo(int(types[-1]), 1, 1, 0, header, None)
+    last = prompt[timed[-1]]
+    return PromptInfo(
+        int(types[-1]), int(last[beat_col]), int(last[pos_col]), int(last[0]), header, None
+    )
+
+
+class MaskState:
+    """The per-sequence state of a batch and the masks it implies.
+
+    Args:
+        enc: The encoding.
+        info: Where the prompt leaves off (:func:`read_prompt`).
+        n: Sequences in the batch.
+        constraints: Requested instruments, forbidden types, rules switched off.
+        limits: Length limits.
+        device: Where the tensors live (the model's device).
+
+    Raises:
+        UsageError: Instrument codes out of range, forbidden types the grammar needs, or a
+            prompt whose declared instruments leave no note possible.
+    """
+
+    def __init__(
+        self,
+        enc: EncodingConfig,
+        info: PromptInfo,
+        n: int,
+        constraints: Constraints,
+        limits: Limits,
+        device: Any,
+    ) -> None:
+        import torch
+
+        self.g = g = _Grammar(enc, constraints.forbid_types, device)
+        self.on = {rule: rule not in constraints.disabled for rule in RULES}
+        self.sizes = enc.vocab_sizes
+        self.beat, self.pos = enc.field_index("beat"), enc.field_index("position")
+        self.instr = enc.field_index("instrument")
+        self.in_fill = info.fill is not None
+        self.span = info.fill if info.fill is not None and self.on["span"] else None
+        self.beat_hi = self.span[1] if self.span else self.sizes[self.beat] - 1
+        self.min_notes = limits.min_notes
+        self.max_notes = limits.max_notes
+        self.max_beats = limits.max_beats
+        self.header_only = limits.header_only
+        self.ranges = [torch.arange(v, device=device) for v in self.sizes]
+        self.zero_only = [r[None] == 0 for r in self.ranges]  # (1, V) each
+        self.nonzero = [r[None] > 0 if self.on["fields"] else r[None] >= 0 for r in self.ranges]
+
+        def full(value: int) -> torch.Tensor:
+            return torch.full((n,), value, dtype=torch.long, device=device)
+
+        self.prev_type = full(info.last_type)
+        self.prev_beat, self.prev_pos = full(info.beat), full(info.position)
+        self.prev_timed = full(info.timed_type)
+        self.last_instr = full(max(info.instruments, default=0))
+        self.n_notes = full(0)
+        v_instr = self.sizes[self.instr]
+        requested = torch.ones(v_instr, dtype=torch.bool, device=device)
+        if constraints.instruments is not None:
+            if not all(0 < code < v_instr for code in constraints.instruments):
+                raise UsageError(
+                    f"instrument codes must be 1..{v_instr - 1}, got {constraints.instruments}"
+                )
+            requested = torch.zeros_like(requested)
+            requested[list(constraints.instruments)] = True
+        requested[0] = False
+        self.header_ok = requested  # instrument rows the header may still add
+        self.grow = not constraints.any_instrument
+        notes_ok = torch.zeros(v_instr, dtype=torch.bool, device=device)
+        notes_ok[list(info.instruments)] = True
+        if constraints.any_instrument:
+            notes_ok[1:] = True
+        if self.span and self.span[2]:
+            notes_ok = torch.zeros_like(notes_ok)
+            notes_ok[self.span[2]] = True
+        notes_ok &= requested
+        body = info.last_type not in (g.sos, g.instrument)
+        if body and not bool(notes_ok.any()) and self.on["instruments"]:
+            raise UsageError(
+                "no instrument is both declared in the prompt and allowed: notes are impossible"
+            )
+        self.notes_ok = notes_ok[None].repeat(n, 1)  # (B, V_instr)
+        allowed = requested.nonzero()
+        self.max_header = int(allowed.max()) if len(allowed) else 0
+
+    def select(self, index: torch.Tensor) -> None:
+        """Keep rows ``index`` of the batch state."""
+        for name in ("prev_type", "prev_beat", "prev_pos", "prev_timed", "last_instr", "n_notes"):
+            setattr(self, name, getattr(self, name)[index])
+        self.notes_ok = self.notes_ok[index]
+
+    def cap(self) -> torch.Tensor:
+        """(B,) the highest beat code each sequence may take now."""
+        import torch
+
+        if self.max_beats is None:
+            return torch.full_like(self.prev_beat, self.beat_hi)
+        # codes up to max_beats are beats before it; later ones only end the piece
+        early = self.n_notes < self.min_notes
+        return torch.where(early, min(self.max_beats, self.beat_hi), self.beat_hi)
+
+    def type_mask(self, force_end: bool) -> torch.Tensor:
+        """(B, n_types) bool: the types the next event may have."""
+        import torch
+
+        g = self.g
+        B = len(self.prev_type)
+        if self.on["order"]:
+            table = g.follow_fill if self.in_fill else g.follow
+            m = table[self.prev_type]
+            m = m & ~(g.is_instr & (self.last_instr >= self.max_header)[:, None])
+        else:
+            m = torch.ones(B, g.n_types, dtype=torch.bool, device=self.prev_type.device)
+        if self.on["onset"]:
+            # a type that needs a later onset is impossible when no later onset is left
+            stuck = (self.prev_pos >= self.sizes[self.pos] - 1) & (self.prev_beat >= self.cap())
+            m = m & ~(g.strict[self.prev_timed] & stuck[:, None])
+        m = m & ~(g.is_eos & (self.n_notes < self.min_notes)[:, None])
+        force = self.n_notes >= (self.max_notes if self.max_notes is not None else 2**62)
+        if force_end:
+            force = torch.ones_like(force)
+        return torch.where(force[:, None], g.is_eos, m)
+
+    def field_mask(
+        self, j: int, types: torch.Tensor, defined: torch.Tensor | None, chosen: torch.Tensor
+    ) -> torch.Tensor:
+        """(B or 1, V_j) bool: the codes field ``j`` may take, given the type and earlier fields.
+
+        ``defined`` (B,) says which rows' types define the field; None when all do.
+        """
+        import torch
+
+        r = self.ranges[j][None]  # (1, V)
+        ok = self.nonzero[j]  # (1, V) or, below, (B, V)
+        if j == self.beat:
+            if self.on["onset"]:
+                strict = self.g.strict[self.prev_timed, types]
+                bump = strict & (self.prev_pos >= self.sizes[self.pos] - 1)
+                ok = ok & (r >= (self.prev_beat + bump.long())[:, None])
+            if self.span:
+                ok = ok & (r >= self.span[0]) & (r <= self.span[1])
+            if self.max_beats is not None:
+                ok = ok & (r <= self.cap()[:, None])
+        elif j == self.pos and self.on["onset"]:
+            strict = self.g.strict[self.prev_timed, types]
+            same = chosen[:, self.beat] == self.prev_beat
+            low = torch.where(same, self.prev_pos + strict.long(), torch.ones_like(self.prev_pos))
+            ok = ok & (r >= low[:, None])
+        elif j == self.instr:
+            header = self.header_ok[None] if self.on["instruments"] else ok
+            if self.on["order"]:
+                header = header & (r > self.last_instr[:, None])
+            notes = self.notes_ok if self.on["instruments"] else ok
+            ok = ok & torch.where((types == self.g.instrument)[:, None], header, notes)
+        if self.on["fields"] and defined is not None:
+            ok = torch.where(defined[:, None], ok, self.zero_only[j])
+        if not all(self.on.values()):
+            # with rules switched off, the rest may leave nothing: then anything goes
+            ok = ok | ~ok.any(dim=-1, keepdim=True)
+        return ok
+
+    def update(self, row: torch.Tensor) -> torch.Tensor:
+        """Take in the sampled rows (B, F); returns which rows ended (B,) bool.
+
+        A timed event at or past ``max_beats`` is replaced by end-of-song (in place).
+        """
+        import torch
+
+        g = self.g
+        types = row[:, 0]
+        timed = g.timed[types]
+        if self.max_beats is not None:
+            late = timed & (row[:, self.beat] - 1 >= self.max_beats)
+            row[late] = 0
+            row[late, 0] = g.eos
+            types = row[:, 0]
+            timed = g.timed[types]
+        self.prev_beat = torch.where(timed, row[:, self.beat], self.prev_beat)
+        self.prev_pos = torch.where(timed, row[:, self.pos], self.prev_pos)
+        self.prev_timed = torch.where(timed, types, self.prev_timed)
+        is_instr = types == g.instrument
+        instr = row[:, self.instr].clamp(0, self.sizes[self.instr] - 1)
+        self.last_instr = torch.where(is_instr, instr, self.last_instr)
+        if self.grow:
+            grown = torch.nn.functional.one_hot(instr, self.sizes[self.instr]).bool()
+            self.notes_ok = self.notes_ok | (grown & is_instr[:, None] & self.header_ok[None])
+        self.n_notes = self.n_notes + (types == g.note).long()
+        self.prev_type = types
+        ended = types == g.eos
+        return ended | (types == g.son) if self.header_only else ended
+
+
+# ------------------------------------------------------------------------------ checking
+class Violation(NamedTuple):
+    """A broken rule: the row, the rule's name (:data:`RULES` or ``limits``) and what is wrong."""
+
+    row: int
+    rule: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"row {self.row}: {self.rule}: {self.message}"
+
+
+def check_sequence(
+    codes: np.ndarray,
+    config: EncodingConfig,
+    *,
+    prompt_length: int = 1,
+    instruments: Sequence[int] | None = None,
+    forbid_types: Sequence[str] = (),
+    max_events: int | None = None,
+    max_beats: int | None = None,
+    complete: bool = False,
+) -> list[Violation]:
+    """Every way a sequence breaks the sampler's rules (module docstring); [] if none.
+
+    Args:
+        codes: (n, F) codes, from start-of-song on.
+        config: The encoding.
+        prompt_length: Rows given rather than sampled: fill markers may only be there, and
+            ``instruments``, ``forbid_types`` and ``max_beats`` apply to the rows after.
+        instruments: Instruments new notes may use (besides being declared); None = any
+            declared.
+        forbid_types: Event types that new rows must not have.
+        max_events: Most rows allowed.
+        max_beats: New timed events must start before this beat.
+        complete: The sequence must end with end-of-song.
+
+    Returns:
+        The violations, in row order.
+    """
+    codes = np.asarray(codes, dtype=np.int64)
+    t = config.type_codes
+    names = config.event_types
+    sizes = np.asarray(config.vocab_sizes)
+    defined = config.defined_fields
+    beat_col, pos_col = config.field_index("beat"), config.field_index("position")
+    instr_col = config.field_index("instrument")
+    timed = {t[x] for x in (*_META, "note") if x in t}
+    meta = {t[x] for x in _META if x in t}
+    markers = {t[x] for x in ("fill-start", "fill-end") if x in t}
+    expected = {  # phase -> the types that may come next
+        "start": {t["start-of-song"]},
+        "header": {t["instrument"], t["start-of-notes"]},
+        "body": timed | {t["end-of-song"], t.get("fill-start", -1)},
+        "marker": {t.get("fill-end", -1)},
+        "fill": {t["note"], t["end-of-song"]},
+        "end": set(),
+    }
+    after = {t["start-of-song"]: "header", t["start-of-notes"]: "body", t["end-of-song"]: "end"}
+    after.update({t[x]: p for x, p in (("fill-start", "marker"), ("fill-end", "fill")) if x in t})
+    found: list[Violation] = []
+
+    def bad(row: int, rule: str, message: str) -> None:
+        found.append(Violation(row, rule, message))
+
+    if codes.ndim != 2 or codes.shape[1] != len(config.fields) or len(codes) == 0:
+        return [Violation(0, "order", f"not a non-empty (events, fields) array: {codes.shape}")]
+    if max_events is not None and len(codes) > max_events:
+        bad(max_events, "limits", f"{len(codes)} rows, more than {max_events}")
+    declared: set[int] = set()
+    phase, last_instr = "start", 0
+    onset, onset_type = (0, 0), -1
+    span_start, span = 0, (0, 0, 0)
+    for i, r in enumerate(codes):
+        kind, new = int(r[0]), i >= prompt_length
+        if not 0 <= kind < len(names):
+            bad(i, "fields", f"type code {kind} out of range")
+            continue
+        name = names[kind]
+        wrong = [
+            config.fields[f]
+            for f in range(1, len(r))
+            if (
+                r[f] != 0
+                if not defined[kind, f]
+                else not (0 < r[f] < sizes[f] or (kind in markers and f == instr_col and r[f] == 0))
+            )
+        ]
+        if wrong:
+            bad(i, "fields", f"{name} with invalid {', '.join(wrong)}")
+        if kind not in expected[phase]:
+            where = "after end-of-song" if phase == "end" else f"in the {phase} part"
+            bad(i, "order", f"{name} {where}")
+        if new and (name in forbid_types or kind in markers):
+            bad(i, "order", f"{name} sampled")
+        phase = after.get(kind, phase)
+        if kind == t["instrument"]:
+            code = int(r[instr_col])
+            if code <= last_instr:
+                bad(i, "order", f"instrument {code} does not rise (after {last_instr})")
+            if new and instruments is not None and code not in instruments:
+                bad(i, "instruments", f"instrument {code} was not requested")
+            last_instr = max(last_instr, code)
+            declared.add(code)
+        elif kind in markers:
+            if name == "fill-start":
+                span_start = int(r[beat_col])
+            else:
+                span = (span_start, int(r[beat_col]), int(r[instr_col]))
+                onset, onset_type = (span_start, 1), -1
+        if kind not in timed:
+            continue
+        here = (int(r[beat_col]), int(r[pos_col]))
+        if here < onset:
+            bad(i, "onset", f"onset (beat, position) codes {here} before {onset}")
+        elif (
+            here == onset
+            and onset_type >= 0
+            and (kind < onset_type or (kind == onset_type and kind in meta))
+        ):
+            bad(i, "order", f"{name} after {names[onset_type]} at the same onset")
+        onset, onset_type = max(onset, here), kind
+        if new and max_beats is not None and here[0] - 1 >= max_beats:
+            bad(i, "limits", f"beat {here[0] - 1} at or past max_beats {max_beats}")
+        if kind != t["note"]:
+            continue
+        code = int(r[instr_col])
+        if code not in declared:
+            bad(i, "instruments", f"instrument {code} is not declared in the header")
+        elif new and instruments is not None and code not in instruments:
+            bad(i, "instruments", f"instrument {code} was not requested")
+        if phase == "fill":
+            if not span[0] <= here[0] <= span[1]:
+                bad(i, "span", f"beat {here[0] - 1} outside {span[0] - 1}..{span[1] - 1}")
+            if span[2] and code != span[2]:
+                bad(i, "span", f"instrument {code}, not the span's {span[2]}")
+    if complete and phase != "end":
+        bad(len(codes) - 1, "order", "no end-of-song")
+    return found
+
+
+__all__ = [
+    "RULES",
+    "Constraints",
+    "Limits",
+    "MaskState",
+    "PromptInfo",
+    "Violation",
+    "check_sequence",
+    "read_prompt",
+]

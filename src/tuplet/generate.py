@@ -1,0 +1,666 @@
+"""Generation modes: what ``tuplet generate`` does, as a Python API.
+
+Each mode builds prompts for :func:`tuplet.sample.sample_codes`, samples ``n`` pieces (in one
+batch where the prompt is shared) and turns the codes back into note tables. Times are beats
+from the start of the piece (beat 0 is the first); spans are half-open, ``start`` included,
+``end`` excluded, like a ruler: ``16:32`` is the 16 beats from beat 16 up to beat 32.
+
+* :func:`unconditional`: from start-of-song (the model also picks the instruments), or, with
+  ``instruments``, from a header that lists them (instrument-informed, as in MMT).
+* :func:`continuation`: the first ``prompt_beats`` beats of a piece, continued. A prompt longer
+  than :data:`CONTEXT_SHARE` of the model's beats or events keeps its last window, so that
+  there is room to go on; the result holds the whole prompt, then the new music.
+* :func:`infill`: regenerate a span of a piece for every part, or only for the named
+  instruments (one pass each), keeping everything else; the prompts are fill-in-the-middle
+  sequences (:mod:`tuplet.fim`), so the model sees the music before and after the span.
+  Spans longer than half the model's beats, or too dense for its events, are filled in
+  consecutive chunks.
+* :func:`add_part`: a new part for an instrument the piece lacks, over the whole piece (an
+  infill of that instrument alone).
+* :func:`tuplet.loop.loop`: loops that repeat seamlessly.
+
+Every mode returns a :class:`Generation`; :func:`report` is what the command line writes
+beside each piece as JSON.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from tuplet.encoding import EncodingConfig, decode, encode, instrument_code
+from tuplet.errors import UsageError
+from tuplet.notes import Notes, shift_ticks
+from tuplet.sample import Constraints, Limits, SamplingSettings, default_model_path, sample_codes
+
+if TYPE_CHECKING:
+    from tuplet.model import MusicTransformer
+
+CONTEXT_SHARE = 0.5
+"""A prompt keeps at most this share of the model's beats and events (the rest is for new music)."""
+_BIG_BEAT = 1_000_000  # codes in piece coordinates: no beat limit
+
+
+# ------------------------------------------------------------------------------ models
+@dataclass(frozen=True)
+class LoadedModel:
+    """A model with the encoding it reads and its checkpoint's config.json."""
+
+    model: MusicTransformer
+    encoding: EncodingConfig
+    info: dict[str, Any]
+
+    def describe(self) -> dict[str, Any]:
+        """What a report says about the model (JSON-safe)."""
+        c = self.model.config
+        return {
+            "path": self.info.get("path"),
+            "checkpoint_id": self.info.get("checkpoint_id"),
+            "encoding": self.encoding.name,
+            "max_beat": self.encoding.max_beat,
+            "max_seq_len": c.max_seq_len,
+            "parameters": self.model.num_parameters(),
+            "layers": c.n_layer,
+            "d_model": c.d_model,
+            "position": c.position,
+            "cascade": c.cascade,
+        }
+
+
+def load_model(path: str | Path | None = None, device: str = "cpu") -> LoadedModel:
+    """Load a checkpoint folder, or the default model when ``path`` is None.
+
+    Raises:
+        TupletError: No default model is installed, or the checkpoint cannot be loaded.
+    """
+    from tuplet.checkpoint import load_checkpoint
+
+    model, info = load_checkpoint(default_model_path() if path is None else path, device)
+    return LoadedModel(model, EncodingConfig.from_dict(info["encoding"]), info)
+
+
+# ------------------------------------------------------------------------------ requests
+@dataclass(frozen=True)
+class GenerationOptions:
+    """Knobs every mode shares.
+
+    Attributes:
+        n: Pieces to generate.
+        seed: Seed of the randomness; None draws one (reported in the result).
+        settings: Temperature, top-k, top-p.
+        limits: Length limits; ``max_beats`` counts from the start of the piece.
+        any_instrument: Let new notes use any instrument, not only the declared ones.
+        progress: Show progress bars.
+    """
+
+    n: int = 1
+    seed: int | None = None
+    settings: SamplingSettings = field(default_factory=SamplingSettings)
+    limits: Limits = field(default_factory=Limits)
+    any_instrument: bool = False
+    progress: bool = False
+
+
+@dataclass(frozen=True)
+class Piece:
+    """One generated piece.
+
+    Attributes:
+        notes: The whole piece (prompt parts included), at 12 ticks per beat.
+        codes: The piece as codes from beat 0 (beat codes may exceed the model's range).
+        new_notes: How many of its notes the model wrote.
+        details: Mode-specific facts for the report (JSON-safe).
+    """
+
+    notes: Notes
+    codes: np.ndarray
+    new_notes: int
+    details: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Generation:
+    """The pieces of one request, with what the report needs."""
+
+    mode: str
+    pieces: list[Piece]
+    seed: int
+    seconds: float
+    options: GenerationOptions
+    request: dict[str, Any]
+
+    @property
+    def notes_per_second(self) -> float:
+        """New notes of all pieces per second of generation."""
+        return sum(p.new_notes for p in self.pieces) / max(self.seconds, 1e-9)
+
+
+class Session:
+    """What the sampling calls of one request share: the model, the randomness, the clock.
+
+    The building block of the modes: it samples with the request's options and converts
+    between code arrays (rows of the model's encoding, or of :attr:`big`, the same encoding
+    without a beat limit, for whole pieces) and note tables.
+    """
+
+    def __init__(self, lm: LoadedModel, options: GenerationOptions) -> None:
+        import secrets
+
+        import torch
+
+        if options.n < 1:
+            raise UsageError(f"n must be at least 1, got {options.n}")
+        self.lm, self.options = lm, options
+        self.enc = lm.encoding
+        self.big = self.enc.with_max_beat(_BIG_BEAT)
+        self.seed = secrets.randbits(31) if options.seed is None else int(options.seed)
+        device = next(lm.model.parameters()).device
+        self.generator = torch.Generator(device=device).manual_seed(self.seed)
+        self.seconds = 0.0
+        self.col = {name: i for i, name in enumerate(self.enc.fields)}
+        self.types = self.enc.type_codes
+        limit = lm.model.config.max_seq_len
+        self.max_events = min(options.limits.max_events or limit, limit)
+
+    def sample(self, prompt: np.ndarray, n: int, **kwargs: Any) -> list[np.ndarray]:
+        """:func:`sample_codes` with the request's options.
+
+        ``instruments`` and ``forbid_types`` go to the constraints; other keywords replace
+        fields of the limits.
+        """
+        o = self.options
+        constraints = Constraints(
+            instruments=kwargs.pop("instruments", None),
+            any_instrument=o.any_instrument,
+            forbid_types=kwargs.pop("forbid_types", ()),
+        )
+        limits = replace(o.limits, **kwargs)
+        start = time.perf_counter()
+        out = sample_codes(
+            self.lm.model,
+            self.enc,
+            prompt,
+            n=n,
+            settings=o.settings,
+            limits=limits,
+            constraints=constraints,
+            generator=self.generator,
+            progress=o.progress,
+        )
+        self.seconds += time.perf_counter() - start
+        return out
+
+    def finish(self, mode: str, pieces: list[Piece], request: dict[str, Any]) -> Generation:
+        """The result of the request."""
+        return Generation(mode, pieces, self.seed, self.seconds, self.options, request)
+
+    # ------------------------------------------------------------------ code helpers
+    def row(self, kind: str, **values: int) -> np.ndarray:
+        """One event (1, F) of type ``kind`` with the given field codes (others 0)."""
+        r = np.zeros((1, len(self.enc.fields)), dtype=np.int64)
+        r[0, 0] = self.types[kind]
+        for name, value in values.items():
+            r[0, self.col[name]] = value
+        return r
+
+    def header(self, instruments: list[int]) -> np.ndarray:
+        """Start-of-song, one row per instrument (sorted, once each), start-of-notes."""
+        rows = [self.row("start-of-song")]
+        rows += [self.row("instrument", instrument=i) for i in sorted(set(instruments))]
+        return np.concatenate([*rows, self.row("start-of-notes")])
+
+    def body(self, codes: np.ndarray) -> np.ndarray:
+        """The timed rows of a sequence (no header, markers or end-of-song), in sorted order."""
+        timed = [
+            self.types[x] for x in ("time-signature", "key", "tempo", "note") if x in self.types
+        ]
+        rows = codes[np.isin(codes[:, 0], timed)]
+        c = self.col
+        keys = [rows[:, c[x]] for x in ("instrument", "duration", "pitch")]
+        return rows[np.lexsort((*keys, rows[:, 0], rows[:, c["position"]], rows[:, c["beat"]]))]
+
+    def whole(self, body: np.ndarray, instruments: list[int] | None = None) -> np.ndarray:
+        """A complete sequence from timed rows; the header lists the notes' instruments."""
+        notes = body[body[:, 0] == self.types["note"], self.col["instrument"]]
+        head = self.header(sorted(set(notes.tolist()) | set(instruments or [])))
+        return np.concatenate([head, body, self.row("end-of-song")])
+
+    def declared(self, codes: np.ndarray) -> list[int]:
+        """The instruments of a sequence's header."""
+        return codes[codes[:, 0] == self.types["instrument"], self.col["instrument"]].tolist()
+
+    def shift(self, rows: np.ndarray, beats: int) -> np.ndarray:
+        """Rows moved ``beats`` later (rows without a beat stay)."""
+        rows = rows.copy()
+        timed = rows[:, self.col["beat"]] > 0
+        rows[timed, self.col["beat"]] += beats
+        return rows
+
+    def encode_window(self, notes: Notes, start_beat: int, end_beat: int) -> np.ndarray:
+        """Codes of the notes and map events in beats [start, end), moved to start at 0."""
+        res = self.enc.resolution
+        n = shift_ticks(notes, -start_beat * res)
+        n = _trim_maps(
+            n.select((n.onset_ticks >= 0) & (n.onset_ticks < (end_beat - start_beat) * res)),
+            (end_beat - start_beat) * res,
+        )
+        return encode(n, self.enc)
+
+    def piece(self, codes: np.ndarray, new_notes: int, **details: Any) -> Piece:
+        """A result piece from a whole sequence in piece coordinates."""
+        return Piece(decode(codes, self.big), codes, new_notes, details)
+
+    def n_notes(self, codes: np.ndarray) -> int:
+        """How many note rows."""
+        return int((codes[:, 0] == self.types["note"]).sum())
+
+
+def _trim_maps(notes: Notes, end_ticks: int) -> Notes:
+    """The table without map entries at or after ``end_ticks``."""
+    keep_t, keep_s, keep_k = (
+        notes.tempo_ticks < end_ticks,
+        notes.timesig_ticks < end_ticks,
+        notes.key_ticks < end_ticks,
+    )
+    return replace(
+        notes,
+        tempo_ticks=notes.tempo_ticks[keep_t],
+        tempo_qpm=notes.tempo_qpm[keep_t],
+        timesig_ticks=notes.timesig_ticks[keep_s],
+        timesig_numerator=notes.timesig_numerator[keep_s],
+        timesig_denominator=notes.timesig_denominator[keep_s],
+        key_ticks=notes.key_ticks[keep_k],
+        key_fifths=notes.key_fifths[keep_k],
+        key_mode=notes.key_mode[keep_k],
+    )
+
+
+def instrument_codes(
+    names: list[str] | tuple[str, ...] | None, encoding: EncodingConfig
+) -> list[int] | None:
+    """Codes of instrument names (None stays None).
+
+    Raises:
+        UsageError: An unknown name (the message lists the valid ones), or an empty list.
+    """
+    if names is None:
+        return None
+    if not names:
+        raise UsageError("no instrument named (give names such as piano,violin)")
+    return [instrument_code(name.strip(), encoding) for name in names]
+
+
+def check_fill(lm: LoadedModel) -> None:
+    """Refuse a model that cannot fill in the middle.
+
+    Raises:
+        UsageError: Its encoding has no fill events, or it was trained with ``fim_rate`` 0.
+    """
+    from tuplet.fim import supports_fill
+
+    if not supports_fill(lm.encoding):
+        raise UsageError(
+            f"this model uses the {lm.encoding.name} encoding, which has no fill events: "
+            "infilling and adding a part need a model trained on the tuplet encoding"
+        )
+    training = lm.info.get("training") or {}
+    if training.get("fim_rate", None) == 0:
+        raise UsageError(
+            "this model was trained without fill-in-the-middle examples (fim_rate 0): "
+            "infilling needs one trained with --fim-rate above 0"
+        )
+
+
+def can_fill(lm: LoadedModel) -> bool:
+    """Whether :func:`check_fill` lets the model fill in the middle."""
+    try:
+        check_fill(lm)
+    except UsageError:
+        return False
+    return True
+
+
+def prompt_body(
+    run: Session, notes: Notes, what: str, before_beat: int | None = None
+) -> np.ndarray:
+    """The timed rows of a piece (before ``before_beat``) in piece coordinates, sorted.
+
+    Raises:
+        UsageError: None of its notes (there) can be encoded; ``what`` names the piece.
+    """
+    body = run.body(encode(notes, run.big))
+    if before_beat is not None:
+        body = body[body[:, run.col["beat"]] - 1 < before_beat]
+    if run.n_notes(body) == 0:
+        where = "" if before_beat is None else f" before beat {before_beat}"
+        lost = " (it drops drums and some programs)" if run.enc.name == "mmt" else ""
+        raise UsageError(
+            f"the {what} has no notes{where} that the {run.enc.name} encoding can hold{lost}"
+        )
+    return body
+
+
+def piece_end_beat(run: Session, body: np.ndarray) -> int:
+    """The beat after the last note's end."""
+    notes = decode(run.whole(body), run.big)
+    return math.ceil(notes.end_ticks / run.enc.resolution)
+
+
+# ------------------------------------------------------------------------------ modes
+def unconditional(
+    lm: LoadedModel,
+    *,
+    instruments: list[str] | None = None,
+    options: GenerationOptions | None = None,
+) -> Generation:
+    """New pieces from nothing, or from a list of instruments (instrument-informed).
+
+    Raises:
+        UsageError: An unknown instrument name (the message lists the valid ones).
+    """
+    options = options or GenerationOptions()
+    run = Session(lm, options)
+    codes = instrument_codes(instruments, run.enc)
+    prompt = run.row("start-of-song") if codes is None else run.header(codes)
+    pieces = []
+    for out in run.sample(prompt, options.n, instruments=codes):
+        body = run.body(out)
+        pieces.append(run.piece(run.whole(body), run.n_notes(body)))
+    mode = "unconditional" if codes is None else "instruments"
+    return run.finish(mode, pieces, {"instruments": instruments})
+
+
+def continuation(
+    lm: LoadedModel,
+    prompt: Notes,
+    *,
+    prompt_beats: int | None = None,
+    instruments: list[str] | None = None,
+    options: GenerationOptions | None = None,
+) -> Generation:
+    """Continue the first ``prompt_beats`` beats of a piece (all of it when None).
+
+    The prompt is every event before beat ``prompt_beats``; a prompt longer than
+    :data:`CONTEXT_SHARE` of the model's beats or events keeps its last window. With
+    ``instruments``, new notes use only those (added to the header when the prompt lacks them).
+
+    Raises:
+        UsageError: No usable notes in the prompt, an unknown instrument, or limits that
+            leave nothing to generate.
+    """
+    options = options or GenerationOptions()
+    run = Session(lm, options)
+    if prompt_beats is not None and prompt_beats < 1:
+        raise UsageError(f"prompt_beats must be at least 1, got {prompt_beats}")
+    codes = instrument_codes(instruments, run.enc)
+    body = prompt_body(run, prompt, "prompt", prompt_beats)
+    beats = body[:, run.col["beat"]] - 1
+    last_beat = int(beats.max())
+    end = last_beat + 1 if prompt_beats is None else min(prompt_beats, last_beat + 1)
+    notes = decode(run.whole(body), run.big)
+    max_rows = int(run.max_events * CONTEXT_SHARE)
+
+    def window(start: int) -> np.ndarray:
+        return run.encode_window(notes, start, end)[:-1]  # without end-of-song
+
+    start = min(max(0, end - int(run.enc.max_beat * CONTEXT_SHARE)), last_beat)
+    if len(window(last_beat)) > max_rows:
+        raise UsageError(f"the prompt's last beat alone has more than {max_rows} events")
+    low, high = start, last_beat  # the first start that fits lies in [low, high]
+    while low < high:
+        mid = (low + high) // 2
+        low, high = (low, mid) if len(window(mid)) <= max_rows else (mid + 1, high)
+    start = low
+    context = window(start)
+    declared = context[context[:, 0] == run.types["instrument"], run.col["instrument"]]
+    prompt_codes = np.concatenate(
+        [run.header([*declared.tolist(), *(codes or [])]), run.body(context)]
+    )
+    max_beats = options.limits.max_beats
+    if max_beats is not None:
+        if max_beats - start <= last_beat - start:
+            raise UsageError(f"max_beats {max_beats} leaves no room after the prompt")
+        max_beats = min(max_beats - start, run.enc.max_beat)
+    pieces = []
+    for out in run.sample(prompt_codes, options.n, instruments=codes, max_beats=max_beats):
+        new = run.shift(run.body(out[len(prompt_codes) :]), start)
+        whole = run.whole(np.concatenate([body, new]))
+        pieces.append(run.piece(whole, run.n_notes(new), context_beats=[start, end]))
+    return run.finish("continuation", pieces, {"prompt_beats": end, "instruments": instruments})
+
+
+def _fill_pass(
+    run: Session, body: np.ndarray, start: int, end: int, instrument: int, n: int
+) -> list[np.ndarray]:
+    """Regenerate beats [start, end) of one instrument (0: all) of a piece; n new bodies."""
+    from tuplet.fim import fill_mask, fill_prompt
+
+    enc, max_events = run.enc, run.max_events
+    target = fill_mask(body, run.big, start, end - 1, instrument)
+    notes = decode(run.whole(body), run.big)
+    note_rows = body[body[:, 0] == run.types["note"]]
+    beats = max(1, piece_end_beat(run, body))
+    parts = max(1, len(np.unique(note_rows[:, run.col["instrument"]])))
+    density = math.ceil(1.5 * len(note_rows) / parts / beats * (end - start)) + 16
+    room = min(max(2 * int(target.sum()) + 16, density, max_events // 4), max_events // 2)
+    budget = max_events - room
+
+    def prompt(radius: int) -> tuple[np.ndarray, int]:
+        first = max(0, start - radius)
+        last = min(end + radius, first + enc.max_beat)
+        codes = run.encode_window(notes, first, last)
+        return fill_prompt(codes, enc, start - first, end - 1 - first, instrument), first
+
+    low, high = 0, enc.max_beat - (end - start)  # the widest context that fits
+    if len(prompt(0)[0]) > budget:
+        raise _TooDense(
+            f"beat {start} holds too many events for {max_events} events at most: allow more events"
+        )
+    while low < high:
+        mid = (low + high + 1) // 2
+        low, high = (mid, high) if len(prompt(mid)[0]) <= budget else (low, mid - 1)
+    codes, first = prompt(low)
+    kept = body[~target]
+    return [
+        run.body(np.concatenate([kept, run.shift(run.body(out[len(codes) :]), first)]))
+        for out in run.sample(codes, n, max_beats=None)
+    ]
+
+
+class _TooDense(UsageError):
+    """A span whose context leaves no room for the fill."""
+
+
+def _fill_span(
+    run: Session, body: np.ndarray, start: int, end: int, instrument: int, n: int
+) -> list[np.ndarray]:
+    """:func:`_fill_pass`, halving spans too dense for the model's events."""
+    try:
+        return _fill_pass(run, body, start, end, instrument, n)
+    except _TooDense:
+        if end - start < 2:
+            raise
+    mid = (start + end) // 2
+    firsts = _fill_span(run, body, start, mid, instrument, n)
+    return [_fill_span(run, b, mid, end, instrument, 1)[0] for b in firsts]
+
+
+def _infill(
+    run: Session, body: np.ndarray, start: int, end: int, codes: list[int], mode: str, request: Any
+) -> Generation:
+    """Fill beats [start, end) of each instrument in ``codes`` (0: all), in chunks."""
+    chunk = max(1, run.enc.max_beat // 2)
+    passes = [(s, min(s + chunk, end), code) for s in range(start, end, chunk) for code in codes]
+    bodies = _fill_span(run, body, *passes[0], n=run.options.n)
+    for s, e, code in passes[1:]:  # each piece goes on from its own first pass
+        bodies = [_fill_span(run, b, s, e, code, 1)[0] for b in bodies]
+    replaced = _n_target(run, body, start, end, codes)
+    pieces = [
+        run.piece(run.whole(new), run.n_notes(new) - run.n_notes(body) + replaced) for new in bodies
+    ]
+    return run.finish(mode, pieces, request)
+
+
+def _n_target(run: Session, body: np.ndarray, start: int, end: int, codes: list[int]) -> int:
+    """How many notes of ``body`` the passes replace."""
+    from tuplet.fim import fill_mask
+
+    hit = np.zeros(len(body), dtype=bool)
+    for code in codes:
+        hit |= fill_mask(body, run.big, start, end - 1, code)
+    return int(hit.sum())
+
+
+def infill(
+    lm: LoadedModel,
+    piece: Notes,
+    start_beat: int,
+    end_beat: int,
+    *,
+    instruments: list[str] | None = None,
+    options: GenerationOptions | None = None,
+) -> Generation:
+    """Regenerate beats ``start_beat`` to ``end_beat`` (excluded) of a piece.
+
+    Every part in the span is rewritten, or, with ``instruments``, only those (one pass each,
+    in the order given); everything else stays as it was (after the encoding's quantisation).
+
+    Raises:
+        UsageError: A model without fill-in-the-middle, a piece without usable notes, a span
+            outside the piece, or an unknown instrument.
+    """
+    options = options or GenerationOptions()
+    check_fill(lm)
+    run = Session(lm, options)
+    codes = instrument_codes(instruments, run.enc)
+    body = prompt_body(run, piece, "piece")
+    length = piece_end_beat(run, body)
+    if not 0 <= start_beat < end_beat or start_beat >= length:
+        raise UsageError(
+            f"span {start_beat}:{end_beat} is outside the piece (beats 0:{length}): "
+            "give START:END with START < END and START inside the piece"
+        )
+    request = {"span_beats": [start_beat, end_beat], "instruments": instruments}
+    return _infill(run, body, start_beat, end_beat, codes or [0], "infill", request)
+
+
+def add_part(
+    lm: LoadedModel,
+    piece: Notes,
+    instrument: str,
+    *,
+    options: GenerationOptions | None = None,
+) -> Generation:
+    """A new part for ``instrument`` over the whole piece, written to fit the other parts.
+
+    Raises:
+        UsageError: A model without fill-in-the-middle, a piece without usable notes, an
+            unknown instrument, or one the piece already has.
+    """
+    options = options or GenerationOptions()
+    check_fill(lm)
+    run = Session(lm, options)
+    (code,) = instrument_codes([instrument], run.enc) or [0]
+    body = prompt_body(run, piece, "piece")
+    notes = body[body[:, 0] == run.types["note"]]
+    if (notes[:, run.col["instrument"]] == code).any():
+        raise UsageError(
+            f"the piece already has a {instrument} part; to rewrite it, infill a span "
+            f"with --instruments {instrument}"
+        )
+    length = piece_end_beat(run, body)
+    return _infill(run, body, 0, length, [code], "add-part", {"instrument": instrument})
+
+
+def bar_beats(notes: Notes | None, start_bar: int, end_bar: int) -> tuple[int, int]:
+    """Beats where bars ``start_bar`` and ``end_bar`` begin (bar 0 is the first bar).
+
+    Bars follow the piece's time-signature map (4/4 where none is stated).
+
+    Raises:
+        UsageError: Negative bars, or a bar that starts in the middle of a beat (e.g. in 7/8).
+    """
+    if start_bar < 0 or end_bar < 0:
+        raise UsageError(f"bars must be >= 0, got {start_bar}:{end_bar}")
+    res = 12
+    sig_ticks = np.zeros(1, dtype=np.int64)
+    sig = [(4, 4)]
+    if notes is not None and len(notes.timesig_ticks):
+        sig_ticks = np.round(notes.timesig_ticks * res / notes.ticks_per_beat).astype(np.int64)
+        sig = list(
+            zip(notes.timesig_numerator.tolist(), notes.timesig_denominator.tolist(), strict=True)
+        )
+        if sig_ticks[0] > 0:
+            sig_ticks, sig = np.concatenate([[0], sig_ticks]), [(4, 4), *sig]
+    starts, tick = [], 0
+    for _ in range(max(start_bar, end_bar) + 1):
+        starts.append(tick)
+        num, den = sig[int(np.searchsorted(sig_ticks, tick, side="right")) - 1]
+        tick += num * 4 * res // den
+    found = []
+    for bar in (start_bar, end_bar):
+        if starts[bar] % res:
+            raise UsageError(f"bar {bar} starts inside a beat: give the span in beats")
+        found.append(starts[bar] // res)
+    return found[0], found[1]
+
+
+def report(generation: Generation, index: int, lm: LoadedModel) -> dict[str, Any]:
+    """What the command line writes beside piece ``index`` (0-based) of a generation.
+
+    Returns:
+        A JSON-safe dict: the model, the mode and its request, the sampling settings and
+        limits, the seed, the piece's place in the batch, its notes (all, and written by the
+        model), beats and seconds, the generation time of the batch and its new notes per
+        second, and the mode's details (e.g. a loop's wrap-around scores).
+    """
+    import tuplet
+
+    o = generation.options
+    piece = generation.pieces[index]
+    return {
+        "tuplet_version": tuplet.__version__,
+        "model": lm.describe(),
+        "mode": generation.mode,
+        "request": generation.request,
+        "settings": o.settings.to_dict(),
+        "limits": asdict(o.limits),
+        "any_instrument": o.any_instrument,
+        "seed": generation.seed,
+        "sample": index + 1,
+        "batch_size": len(generation.pieces),
+        "notes": len(piece.notes),
+        "new_notes": piece.new_notes,
+        "beats": round(piece.notes.length_beats, 3),
+        "seconds": round(piece.notes.length_seconds, 3),
+        "generation_seconds": round(generation.seconds, 4),
+        "notes_per_second": round(generation.notes_per_second, 2),
+        **piece.details,
+    }
+
+
+__all__ = [
+    "CONTEXT_SHARE",
+    "Generation",
+    "GenerationOptions",
+    "LoadedModel",
+    "Piece",
+    "Session",
+    "add_part",
+    "bar_beats",
+    "can_fill",
+    "check_fill",
+    "continuation",
+    "infill",
+    "instrument_codes",
+    "load_model",
+    "piece_end_beat",
+    "prompt_body",
+    "report",
+    "unconditional",
+]

@@ -1,0 +1,356 @@
+"""``tuplet generate`` as a user runs it, with tiny random-weight checkpoints: every mode
+writes valid MIDI whose untouched parts equal the input, loops are exactly their length and
+keep their best seam, seeds repeat, files are not overwritten, bad input gets one line."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from tuplet.checkpoint import save_checkpoint
+from tuplet.cli import main
+from tuplet.encoding import get_encoding, instrument_code, quantise
+from tuplet.generate import GenerationOptions, Session, load_model
+from tuplet.io import read_notes
+from tuplet.io.midi import write_midi
+from tuplet.loop import LOOP_TICKS_PER_BEAT, loop, wrap_nll
+from tuplet.model import MusicTransformer, preset
+from tuplet.notes import Notes, from_rows
+from tuplet.sample import SamplingSettings
+
+DATA = Path(__file__).parent / "data"
+BACH = DATA / "bwv66.6.mid"
+QUARTET = DATA / "multitrack_drums.mid"  # flute, clarinet, cello, bass and drums
+FAST = ["--quiet", "--top-k-frac", "1", "--max-events", "200"]
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def save_tiny(folder: Path, name: str, max_beat: int, training: dict | None = None) -> Path:
+    enc = get_encoding(name, max_beat=max_beat)
+    torch.manual_seed(0)
+    config = preset(
+        "tiny",
+        enc.fields,
+        enc.vocab_sizes,
+        max_seq_len=256,
+        defined_fields=tuple(map(tuple, enc.defined_fields.tolist())),
+    )
+    return save_checkpoint(
+        folder, MusicTransformer(config), encoding=enc.to_dict(), training=training
+    )
+
+
+@pytest.fixture(scope="module")
+def models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    root = tmp_path_factory.mktemp("models")
+    return {
+        "tuplet": save_tiny(root / "tuplet", "tuplet", 64),
+        "mmt": save_tiny(root / "mmt", "mmt", 64),
+        "no-fim": save_tiny(root / "no-fim", "tuplet", 64, training={"fim_rate": 0.0}),
+    }
+
+
+def generate(models, out: Path, *args: str, model: str = "tuplet") -> int:
+    return main(["generate", "--model", str(models[model]), "--out", str(out), *FAST, *args])
+
+
+def rows(notes: Notes) -> list[tuple[int, ...]]:
+    """The notes as sorted (onset, duration, pitch, velocity, program, is_drum) at 12/beat."""
+    from tuplet.notes import to_resolution
+
+    n = to_resolution(notes, 12)
+    cols = (n.onset_ticks, n.duration_ticks, n.pitch, n.velocity, n.program, n.is_drum)
+    return sorted(zip(*(c.tolist() for c in cols), strict=True))
+
+
+def quantised(path: Path, name: str = "tuplet") -> Notes:
+    return quantise(read_notes(path), get_encoding(name, max_beat=1_000_000))
+
+
+def report(out: Path, i: int = 1) -> dict:
+    return json.loads((out / f"sample-{i:02d}.json").read_text())
+
+
+# ------------------------------------------------------------------------------ outputs
+def test_writes_what_it_says_midi_png_and_a_full_report(models, tmp_path, capsys) -> None:
+    out = tmp_path / "out"
+    assert generate(models, out, "--n", "2", "--seed", "11", "--png") == 0
+    names = sorted(p.name for p in out.iterdir())
+    assert names == [f"sample-0{i}.{ext}" for i in (1, 2) for ext in ("json", "mid", "png")]
+    for i in (1, 2):
+        r = report(out, i)
+        notes = read_notes(out / f"sample-0{i}.mid")
+        assert r["notes"] == len(notes) == r["new_notes"] > 0
+        assert r["beats"] == pytest.approx(notes.length_beats, abs=1e-3)
+        assert r["seconds"] == pytest.approx(notes.length_seconds, abs=0.01)
+        assert r["mode"] == "unconditional" and r["seed"] == 11 and r["prompt"] is None
+        assert r["sample"] == i and r["batch_size"] == 2
+        assert r["model"]["encoding"] == "tuplet" and r["model"]["path"] == str(models["tuplet"])
+        assert r["settings"]["top_k_frac"] == 1.0 and r["limits"]["max_events"] == 200
+        assert r["generation_seconds"] > 0 and r["notes_per_second"] > 0
+        assert r["files"]["midi"] == str(out / f"sample-0{i}.mid")
+    printed = capsys.readouterr().out
+    assert "wrote" in printed and "seed 11" in printed
+
+
+def test_existing_files_are_kept_unless_forced(models, tmp_path, capsys) -> None:
+    out = tmp_path / "out"
+    assert generate(models, out, "--seed", "1") == 0
+    before = (out / "sample-01.mid").read_bytes()
+    capsys.readouterr()
+    assert generate(models, out, "--seed", "2") == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "exists already" in err and "--force" in err
+    assert (out / "sample-01.mid").read_bytes() == before
+    assert generate(models, out, "--seed", "2", "--force") == 0
+    assert (out / "sample-01.mid").read_bytes() != before
+
+
+def test_a_seed_repeats_the_output_and_a_drawn_seed_is_reported(models, tmp_path) -> None:
+    assert generate(models, tmp_path / "a", "--seed", "5", "--n", "2") == 0
+    assert generate(models, tmp_path / "b", "--seed", "5", "--n", "2") == 0
+    assert generate(models, tmp_path / "c") == 0
+    seed = report(tmp_path / "c")["seed"]
+    assert generate(models, tmp_path / "d", "--seed", str(seed)) == 0
+    for x, y in (("a", "b"), ("c", "d")):
+        assert (tmp_path / x / "sample-01.mid").read_bytes() == (
+            tmp_path / y / "sample-01.mid"
+        ).read_bytes()
+
+
+def test_audio_is_rendered_on_request(models, tmp_path) -> None:
+    assert generate(models, tmp_path, "--wav", "--seed", "3") == 0
+    assert (tmp_path / "sample-01.wav").stat().st_size > 44
+
+
+# ------------------------------------------------------------------------------ modes
+@pytest.mark.parametrize("name", ["tuplet", "mmt"])
+def test_instruments_mode_uses_only_those_instruments(models, tmp_path, name) -> None:
+    assert generate(models, tmp_path, "--instruments", "piano,violin", "--n", "3", model=name) == 0
+    for i in (1, 2, 3):
+        notes = read_notes(tmp_path / f"sample-0{i}.mid")
+        assert len(notes) > 0 and set(notes.program.tolist()) <= {0, 40}
+        assert report(tmp_path, i)["mode"] == "instruments"
+
+
+@pytest.mark.parametrize("name", ["tuplet", "mmt"])
+def test_continuation_keeps_the_prompt(models, tmp_path, name) -> None:
+    args = ("--prompt", str(BACH), "--prompt-beats", "8", "--seed", "4")
+    assert generate(models, tmp_path, *args, model=name) == 0
+    prompt = quantised(BACH, name)
+    prompt = rows(prompt.select(prompt.onset_ticks < 8 * 12))
+    out = rows(read_notes(tmp_path / "sample-01.mid"))
+    last = max(r[0] for r in prompt)
+    assert [r for r in out if r[0] < last] == [r for r in prompt if r[0] < last]
+    assert all(r in out for r in prompt)
+    assert len(out) == len(prompt) + report(tmp_path)["new_notes"]
+    assert report(tmp_path)["prompt"] == {"file": str(BACH), "beats": 8}
+
+
+def test_a_prompt_longer_than_the_context_keeps_its_last_window(models, tmp_path) -> None:
+    # 56 beats and ~500 events: more than half of the model's 64 beats and 200 events
+    assert generate(models, tmp_path, "--prompt", str(QUARTET), "--seed", "2") == 0
+    r = report(tmp_path)
+    start, end = r["context_beats"]
+    assert 0 < start < end == 56
+    out = rows(read_notes(tmp_path / "sample-01.mid"))
+    before = rows(quantised(QUARTET))
+    assert all(x in out for x in before) and len(out) == len(before) + r["new_notes"]
+    new = [x for x in out if x not in before]
+    assert new and min(x[0] for x in new) >= 55 * 12  # after the prompt's last onset
+
+
+def test_bars_follow_the_meter_map() -> None:
+    from tuplet.errors import UsageError
+    from tuplet.generate import bar_beats
+
+    maps = {"timesig_ticks": [0, 72], "timesig_numerator": [3, 2], "timesig_denominator": [4, 4]}
+    notes = from_rows([(0, 12, 60, 80, 0, 0, 0)], 12, **maps)  # 3/4 for two bars, then 2/4
+    assert [bar_beats(notes, b, b)[0] for b in range(5)] == [0, 3, 6, 8, 10]
+    assert bar_beats(None, 1, 3) == (4, 12)  # no map: 4/4
+    odd = from_rows([], 12, timesig_ticks=[0], timesig_numerator=[7], timesig_denominator=[8])
+    assert bar_beats(odd, 2, 2) == (7, 7)
+    with pytest.raises(UsageError, match="inside a beat"):
+        bar_beats(odd, 1, 2)
+
+
+def test_infill_rewrites_only_the_span(models, tmp_path) -> None:
+    assert generate(models, tmp_path, "--prompt", str(BACH), "--infill", "8:16", "--n", "2") == 0
+    before = rows(quantised(BACH))
+    for i in (1, 2):
+        out = rows(read_notes(tmp_path / f"sample-0{i}.mid"))
+        inside = [r for r in out if 8 * 12 <= r[0] < 16 * 12]
+        assert [r for r in out if not 8 * 12 <= r[0] < 16 * 12] == [
+            r for r in before if not 8 * 12 <= r[0] < 16 * 12
+        ]
+        assert len(inside) == report(tmp_path, i)["new_notes"] > 0
+        assert report(tmp_path, i)["request"]["span_beats"] == [8, 16]
+
+
+def test_infill_of_named_instruments_in_bars_keeps_the_other_parts(models, tmp_path) -> None:
+    args = ("--prompt", str(QUARTET), "--infill", "2:4bars", "--instruments", "cello,flute")
+    assert generate(models, tmp_path, *args) == 0
+    before = rows(quantised(QUARTET))
+    out = rows(read_notes(tmp_path / "sample-01.mid"))
+    rewritten = {42, 73}  # cello and flute programs
+    # bars 2..4 of 4/4 are beats 8..16
+    span = lambda r: 8 * 12 <= r[0] < 16 * 12 and r[4] in rewritten and not r[5]  # noqa: E731
+    assert [r for r in out if not span(r)] == [r for r in before if not span(r)]
+    assert len([r for r in out if span(r)]) == report(tmp_path)["new_notes"]
+
+
+def test_add_part_keeps_the_piece_and_adds_only_that_instrument(models, tmp_path) -> None:
+    assert generate(models, tmp_path, "--prompt", str(QUARTET), "--add-part", "violin") == 0
+    before = rows(quantised(QUARTET))
+    out = rows(read_notes(tmp_path / "sample-01.mid"))
+    assert [r for r in out if r[4] != 40] == before
+    added = [r for r in out if r[4] == 40]
+    assert len(added) == report(tmp_path)["new_notes"] > 0
+    assert max(r[0] for r in added) < 56 * 12  # inside the piece
+
+
+def test_a_loop_is_exactly_its_length_and_keeps_its_best_seam(models, tmp_path) -> None:
+    mido = pytest.importorskip("mido")
+    args = ("--prompt", str(BACH), "--loop", "2", "--tries", "3", "--n", "2")
+    assert generate(models, tmp_path, *args) == 0
+    loop_ticks = 8 * LOOP_TICKS_PER_BEAT  # two bars of 4/4
+    for i in (1, 2):
+        path = tmp_path / f"sample-0{i}.mid"
+        notes = read_notes(path)
+        assert notes.ticks_per_beat == LOOP_TICKS_PER_BEAT
+        assert notes.onset_ticks.min() >= 0 and notes.end_ticks <= loop_ticks
+        midi = mido.MidiFile(path)
+        assert max(sum(m.time for m in track) for track in midi.tracks) == loop_ticks
+        assert notes.tempo_ticks.max() < loop_ticks - 1  # the closing tempo mark is a repeat
+        r = report(tmp_path, i)
+        assert r["seam"] == "fill" and r["loop_beats"] == 8 and len(r["wrap_nll_tries"]) == 3
+        assert r["wrap_nll"] == min(r["wrap_nll_tries"])
+        # the first bar is the prompt's, untouched (only the last bar is rewritten)
+        prompt = [x for x in rows(quantised(BACH)) if x[0] < 4 * 12]
+        assert [x for x in rows(notes) if x[0] < 4 * 12] == prompt
+
+
+@pytest.mark.parametrize("name", ["tuplet", "mmt"])
+def test_new_loops_in_another_meter_are_exact_too(models, tmp_path, name) -> None:
+    mido = pytest.importorskip("mido")
+    args = ("--loop", "2", "--meter", "3/4", "--n", "2", "--instruments", "piano")
+    assert generate(models, tmp_path, *args, model=name) == 0
+    for i in (1, 2):
+        path = tmp_path / f"sample-0{i}.mid"
+        notes = read_notes(path)
+        assert list(notes.timesig_numerator) == [3]
+        assert notes.end_ticks <= 6 * LOOP_TICKS_PER_BEAT
+        midi = mido.MidiFile(path)
+        assert max(sum(m.time for m in t) for t in midi.tracks) == 6 * LOOP_TICKS_PER_BEAT
+        assert report(tmp_path, i)["seam"] == ("fill" if name == "tuplet" else "choice")
+
+
+def test_the_wrap_score_is_the_models_likelihood_of_the_repeat(models) -> None:
+    lm = load_model(models["tuplet"])
+    options = GenerationOptions(n=1, seed=0, settings=SamplingSettings(top_k_frac=1.0))
+    piece = loop(lm, 2, prompt=read_notes(BACH), tries=2, options=options).pieces[0]
+    enc = lm.encoding
+    # the loop (8 beats), then its first bar (4 beats) again, as the model reads it
+    codes = piece.codes[:-1]
+    beat = enc.field_index("beat")
+    repeat = codes[(codes[:, 0] == enc.type_codes["note"]) & (codes[:, beat] <= 4)].copy()
+    repeat[:, beat] += 8
+    seq = torch.as_tensor(np.concatenate([codes, repeat]))
+    with torch.no_grad():
+        logits, _ = lm.model(seq[None, :-1], targets=seq[None, 1:])
+    targets = seq[1:]
+    defined = torch.as_tensor(enc.defined_fields)[targets[:, 0]]
+    nll = sum(
+        -lg[0].log_softmax(-1).gather(1, targets[:, f : f + 1])[:, 0] * defined[:, f]
+        for f, lg in enumerate(logits)
+    )
+    expected = float(nll[-len(repeat) :].mean())
+    assert piece.details["wrap_nll"] == pytest.approx(expected, rel=1e-4)
+    assert min(piece.details["wrap_nll_tries"]) == piece.details["wrap_nll"]
+    run = Session(lm, options)
+    assert wrap_nll(run, run.body(piece.codes), 8, 4) == pytest.approx(expected, rel=1e-4)
+
+
+# ------------------------------------------------------------------------------ bad input
+def _empty_midi(path: Path) -> Path:
+    write_midi(from_rows([], 480), path)
+    return path
+
+
+def _drums_only(path: Path) -> Path:
+    notes = read_notes(QUARTET)
+    write_midi(notes.select(notes.is_drum), path)
+    return path
+
+
+@pytest.mark.parametrize(
+    ("args", "model", "message"),
+    [
+        (("--prompt", "{empty}"), "tuplet", "empty.mid: empty file"),
+        (("--prompt", "{text}"), "tuplet", "text.mid"),
+        (("--prompt", "{silent}"), "tuplet", "no notes (--prompt needs"),
+        (("--prompt", "{drums}"), "mmt", "none of its notes fits"),
+        (("--prompt", "{missing}"), "tuplet", "no such file"),
+        (("--instruments", "piano,fiddle"), "tuplet", "valid: piano"),
+        (("--prompt", str(BACH), "--infill", "40:48"), "tuplet", "outside the piece"),
+        (("--prompt", str(BACH), "--infill", "8:4"), "tuplet", "outside the piece"),
+        (("--prompt", str(BACH), "--infill", "8-16"), "tuplet", "START:END"),
+        (("--prompt", str(BACH), "--infill", "8:16"), "mmt", "no fill events"),
+        (("--prompt", str(BACH), "--add-part", "viola"), "mmt", "no fill events"),
+        (("--prompt", str(BACH), "--infill", "8:16"), "no-fim", "fim_rate 0"),
+        (("--prompt", str(BACH), "--add-part", "piano"), "tuplet", "already has a piano part"),
+        (("--infill", "8:16"), "tuplet", "needs --prompt"),
+        (("--loop", "2", "--add-part", "viola"), "tuplet", "choose one"),
+        (("--loop", "40"), "tuplet", "ask for fewer bars"),
+        (("--loop", "2", "--meter", "7/8"), "tuplet", "not a whole number of beats"),
+        (("--temperature", "hot"), "tuplet", "--temperature"),
+        (("--top-p", "pitch=2"), "tuplet", "top_p for pitch must be in"),
+        (("--max-events", "5000"), "tuplet", "max_seq_len 256"),
+        (("--n", "0"), "tuplet", "at least 1"),
+    ],
+)
+def test_bad_input_gets_one_line_and_status_1(models, tmp_path, capsys, args, model, message):
+    files = {
+        "empty": tmp_path / "empty.mid",
+        "text": tmp_path / "text.mid",
+        "silent": _empty_midi(tmp_path / "silent.mid"),
+        "drums": _drums_only(tmp_path / "drums.mid"),
+        "missing": tmp_path / "missing.mid",
+    }
+    files["empty"].write_bytes(b"")
+    files["text"].write_text("not a midi file\n")
+    args = tuple(a.format(**files) for a in args)
+    assert generate(models, tmp_path / "out", *args, model=model) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("tuplet: error: ") and err.count("\n") == 1, err
+    assert message in err
+    assert "Traceback" not in err
+    assert not (tmp_path / "out" / "sample-01.mid").exists()
+
+
+def test_a_missing_model_says_what_to_do(tmp_path, capsys) -> None:
+    code = main(["generate", "--model", str(tmp_path / "nowhere"), "--out", str(tmp_path)])
+    assert code == 1 and "no such checkpoint folder" in capsys.readouterr().err
+    try:
+        from tuplet.sample import default_model_path
+
+        default_model_path()
+    except Exception:
+        assert main(["generate", "--out", str(tmp_path), "--quiet"]) == 1
+        assert "pass --model CHECKPOINT" in capsys.readouterr().err
+
+
+def test_instrument_codes_follow_the_encoding() -> None:
+    enc = get_encoding("tuplet")
+    assert instrument_code("violin", enc) == 25 and instrument_code("drums", enc) == 65
