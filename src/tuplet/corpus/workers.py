@@ -132,7 +132,7 @@ def read_file(path: str, encoding: str, filters: Filters | None) -> dict[str, An
             entry.update(
                 codes=codes,
                 hash=codes_hash(codes),
-                programs=sorted({int(x) for x in notes.program[~notes.is_drum]}),
+                programs=np.unique(notes.program[~notes.is_drum]).tolist(),
                 drums=bool(notes.is_drum.any()),
             )
         result["songs"].append(entry)
