@@ -69,18 +69,37 @@ class LoadedModel:
             "d_model": c.d_model,
             "position": c.position,
             "cascade": c.cascade,
+            "dtype": self.info.get("dtype", "float32"),
         }
 
 
-def load_model(path: str | Path | None = None, device: str = "cpu") -> LoadedModel:
+DTYPES: tuple[str, ...] = ("float32", "bfloat16", "float16")
+
+
+def load_model(
+    path: str | Path | None = None, device: str = "cpu", dtype: str = "float32"
+) -> LoadedModel:
     """Load a checkpoint folder, or the default model when ``path`` is None.
 
+    Args:
+        path: The checkpoint folder; None = :func:`tuplet.sample.default_model_path`.
+        device: Where to run it.
+        dtype: ``float32`` (as trained), or ``bfloat16`` / ``float16`` to halve the bytes
+            read per decoding step (faster on memory-bound CPUs; the numbers differ slightly).
+
     Raises:
-        TupletError: No default model is installed, or the checkpoint cannot be loaded.
+        TupletError: No default model is installed, the checkpoint cannot be loaded, or an
+            unknown dtype.
     """
+    import torch
+
     from tuplet.checkpoint import load_checkpoint
 
+    if dtype not in DTYPES:
+        raise UsageError(f"unknown dtype {dtype!r} (choose from {', '.join(DTYPES)})")
     model, info = load_checkpoint(default_model_path() if path is None else path, device)
+    model = model.to(getattr(torch, dtype))
+    info = {**info, "dtype": dtype}
     return LoadedModel(model, EncodingConfig.from_dict(info["encoding"]), info)
 
 
@@ -646,6 +665,7 @@ def report(generation: Generation, index: int, lm: LoadedModel) -> dict[str, Any
 
 __all__ = [
     "CONTEXT_SHARE",
+    "DTYPES",
     "Generation",
     "GenerationOptions",
     "LoadedModel",

@@ -261,6 +261,19 @@ def sample_codes(
     active = torch.arange(n, device=device)
     was_training = model.training
     model.eval()
+    # the masks and draws are tiny tensor operations, slower on several threads than on one:
+    # only the model's forward pass gets the threads (switching costs under a microsecond)
+    threads = torch.get_num_threads()
+    few = device.type == "cpu" and threads > 1
+
+    def forward(codes: torch.Tensor, cache: Any) -> torch.Tensor:
+        if few:
+            torch.set_num_threads(threads)
+        h = model.hidden(codes, kv_cache=cache)[0][:, -1]  # (B, d)
+        if few:
+            torch.set_num_threads(1)
+        return h
+
     try:
         with (
             torch.inference_mode(),
@@ -268,8 +281,7 @@ def sample_codes(
         ):
             seq = torch.as_tensor(prompt, device=device)[None]  # (1, P, F)
             cache = model.new_cache(1, capacity=max_events) if use_cache else None
-            h = model.hidden(seq, kv_cache=cache)[0][:, -1]  # (1, d)
-            h = h.expand(n, -1)
+            h = forward(seq, cache).expand(n, -1)  # (n, d)
             if cache is not None:
                 cache.select(torch.zeros(n, dtype=torch.long, device=device))
             else:
@@ -309,12 +321,13 @@ def sample_codes(
                     else:
                         seq = seq[keep]
                 if cache is not None:
-                    h = model.hidden(row[:, None], kv_cache=cache)[0][:, -1]
+                    h = forward(row[:, None], cache)
                 else:
                     seq = torch.cat([seq, row[:, None]], dim=1)
-                    h = model.hidden(seq)[0][:, -1]
+                    h = forward(seq, None)
     finally:
         model.train(was_training)
+        torch.set_num_threads(threads)
     new = out.cpu().numpy()
     return [np.concatenate([prompt, new[i, : int(lengths[i])]]) for i in range(n)]
 

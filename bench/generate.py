@@ -1,0 +1,224 @@
+"""Generation speed: notes/s of the sampler, cached against uncached, single and batched.
+
+Random-weight models (speed does not depend on training) with the MMT vocabulary; end-of-song
+is forbidden (min_notes above the length) so every run goes the full length. Prints the machine,
+its memory bandwidth (a large tensor copy), and for single-stream cached decoding how close each
+step comes to the floor of reading every weight and the cached keys and values once per step
+((weight bytes + average KV-cache bytes) / bandwidth).
+
+Each run is timed twice: wall-clock seconds, and the CPU seconds the process used. On a machine
+shared with other jobs the wall clock measures the neighbours as much as the sampler; with one
+thread (--threads 1) the CPU seconds are close to what the run takes on an idle core, so the
+ratios and targets are computed from them (both are printed); with more threads, or on a GPU,
+from the wall clock.
+
+    python bench/generate.py                       # small and mmt-paper, 1024 events
+    python bench/generate.py --presets small --events 256 --threads 1
+    python bench/generate.py --device cuda
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import time
+
+import numpy as np
+import torch
+
+from tuplet.constraints import Limits
+from tuplet.encoding import get_encoding
+from tuplet.model import MusicTransformer, preset
+from tuplet.sample import sample_codes
+
+
+def cpu_model() -> str:
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def bandwidth_bytes_per_s(
+    device: str, megabytes: int = 512, repeats: int = 5
+) -> tuple[float, float]:
+    """(copy, read) bandwidth: a large float32 copy (every byte read and written, counted
+    twice) and a large sum (every byte read once, as decoding reads the weights)."""
+    n = megabytes * 2**20 // 4
+    a = torch.ones(n, device=device)
+    b = torch.empty_like(a)
+    best = {"copy": float("inf"), "read": float("inf")}
+    for _ in range(repeats):
+        for kind, work in (("copy", lambda: b.copy_(a)), ("read", lambda: a.sum())):
+            sync(device)
+            start = time.perf_counter()
+            work()
+            sync(device)
+            best[kind] = min(best[kind], time.perf_counter() - start)
+    return 2 * n * 4 / best["copy"], n * 4 / best["read"]
+
+
+def op_costs() -> tuple[float, float]:
+    """CPU cost of one CPython loop step (ns) and of one tiny torch op (us): how busy the
+    machine is (an idle modern core: about 30-50 ns and 2-4 us)."""
+    start = time.process_time()
+    total = 0
+    for i in range(1_000_000):
+        total += i
+    loop_ns = (time.process_time() - start) * 1e3
+    x = torch.zeros(1)
+    start = time.process_time()
+    for _ in range(20_000):
+        x.add_(1)
+    return loop_ns, (time.process_time() - start) / 20_000 * 1e6
+
+
+def sync(device: str) -> None:
+    if device.startswith("cuda"):
+        torch.cuda.synchronize()
+
+
+def build(name: str, device: str, dtype: str = "float32") -> tuple[MusicTransformer, object]:
+    enc = get_encoding("mmt", max_beat=256)
+    torch.manual_seed(0)
+    config = preset(
+        name,
+        enc.fields,
+        enc.vocab_sizes,
+        defined_fields=tuple(map(tuple, enc.defined_fields.tolist())),
+    )
+    return MusicTransformer(config).to(device, getattr(torch, dtype)).eval(), enc
+
+
+def prompt(enc) -> np.ndarray:
+    """Instrument-informed: start-of-song, four instruments, start-of-notes."""
+    rows = np.zeros((6, len(enc.fields)), dtype=np.int64)
+    rows[1:5, 0] = enc.type_codes["instrument"]
+    rows[1:5, enc.field_index("instrument")] = [1, 25, 26, 27]
+    rows[5, 0] = enc.type_codes["start-of-notes"]
+    return rows
+
+
+def run(model, enc, events: int, batch: int, cache: bool, device: str) -> tuple[float, float, int]:
+    """Wall seconds, CPU seconds and new notes of one full-length generation."""
+    g = torch.Generator(device=device).manual_seed(0)
+    limits = Limits(max_events=events, min_notes=10**9)
+    sync(device)
+    start, cpu = time.perf_counter(), time.process_time()
+    outs = sample_codes(
+        model, enc, prompt(enc), n=batch, limits=limits, generator=g, use_cache=cache
+    )
+    sync(device)
+    wall, cpu = time.perf_counter() - start, time.process_time() - cpu
+    notes = sum(int((o[:, 0] == enc.type_codes["note"]).sum()) for o in outs)
+    return wall, cpu, notes
+
+
+def forward_only(model, events: int, device: str, clock) -> float:
+    """Seconds per step (by ``clock``) of the cached forward pass alone, batch 1."""
+    x = torch.zeros(1, 1, model.config.n_fields, dtype=torch.long, device=device)
+    with torch.inference_mode():
+        cache = model.new_cache(1, capacity=events)
+        sync(device)
+        start = clock()
+        for _ in range(events - 1):
+            model.hidden(x, kv_cache=cache)
+        sync(device)
+    return (clock() - start) / (events - 1)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--presets", default="small,mmt-paper")
+    parser.add_argument("--events", type=int, default=1024, help="events per sequence")
+    parser.add_argument("--batch", type=int, default=8)
+    parser.add_argument("--uncached-events", type=int, default=None, help="default: --events")
+    parser.add_argument("--threads", type=int, default=None, help="torch threads (default: all)")
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--dtype", default="float32", help="float32, bfloat16 or float16")
+    args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    device = args.device
+    uncached_events = args.uncached_events or args.events
+    load = os.getloadavg() if hasattr(os, "getloadavg") else (float("nan"),) * 3
+    print(
+        f"machine: {cpu_model()}, {os.cpu_count()} cores, torch {torch.__version__}, "
+        f"{torch.get_num_threads()} threads, load average {load[0]:.1f}"
+    )
+    if device.startswith("cuda"):
+        print(f"device: {torch.cuda.get_device_name(device)}")
+    copy, bandwidth = bandwidth_bytes_per_s(device)
+    print(
+        f"memory bandwidth: copy {copy / 1e9:.1f} GB/s (read + written), "
+        f"read {bandwidth / 1e9:.1f} GB/s (the floor below uses this one)"
+    )
+    loop_ns, op_us = op_costs()
+    print(f"CPU cost of a Python loop step {loop_ns:.0f} ns, of a tiny torch op {op_us:.1f} us")
+    # the CPU clock says nothing about a GPU, and counts every thread: wall clock there
+    by_wall = device.startswith("cuda") or torch.get_num_threads() > 1
+    clock = time.perf_counter if by_wall else time.process_time
+    print()
+    header = f"{'model':<10} {'params':>7} {'batch':>5} {'cache':>5} {'events':>6} "
+    print(header + f"{'wall s':>8} {'cpu s':>8} {'notes/s':>8} {'(cpu)':>8} {'ms/step':>8}")
+    summary = []
+    for name in args.presets.split(","):
+        model, enc = build(name, device, args.dtype)
+        run(model, enc, 16, 1, True, device)  # warm-up
+        params = model.num_parameters()
+        results = {}
+        for batch, cache, events in (
+            (1, True, args.events),
+            (args.batch, True, args.events),
+            (1, False, uncached_events),
+        ):
+            wall, cpu, notes = run(model, enc, events, batch, cache, device)
+            used = wall if by_wall else cpu
+            results[(batch, cache)] = (used, notes, events)
+            steps = events - len(prompt(enc))
+            print(
+                f"{name:<10} {params / 1e6:>6.1f}M {batch:>5} {'yes' if cache else 'no':>5} "
+                f"{events:>6} {wall:>8.2f} {cpu:>8.2f} {notes / wall:>8.0f} {notes / cpu:>8.0f} "
+                f"{1e3 * used / steps:>8.2f}"
+            )
+        forward = forward_only(model, args.events, device, clock)
+        weight_bytes = sum(p.numel() * p.element_size() for p in model.parameters())
+        # each step also reads the cached keys and values: on average half the sequence
+        element = next(model.parameters()).element_size()
+        kv_bytes = 2 * model.config.n_layer * model.config.d_model * element * args.events / 2
+        summary.append((name, results, forward, (weight_bytes + kv_bytes) / bandwidth))
+    basis = "wall" if by_wall else "CPU"
+    print(f"\n(ratios from {basis} seconds; ms/step too)")
+    for name, results, forward, floor in summary:
+        single, s_notes, events = results[(1, True)]
+        uncached, u_notes, u_events = results[(1, False)]
+        batched, b_notes, _ = results[(args.batch, True)]
+        speedup = (s_notes / single) / (u_notes / uncached)
+        step = single / (events - len(prompt(enc)))
+        print(
+            f"{name}: cached {speedup:.1f}x the notes/s of uncached (both single stream, "
+            f"{events} and {u_events} events); batch {args.batch}: "
+            f"{(b_notes / batched) / (s_notes / single):.1f}x the notes/s of one stream"
+        )
+        print(
+            f"  per step {1e3 * step:.2f} ms = forward {1e3 * forward:.2f} ms + sampling "
+            f"{1e3 * (step - forward):.2f} ms; read floor (weights + mean KV cache) "
+            f"{1e3 * floor:.2f} ms: the step takes {step / floor:.1f}x the floor (the forward "
+            f"alone {forward / floor:.1f}x)"
+        )
+        checks = [f"cached >= 10x uncached: {'yes' if speedup >= 10 else 'NO'}"]
+        if name == "mmt-paper":
+            rate = s_notes / single
+            checks.append(f"single stream >= 200 notes/s: {'yes' if rate >= 200 else 'NO'}")
+        print("  targets: " + "; ".join(checks))
+    if hasattr(os, "getloadavg"):
+        print(f"load average at the end: {os.getloadavg()[0]:.1f}")
+
+
+if __name__ == "__main__":
+    main()
