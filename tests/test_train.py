@@ -93,6 +93,25 @@ def test_resume_matches_an_uninterrupted_run(dataset, tmp_path):
     assert [int(r["step"]) for r in rows] == [8, 16, 24]
 
 
+def test_a_finished_run_can_be_extended(dataset, tmp_path):
+    short = replace(TINY, steps=8, decay_steps=8, valid_every=4)
+    assert train(dataset, tmp_path / "run", short, progress=False).stopped == "finished"
+    before = _weights(tmp_path / "run")
+    # resuming a finished run without more steps changes nothing
+    again = train(dataset, tmp_path / "run", short, resume=True, progress=False)
+    assert again.steps == 8
+    with pytest.raises(UsageError, match="only extend"):
+        train(dataset, tmp_path / "run", short, resume=True, progress=False, extend_to=4)
+    longer = train(dataset, tmp_path / "run", short, resume=True, progress=False, extend_to=12)
+    assert longer.stopped == "finished" and longer.steps == 12
+    after = _weights(tmp_path / "run")
+    assert any(not torch.equal(before[k], after[k]) for k in before)
+    info = json.loads((tmp_path / "run" / "last" / "config.json").read_text())
+    assert info["training"]["steps"] == 12 and info["training"]["decay_steps"] == 12
+    steps = [int(r["step"]) for r in load_losses(tmp_path / "run") if r["split"] == "valid"]
+    assert steps == [4, 8, 12]
+
+
 def test_fine_tune_from_checkpoint(dataset, tmp_path):
     train(dataset, tmp_path / "base", TINY, progress=False)
     ft = replace(TINY, steps=8, lr=1e-3, valid_every=4, fim_rate=0.0)

@@ -210,6 +210,7 @@ def train(
     device: str | None = None,
     progress: bool = True,
     stop_after: int | None = None,
+    extend_to: int | None = None,
 ) -> TrainResult:
     """Train (or fine-tune, or resume) a model; see the module docstring for what is written.
 
@@ -222,6 +223,9 @@ def train(
         device: ``cpu``, ``cuda``, ``cuda:1``... (default: CUDA when available).
         progress: Show a progress bar.
         stop_after: Stop (as if interrupted, saving ``last/``) after this global step; for tests.
+        extend_to: With ``resume``: train until this step instead of the run's own ``steps``
+            (a finished run goes on; the decay is stretched to end there too, so the learning
+            rate rises from its floor to where the longer schedule has it: a warm restart).
 
     Returns:
         A :class:`TrainResult`.
@@ -270,6 +274,17 @@ def train(
             raise UsageError(f"{out}: nothing to resume (no last/ checkpoint); drop --resume")
         model, ck = load_checkpoint(last_dir, device="cpu")
         config = replace(TrainConfig(), **ck["training"])
+        if extend_to is not None and extend_to != config.steps:
+            if extend_to < config.steps:
+                raise UsageError(
+                    f"{out}: the run is set for {config.steps} steps; --steps can only extend it"
+                )
+            stretch = config.decay_steps >= config.steps
+            config = replace(
+                config,
+                steps=extend_to,
+                decay_steps=extend_to if stretch else config.decay_steps,
+            )
     else:
         if is_main and (last_dir / "config.json").exists():
             raise UsageError(f"{out}: holds a run already (use --resume, or another --out)")
@@ -337,7 +352,9 @@ def train(
         optimizer.load_state_dict(optimizer_state_from_tensors(tensors, meta["optimizer"]))
         for key, value in meta["state"].items():
             setattr(state, key, value)
-        if state.stopped == "interrupted":
+        if state.stopped == "interrupted" or (
+            state.stopped == "finished" and state.step < config.steps
+        ):
             state.stopped = ""
         _truncate_losses(out / "losses.csv", state.step) if is_main else None
     # DDP synchronises gradients through forward(), so the loss is computed inside one

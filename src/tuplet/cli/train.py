@@ -52,6 +52,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         args.out,
         config,
         resume=args.resume,
+        extend_to=args.steps if args.resume else None,
         from_checkpoint=args.from_checkpoint,
         device=args.device,
         progress=not args.quiet,
@@ -82,7 +83,12 @@ def register(sub: Any) -> None:
     p.add_argument("--preset", default=None, help="tiny, small (default) or mmt-paper")
     p.add_argument("--from", dest="from_checkpoint", default=None, help="checkpoint to fine-tune")
     p.add_argument("--resume", action="store_true", help="continue the run in --out")
-    p.add_argument("--steps", type=int, default=None)
+    p.add_argument(
+        "--steps",
+        type=int,
+        default=None,
+        help="optimiser steps; with --resume, extend the run to this many (a warm restart)",
+    )
     p.add_argument("--batch-size", dest="batch_size", type=int, default=None)
     p.add_argument("--lr", type=float, default=None)
     p.add_argument("--warmup-steps", dest="warmup_steps", type=int, default=None)
