@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Train the default model that ships in the package (docs/default-model.md tells the story).
-# Usage: bash scripts/train-default.sh [STEPS] [POSITION]   (re-run to resume after a stop)
+# Usage: bash scripts/train-default.sh [STEPS] [POSITION]
+# Re-run to resume after a stop; a larger STEPS extends a run that finished (a warm restart).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 STEPS=${1:-1200}
@@ -14,7 +15,7 @@ OUT=runs/default
 [ -f "$DATA/dataset.json" ] || tuplet data prepare music21:bach music21:monteverdi music21:trecento \
   --out "$DATA" --encoding tuplet --quiet
 if [ -f "$OUT/last/config.json" ]; then
-  tuplet train "$DATA" --out "$OUT" --resume
+  tuplet train "$DATA" --out "$OUT" --resume --steps "$STEPS"
 else
   tuplet train "$DATA" --out "$OUT" --preset small --position "$POSITION" --cascade on \
     --clean-loss on --steps "$STEPS" --batch-size 8 --max-seq-len 512 --lr 5e-4 \

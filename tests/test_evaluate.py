@@ -268,3 +268,64 @@ def test_model_of_another_encoding_is_refused(dataset: Path, tmp_path: Path) -> 
     folder = save_checkpoint(tmp_path / "mmt", model, encoding=enc.to_dict())
     with pytest.raises(UsageError, match="encoding differs"):
         evaluate_nll(folder, dataset, "test")
+
+
+# ---------------------------------------------------------------- continuations
+def test_span_moves_and_cuts() -> None:
+    from tuplet.continuations import span
+    from tuplet.notes import from_rows
+
+    notes = from_rows(
+        [(0, 12, 60, 80, 0, False, 0), (24, 48, 62, 80, 0, False, 0), (60, 6, 64, 80, 0, False, 0)],
+        ticks_per_beat=12,
+    )
+    part = span(notes, 2, 4)  # beats 2..4: the second note, cut at beat 4
+    assert part.onset_ticks.tolist() == [0] and part.duration_ticks.tolist() == [24]
+    assert part.pitch.tolist() == [62]
+    later = span(notes, 2, 10)
+    assert later.onset_ticks.tolist() == [0, 36] and later.duration_ticks.tolist() == [48, 6]
+    with pytest.raises(ValueError):
+        span(notes, 4, 4)
+
+
+def test_continuations_of_held_out_pieces(dataset: Path, checkpoint: Path, tmp_path: Path) -> None:
+    from tuplet.continuations import evaluate_continuations, span
+    from tuplet.evaluate import read_dataset_pieces
+
+    report = evaluate_continuations(checkpoint, dataset, prompt_beats=4, beats=8, seed=5)
+    pieces = read_dataset_pieces(dataset, "test")
+    long_enough = [
+        name
+        for name, n in zip(pieces.names, pieces.pieces, strict=True)
+        if n.end_ticks >= 12 * n.ticks_per_beat
+    ]
+    used = [r["name"] for r in report.pieces]
+    assert len(used) >= 3 and set(used) <= set(long_enough)
+    assert len(used) + len(report.skipped) == len(pieces.names)
+    assert report.new_notes == sum(r["new_notes"] for r in report.pieces) > 0
+    # the true continuation is measured on beats 4..12 of the real piece
+    first = dict(zip(pieces.names, pieces.pieces, strict=True))[used[0]]
+    expected = metrics.compute_metrics(span(first, 4, 12), report.metrics)
+    for m, value in expected.items():
+        assert report.pieces[0]["true"][m] == pytest.approx(value, nan_ok=True)
+    # "another piece" pairs each truth with the next piece's truth
+    truths = [r["true"]["pitch_range"] for r in report.pieces]
+    diffs = [abs(b - a) for a, b in zip(truths, truths[1:] + truths[:1], strict=True)]
+    assert report.mean_abs_diff["another piece"]["pitch_range"] == pytest.approx(np.mean(diffs))
+    gen = [abs(r["generated"]["pitch_range"] - r["true"]["pitch_range"]) for r in report.pieces]
+    assert report.mean_abs_diff["model"]["pitch_range"] == pytest.approx(np.nanmean(gen))
+    # the same seed gives the same continuations
+    again = evaluate_continuations(checkpoint, dataset, prompt_beats=4, beats=8, seed=5)
+    assert again.pieces == report.pieces
+    # pieces too short for the span are skipped with the reason; none left is an error
+    with pytest.raises(UsageError, match="no test piece"):
+        evaluate_continuations(checkpoint, dataset, prompt_beats=8, beats=240)
+    with pytest.raises(UsageError, match="exceed"):
+        evaluate_continuations(checkpoint, dataset, prompt_beats=200, beats=100)
+    out = tmp_path / "cont.json"
+    assert main(["evaluate", "--continuations", "--model", str(checkpoint), "--data",
+                 str(dataset), "--prompt-beats", "4", "--beats", "8", "--max-pieces", "2",
+                 "--quiet", "--out", str(out)]) == 0  # fmt: skip
+    saved = json.loads(out.read_text())
+    assert len(saved["pieces"]) == 2 and saved["prompt_beats"] == 4
+    assert set(saved["mean_abs_diff"]) == {"model", "another piece", "the prompt"}

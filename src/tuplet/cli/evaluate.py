@@ -53,11 +53,7 @@ def cmd_evaluate_model(args: argparse.Namespace) -> int:
 
     if args.data is None:
         raise UsageError("give --data DATASET to score the model on")
-    device = args.device
-    if device == "auto":
-        import torch
-
-        device = "cuda" if torch.cuda.is_available() else "cpu"
+    device = _device(args.device)
     report = evaluate_nll(
         args.model,
         args.data,
@@ -75,8 +71,48 @@ def cmd_evaluate_model(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_evaluate_continuations(args: argparse.Namespace) -> int:
+    """Continue held-out pieces with a model and compare with their true continuations."""
+    from tuplet.continuations import evaluate_continuations, format_continuations
+    from tuplet.evaluate import save_json
+
+    if args.data is None:
+        raise UsageError("give --data DATASET whose pieces the model should continue")
+    if args.samples is not None or args.reference is not None:
+        raise UsageError("--continuations takes --data (and --model), not SAMPLES/--reference")
+    report = evaluate_continuations(
+        args.model,
+        args.data,
+        split=args.split,
+        prompt_beats=args.prompt_beats,
+        beats=args.beats,
+        seed=args.seed,
+        max_pieces=args.max_pieces,
+        device=_device(args.device),
+        progress=not args.quiet,
+    )
+    print(format_continuations(report))
+    default = Path(args.model or ".") / f"continuations-{args.split}.json"
+    out = Path(args.out) if args.out else default
+    if out.suffix.lower() != ".json":
+        out.mkdir(parents=True, exist_ok=True)
+        out = out / f"continuations-{args.split}.json"
+    print(f"wrote {save_json(report.to_dict(), out)}")
+    return 0
+
+
+def _device(device: str) -> str:
+    if device == "auto":
+        import torch
+
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    return device
+
+
 def cmd_evaluate(args: argparse.Namespace) -> int:
-    """Dispatch: ``--model`` scores a checkpoint; otherwise SAMPLES is compared."""
+    """Dispatch: continuations, a model's NLL, or SAMPLES against a reference."""
+    if args.continuations:
+        return cmd_evaluate_continuations(args)
     if args.model is not None:
         if args.samples is not None or args.reference is not None:
             raise UsageError("--model scores a checkpoint: give --data, not SAMPLES/--reference")
@@ -101,7 +137,10 @@ def register(sub: Any) -> None:
             "groove consistency and other metrics of SAMPLES (a folder of MIDI files or a "
             "dataset) against a split of a prepared dataset, with overlapped area (OA) and KL "
             "divergence of the distance distributions. tuplet evaluate --model CHECKPOINT "
-            "--data DATASET: per-event NLL and per-field losses on a split. See docs/metrics.md."
+            "--data DATASET: per-event NLL and per-field losses on a split. tuplet evaluate "
+            "--continuations --data DATASET [--model CHECKPOINT]: the model continues each "
+            "held-out piece after --prompt-beats beats; the next --beats beats are measured "
+            "against the true continuation. See docs/metrics.md."
         ),
     )
     p.add_argument("samples", nargs="?", default=None, help="folder of MIDI files, or a dataset")
@@ -129,4 +168,13 @@ def register(sub: Any) -> None:
     p.add_argument("--batch-size", type=_positive, default=8)
     p.add_argument("--max-batches", type=_positive, default=None, help="score only N batches")
     p.add_argument("--device", default="auto", help="torch device (default: cuda if available)")
+    p.add_argument(
+        "--continuations", action="store_true",
+        help="continue the --data split's pieces with --model (default: the shipped model)",
+    )  # fmt: skip
+    p.add_argument("--prompt-beats", dest="prompt_beats", type=_positive, default=16)
+    p.add_argument("--beats", type=_positive, default=32, help="beats of continuation measured")
+    p.add_argument("--max-pieces", dest="max_pieces", type=_positive, default=None)
+    p.add_argument("--seed", type=int, default=0, help="piece i is sampled with seed + i")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(handler=cmd_evaluate)
