@@ -33,6 +33,7 @@ Everything runs in fp32 on CPU and under ``torch.autocast("cuda", dtype=torch.bf
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, fields
@@ -270,6 +271,13 @@ def _rotate(x: Tensor, cos: Tensor, sin: Tensor) -> Tensor:
     return torch.cat((x1 * cos - x2 * sin, x1 * sin + x2 * cos), dim=-1)
 
 
+@functools.lru_cache(maxsize=4)
+def _causal_hidden(T: int, S: int, device: torch.device) -> Tensor:
+    """(T, S) bool, True where query i (the last T of S positions) may not see key j."""
+    with torch.inference_mode(False):  # a normal tensor, usable with autograd later too
+        return torch.ones(T, S, dtype=torch.bool, device=device).triu_(S - T + 1)
+
+
 class CausalSelfAttention(nn.Module):
     """Multi-head causal self-attention; q/k/v without bias, output projection with bias."""
 
@@ -305,10 +313,12 @@ class CausalSelfAttention(nn.Module):
             k, v = cache.update(layer, k, v)  # (B, H, S, Dh), S = events so far
         weights = None
         if return_attention:
-            scores = (q @ k.transpose(-2, -1)).float() / math.sqrt(D // H)  # (B, H, T, S)
-            if mask is None:
-                mask = torch.ones(T, k.shape[2], dtype=torch.bool, device=x.device).tril()
-            weights = scores.masked_fill(~mask, float("-inf")).softmax(dim=-1)
+            # scale q (small) rather than the scores (T x S); mask and softmax the scores in
+            # fp32 with as few passes over them as possible
+            scores = (q.float() * (D // H) ** -0.5) @ k.float().transpose(-2, -1)  # (B,H,T,S)
+            hidden = _causal_hidden(T, k.shape[2], x.device) if mask is None else ~mask
+            weights = scores.masked_fill_(hidden, float("-inf")).softmax(dim=-1)
+            del scores
             y = self.attn_drop(weights).to(v.dtype) @ v  # (B, H, T, Dh)
         else:
             y = F.scaled_dot_product_attention(
