@@ -6,7 +6,7 @@ about four notes per beat sorted as the encoder sorts them, end-of-song). Prints
 the whole analysis (every layer, head and default field), and where the time goes: the forward
 pass that returns the attention weights, the same pass without them, and the counting.
 
-    python bench/attention.py                 # 100 sequences, batches of 4
+    python bench/attention.py                 # 100 sequences, one at a time
     python bench/attention.py --n 20 --batch-size 2
 """
 
@@ -75,7 +75,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=100, help="sequences")
     parser.add_argument("--events", type=int, default=1024)
-    parser.add_argument("--batch-size", type=int, default=4)
+    parser.add_argument("--batch-size", type=int, default=1)
     parser.add_argument("--threads", type=int, default=None)
     args = parser.parse_args()
     if args.threads:

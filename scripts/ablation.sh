@@ -2,6 +2,7 @@
 # The same training budget for MMT-as-published and for each of tuplet's improvements, on the
 # bundled Bach chorales in the mmt encoding; results in docs/results.md.
 # Usage: bash scripts/ablation.sh [STEPS]   (resumable: finished runs are skipped)
+# Each run's per-note NLL on the test split goes to runs/ablation/NAME/nll-test.json.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 STEPS=${1:-300}
@@ -23,3 +24,10 @@ run clean-loss      --position absolute     --cascade off --clean-loss on
 run cascade         --position absolute     --cascade on  --clean-loss on
 run onset-rotary    --position onset-rotary --cascade on  --clean-loss on
 run hybrid-rotary   --position hybrid-rotary --cascade on --clean-loss on
+for name in mmt-published clean-loss cascade onset-rotary hybrid-rotary; do
+  out=runs/ablation/$name
+  [ -f "$out/nll-test.json" ] || tuplet evaluate --model "$out/best" --data "$DATA" --split test \
+    --out "$out/nll-test.json" > /dev/null
+  python -c "import json,sys; r=json.load(open(sys.argv[1])); print(f'{sys.argv[2]:<15} test NLL/note event {r[\"nll_per_note_event\"]:.4f}  per event {r[\"nll_per_event\"]:.4f}')" \
+    "$out/nll-test.json" "$name"
+done

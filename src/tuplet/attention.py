@@ -442,7 +442,7 @@ def analyze_attention(
     fields: Sequence[str] | None = None,
     baseline: str = "causal",
     notes_only: bool = False,
-    batch_size: int = 4,
+    batch_size: int = 1,
     progress: bool = False,
     total: int | None = None,
 ) -> AttentionStats:
@@ -457,7 +457,8 @@ def analyze_attention(
         baseline: ``"causal"`` (the formula), ``"all-pairs"`` (the official code) or
             ``"uniform"`` (a head attending equally to every earlier event).
         notes_only: Count only pairs of two note rows.
-        batch_size: Sequences per forward pass (memory: layers x heads x T x T floats each).
+        batch_size: Sequences per forward pass (memory: layers x heads x T x T floats each);
+            on a CPU one at a time is fastest (the maps of a batch outgrow the caches).
         progress: Show a progress bar.
         total: Number of sequences, for the progress bar.
 

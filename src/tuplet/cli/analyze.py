@@ -140,7 +140,10 @@ def register(sub: Any) -> None:
         help="offsets to tabulate and draw, e.g. beat=-64:0 (repeatable; all are computed)",
     )
     p.add_argument("--top", type=int, default=5, help="strongest gains listed per field")
-    p.add_argument("--batch-size", type=int, default=4)
+    p.add_argument(
+        "--batch-size", type=int, default=1,
+        help="sequences per forward pass (1 is fastest on a CPU; more on a GPU)",
+    )  # fmt: skip
     p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1...")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(handler=cmd_attention)
