@@ -14,6 +14,7 @@ import torch
 from tuplet.checkpoint import save_checkpoint
 from tuplet.cli import main
 from tuplet.encoding import get_encoding, instrument_code, quantise
+from tuplet.errors import UsageError
 from tuplet.generate import GenerationOptions, Session, load_model
 from tuplet.io import read_notes
 from tuplet.io.midi import write_midi
@@ -354,3 +355,33 @@ def test_a_missing_model_says_what_to_do(tmp_path, capsys) -> None:
 def test_instrument_codes_follow_the_encoding() -> None:
     enc = get_encoding("tuplet")
     assert instrument_code("violin", enc) == 25 and instrument_code("drums", enc) == 65
+
+
+def test_the_model_recommends_its_sampling_settings(models, tmp_path) -> None:
+    folder = tmp_path / "recommends"
+    import shutil
+
+    shutil.copytree(models["tuplet"], folder)
+    info = json.loads((folder / "config.json").read_text())
+    info["sampling"] = {"top_k_frac": 0.5, "per_field": {"pitch": {"top_k_frac": 0.2}}}
+    (folder / "config.json").write_text(json.dumps(info))
+    lm = load_model(folder)
+    assert lm.settings.top_k_frac == 0.5 and lm.settings.per_field == {"pitch": {"top_k_frac": 0.2}}
+    assert load_model(models["tuplet"]).settings == SamplingSettings()  # none: MMT's
+    # the model's settings apply unless an option replaces them, knob by knob
+    out = tmp_path / "out"
+    args = ["generate", "--model", str(folder), "--out", str(out), "--quiet", "--max-events", "60"]
+    assert main([*args, "--temperature", "0.9,duration=0.8"]) == 0
+    r = json.loads((out / "sample-01.json").read_text())["settings"]
+    assert r["top_k_frac"] == 0.5 and r["temperature"] == 0.9
+    assert r["per_field"] == {"pitch": {"top_k_frac": 0.2}, "duration": {"temperature": 0.8}}
+    assert main([*args, "--force", "--top-k-frac", "1,pitch=1"]) == 0
+    r = json.loads((out / "sample-01.json").read_text())["settings"]
+    assert r["top_k_frac"] == 1.0 and r["per_field"] == {"pitch": {"top_k_frac": 1.0}}
+    # the Python API too: options without settings take the model's
+    session = Session(lm, GenerationOptions(n=1, seed=0))
+    assert session.options.settings == lm.settings
+    bad = {**info, "sampling": {"top_k_frac": 2.0}}
+    (folder / "config.json").write_text(json.dumps(bad))
+    with pytest.raises(UsageError, match="top_k_frac"):
+        _ = load_model(folder).settings

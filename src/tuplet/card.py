@@ -127,6 +127,18 @@ def model_card_text(
             f"- method: {e['method']}",
             "",
         ]
+    sampling = info.get("sampling")
+    if sampling:
+        knobs = {k: v for k, v in sampling.items() if k != "chosen_on"}
+        lines += [
+            "## Sampling",
+            "",
+            f"`tuplet generate` samples this model with `{json.dumps(knobs, sort_keys=True)}` "
+            "unless told otherwise (the knobs not named keep MMT's values: top-k with 10% of "
+            "each field's codes, temperature 1)"
+            + (f"; chosen {sampling['chosen_on']}." if sampling.get("chosen_on") else "."),
+            "",
+        ]
     if evaluation:
         lines += ["## Evaluation", ""]
         for title, values in evaluation.items():

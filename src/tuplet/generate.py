@@ -72,6 +72,12 @@ class LoadedModel:
             "dtype": self.info.get("dtype", "float32"),
         }
 
+    @property
+    def settings(self) -> SamplingSettings:
+        """The checkpoint's recommended sampling (config.json's ``sampling``), else MMT's."""
+        recommended = self.info.get("sampling")
+        return SamplingSettings.from_dict(recommended) if recommended else SamplingSettings()
+
 
 DTYPES: tuple[str, ...] = ("float32", "bfloat16", "float16")
 
@@ -111,7 +117,8 @@ class GenerationOptions:
     Attributes:
         n: Pieces to generate.
         seed: Seed of the randomness; None draws one (reported in the result).
-        settings: Temperature, top-k, top-p.
+        settings: Temperature, top-k, top-p; None = the model's recommended settings
+            (:attr:`LoadedModel.settings`).
         limits: Length limits; ``max_beats`` counts from the start of the piece.
         any_instrument: Let new notes use any instrument, not only the declared ones.
         progress: Show progress bars.
@@ -119,7 +126,7 @@ class GenerationOptions:
 
     n: int = 1
     seed: int | None = None
-    settings: SamplingSettings = field(default_factory=SamplingSettings)
+    settings: SamplingSettings | None = None
     limits: Limits = field(default_factory=Limits)
     any_instrument: bool = False
     progress: bool = False
@@ -174,6 +181,8 @@ class Session:
 
         if options.n < 1:
             raise UsageError(f"n must be at least 1, got {options.n}")
+        if options.settings is None:
+            options = replace(options, settings=lm.settings)
         self.lm, self.options = lm, options
         self.enc = lm.encoding
         self.big = self.enc.with_max_beat(_BIG_BEAT)
@@ -647,7 +656,7 @@ def report(generation: Generation, index: int, lm: LoadedModel) -> dict[str, Any
         "model": lm.describe(),
         "mode": generation.mode,
         "request": generation.request,
-        "settings": o.settings.to_dict(),
+        "settings": (o.settings or lm.settings).to_dict(),
         "limits": asdict(o.limits),
         "any_instrument": o.any_instrument,
         "seed": generation.seed,

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
@@ -134,6 +134,27 @@ class SamplingSettings:
         d = asdict(self)
         d["per_field"] = {k: dict(v) for k, v in self.per_field.items()}
         return d
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> SamplingSettings:
+        """Settings from :meth:`to_dict`'s form (keys other than the knobs are ignored).
+
+        Raises:
+            UsageError: A knob out of range, or a per-field knob that does not exist.
+        """
+        knobs = {k: d[k] for k in KNOBS if k in d}
+        per_field = {str(f): dict(v) for f, v in dict(d.get("per_field") or {}).items()}
+        return cls(**knobs, per_field=per_field)
+
+    def updated(
+        self, knobs: Mapping[str, float], per_field: Mapping[str, Mapping[str, float]]
+    ) -> SamplingSettings:
+        """These settings with some knobs (global, or of one field) replaced."""
+        merged = {f: dict(v) for f, v in self.per_field.items()}
+        for name, own in per_field.items():
+            merged.setdefault(name, {}).update(own)
+        changes: dict[str, Any] = dict(knobs)
+        return replace(self, **changes, per_field=merged)
 
 
 class FieldRule(NamedTuple):
