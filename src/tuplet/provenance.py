@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import datetime
 import fnmatch
+import functools
 import html
 import json
 import re
@@ -317,6 +318,14 @@ def _sniff_midi(data: bytes) -> dict[str, str]:
 
 
 # ------------------------------------------------------------------------ manifests
+
+
+@functools.lru_cache(maxsize=1024)
+def _resolved(path: Path) -> Path:
+    """``path.resolve()``, remembered: a corpus run asks for the same folders per file."""
+    return path.resolve()
+
+
 @dataclass(frozen=True)
 class Manifest:
     """A rights manifest: defaults and per-path-glob entries (see ``docs/data.md``).
@@ -336,7 +345,7 @@ class Manifest:
     def fields_for(self, file: Path) -> list[dict[str, Any]]:
         """The field sets that apply to ``file`` (defaults first), or [] if not under root."""
         try:
-            rel = file.resolve().relative_to(self.root).as_posix()
+            rel = _resolved(file).relative_to(self.root).as_posix()
         except ValueError:
             return []
         out = [self.defaults] if self.defaults else []
@@ -459,10 +468,10 @@ class RightsPolicy:
         """Field sets from sidecar manifests (outer folders first) and the manifest file."""
         out: list[dict[str, Any]] = []
         if source_root is not None:
-            root = source_root.resolve()
+            root = _resolved(source_root)
             folders = [root]
             try:
-                parts = file.resolve().parent.relative_to(root).parts
+                parts = _resolved(file).parent.relative_to(root).parts
             except ValueError:
                 parts = ()
             for part in parts:
