@@ -327,7 +327,8 @@ class CausalSelfAttention(nn.Module):
                 v,
                 attn_mask=mask,
                 dropout_p=self.dropout if self.training else 0.0,
-                is_causal=mask is None,
+                # is_causal aligns the mask top-left: right only without cached keys
+                is_causal=mask is None and T == k.shape[2],
             )  # (B, H, T, Dh)
         y = y.transpose(1, 2).reshape(B, T, D)  # (B, T, D)
         return self.out(y), weights
@@ -483,7 +484,10 @@ class MusicTransformer(nn.Module):
     def _attention_mask(
         T: int, start: int, pad_mask: Tensor | None, cache: KVCache | None, device: Any
     ) -> Tensor | None:
-        """Bool mask (B or 1, 1, T, start+T), True = may attend; None = plain causal."""
+        """Bool mask (B or 1, 1, T, start+T), True = may attend; None = causal (or none).
+
+        None means plain causal attention, or, for one new event after cached ones, no mask.
+        """
         key_real = None if pad_mask is None else pad_mask.bool()
         if cache is not None and (key_real is not None or cache.key_real is not None):
             # the cache remembers which keys are real once any padding was given
@@ -494,8 +498,8 @@ class MusicTransformer(nn.Module):
             if key_real is None:
                 key_real = torch.ones(B, T, dtype=torch.bool, device=device)
             key_real = cache.key_real = torch.cat((old, key_real), dim=1)
-        if key_real is None and start == 0:
-            return None
+        if key_real is None and (start == 0 or T == 1):
+            return None  # plain causal; one new event sees every cached one
         query_pos = torch.arange(start, start + T, device=device)[:, None]
         key_pos = torch.arange(start + T, device=device)[None, :]
         mask = (key_pos <= query_pos)[None, None]  # (1, 1, T, S)
