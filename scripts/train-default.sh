@@ -4,8 +4,8 @@
 # Re-run to resume after a stop; a larger STEPS extends a run that finished (a warm restart).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-STEPS=${1:-1200}
-POSITION=${2:-absolute}
+STEPS=${1:-600}
+POSITION=${2:-hybrid-rotary}
 DATA=data-out/default
 OUT=runs/default
 # Only material whose terms allow it: the music21 corpus's Bach chorales, Monteverdi madrigals
