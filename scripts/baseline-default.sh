@@ -2,22 +2,20 @@
 # MMT as published (absolute positions, independent field heads, MMT's loss counting padding and
 # undefined fields) trained with exactly the default model's data, options and budget: the
 # same-budget comparison in docs/results.md. Resumable.
-# Usage: bash scripts/baseline-default.sh [STEPS] [FIRST]
-# The default model's run was planned for FIRST steps, then extended to STEPS; so is this one.
+# Usage: bash scripts/baseline-default.sh [STEPS]   (the default model's run: 600 steps)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 STEPS=${1:-600}
-FIRST=${2:-400}
 DATA=data-out/default
 OUT=runs/default-mmt
 [ -f "$DATA/dataset.json" ] || tuplet data prepare music21:bach music21:monteverdi music21:trecento \
   --out "$DATA" --encoding tuplet --quiet
-if [ ! -f "$OUT/last/config.json" ]; then
+if [ -f "$OUT/last/config.json" ]; then
+  tuplet train "$DATA" --out "$OUT" --resume --quiet
+else
   tuplet train "$DATA" --out "$OUT" --preset small --position absolute --cascade off \
-    --clean-loss off --steps "$FIRST" --batch-size 8 --max-seq-len 512 --lr 5e-4 \
-    --warmup-steps 100 --decay-steps "$FIRST" --valid-every 50 --valid-batches 3 --early-stop 6 \
+    --clean-loss off --steps "$STEPS" --batch-size 8 --max-seq-len 512 --lr 5e-4 \
+    --warmup-steps 100 --decay-steps "$STEPS" --valid-every 50 --valid-batches 3 --early-stop 6 \
     --fim-rate 0.25 --seed 0 --quiet
 fi
-tuplet train "$DATA" --out "$OUT" --resume --quiet                  # finish the first plan
-tuplet train "$DATA" --out "$OUT" --resume --steps "$STEPS" --quiet # then the extension
 tuplet evaluate --model "$OUT/best" --data "$DATA" --split test --out "$OUT/nll-test.json"
