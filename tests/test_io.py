@@ -616,3 +616,34 @@ def test_bar_lines_follow_the_time_signature_map():
     )
     assert bar_lines_beats(notes, 16).tolist() == [0, 4, 8, 11, 14]
     assert bar_lines_beats(from_rows([(0, 1, 60, 90, 0, 0, 0)], 12), 9).tolist() == [0, 4, 8]
+
+
+def test_write_midi_cuts_a_note_where_its_pitch_starts_again(tmp_path):
+    from tuplet.notes import from_rows
+
+    notes = from_rows(
+        [
+            (0, 48, 60, 80, 0, False, 0),  # outlasts the next 60 (24..36): cut at 24
+            (24, 12, 60, 90, 0, False, 0),
+            (30, 6, 64, 70, 0, False, 0),  # another pitch: untouched
+            (36, 24, 60, 100, 0, False, 0),  # 24..36 ended before: untouched
+            (72, 12, 62, 60, 0, False, 0),  # overlaps the next 62 but ends first: kept
+            (78, 12, 62, 61, 0, False, 0),
+            (0, 96, 60, 80, 40, False, 1),  # another track: untouched
+        ],
+        ticks_per_beat=12,
+    )
+    back = read_midi(write_midi(notes, tmp_path / "overlap.mid"))
+    got = sorted(
+        zip(back.program.tolist(), back.onset_ticks.tolist(), back.pitch.tolist(),
+            back.duration_ticks.tolist(), back.velocity.tolist(), strict=True)
+    )  # fmt: skip
+    assert got == [
+        (0, 0, 60, 24, 80),
+        (0, 24, 60, 12, 90),
+        (0, 30, 64, 6, 70),
+        (0, 36, 60, 24, 100),
+        (0, 72, 62, 12, 60),
+        (0, 78, 62, 12, 61),
+        (40, 0, 60, 96, 80),
+    ]

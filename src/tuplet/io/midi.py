@@ -241,8 +241,10 @@ def write_midi(notes: Notes, path: str | os.PathLike[str]) -> Path:
     read. Notes with the same instrument from different source tracks share one track.
     Tempo, time-signature and key-signature maps are written as they are (tempos rounded to
     whole microseconds per quarter note, as MIDI stores them). Velocities are clipped to
-    1..127 (0 would mean note-off). The file is written to a temporary name in the same folder
-    and renamed, so a reader never sees half a file.
+    1..127 (0 would mean note-off). A note that outlasts a later note of the same pitch on its
+    track is cut where that one starts: readers pair note-offs first in, first out, so it would
+    swap the two notes' ends. The file is written to a temporary name in the same folder and
+    renamed, so a reader never sees half a file.
 
     Args:
         notes: The table.
@@ -270,14 +272,23 @@ def write_midi(notes: Notes, path: str | os.PathLike[str]) -> Path:
             rows = rows[
                 np.lexsort((notes.duration_ticks[rows], notes.pitch[rows], notes.onset_ticks[rows]))
             ]
+            onset, pitch = notes.onset_ticks[rows], notes.pitch[rows]
+            duration = notes.duration_ticks[rows].copy()
+            # a note outlasting the next note of its pitch is cut where that one starts (see
+            # the docstring)
+            by_pitch = np.lexsort((onset, pitch))
+            o, end = onset[by_pitch], onset[by_pitch] + duration[by_pitch]
+            gap = np.diff(o)
+            cut = (np.diff(pitch[by_pitch]) == 0) & (gap > 0) & (end[:-1] > end[1:])
+            duration[by_pitch[:-1][cut]] = gap[cut]
             is_drum, program = bool(groups[g] >= 128), int(groups[g] % 128)
             track: Any = symusic.Track(
                 name=program_name(program, is_drum), program=program, is_drum=is_drum
             )
             track.notes = symusic.Note.from_numpy(
-                notes.onset_ticks[rows].astype(np.int32),
-                notes.duration_ticks[rows].astype(np.int32),
-                notes.pitch[rows].astype(np.int8),
+                onset.astype(np.int32),
+                duration.astype(np.int32),
+                pitch.astype(np.int8),
                 velocity[rows].astype(np.int8),
             )
             score.tracks.append(track)
