@@ -14,28 +14,17 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import time
 
 import numpy as np
 import torch
 
+from machine import cpu_model
 from tuplet.attention import analyze_attention, default_fields, gamma_from_maps
 from tuplet.encoding import get_encoding
 from tuplet.model import MusicTransformer, preset
 
 ENCODING = get_encoding("mmt", max_beat=256)
-
-
-def cpu_model() -> str:
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def load() -> str:

@@ -21,27 +21,16 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import time
 
 import numpy as np
 import torch
 
+from machine import cpu_model
 from tuplet.constraints import Limits
 from tuplet.encoding import get_encoding
 from tuplet.model import MusicTransformer, preset
 from tuplet.sample import sample_codes
-
-
-def cpu_model() -> str:
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def bandwidth_bytes_per_s(

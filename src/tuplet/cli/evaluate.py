@@ -49,7 +49,7 @@ def cmd_evaluate_samples(args: argparse.Namespace) -> int:
 
 def cmd_evaluate_model(args: argparse.Namespace) -> int:
     """Score a dataset split with a checkpoint."""
-    from tuplet.evaluate import evaluate_nll, format_nll, save_json
+    from tuplet.evaluate import evaluate_nll, format_nll
 
     if args.data is None:
         raise UsageError("give --data DATASET to score the model on")
@@ -63,18 +63,13 @@ def cmd_evaluate_model(args: argparse.Namespace) -> int:
         device=device,
     )
     print(format_nll(report))
-    out = Path(args.out) if args.out else Path(args.model) / f"nll-{args.split}.json"
-    if out.suffix.lower() != ".json":
-        out.mkdir(parents=True, exist_ok=True)
-        out = out / f"nll-{args.split}.json"
-    print(f"wrote {save_json(report.to_dict(), out)}")
+    _write_report(report.to_dict(), args.out, Path(args.model), f"nll-{args.split}.json")
     return 0
 
 
 def cmd_evaluate_continuations(args: argparse.Namespace) -> int:
     """Continue held-out pieces with a model and compare with their true continuations."""
     from tuplet.continuations import evaluate_continuations, format_continuations
-    from tuplet.evaluate import save_json
 
     if args.data is None:
         raise UsageError("give --data DATASET whose pieces the model should continue")
@@ -92,13 +87,20 @@ def cmd_evaluate_continuations(args: argparse.Namespace) -> int:
         progress=not args.quiet,
     )
     print(format_continuations(report))
-    default = Path(args.model or ".") / f"continuations-{args.split}.json"
-    out = Path(args.out) if args.out else default
-    if out.suffix.lower() != ".json":
-        out.mkdir(parents=True, exist_ok=True)
-        out = out / f"continuations-{args.split}.json"
-    print(f"wrote {save_json(report.to_dict(), out)}")
+    name = f"continuations-{args.split}.json"
+    _write_report(report.to_dict(), args.out, Path(args.model or "."), name)
     return 0
+
+
+def _write_report(data: dict[str, Any], out: str | None, folder: Path, name: str) -> None:
+    """Save a JSON report to ``out`` (a .json file or a folder for ``name``; default folder)."""
+    from tuplet.evaluate import save_json
+
+    path = Path(out) if out else folder / name
+    if path.suffix.lower() != ".json":
+        path.mkdir(parents=True, exist_ok=True)
+        path = path / name
+    print(f"wrote {save_json(data, path)}")
 
 
 def _device(device: str) -> str:
