@@ -312,6 +312,14 @@ def test_field_logits_for_sampling_match_the_teacher_forced_logits(cascade: bool
         for j in range(len(FIELDS)):
             last = model.field_logits(h[:, -1], targets[:, -1, :j], j)
             torch.testing.assert_close(last, logits[j][:, -1], atol=1e-6, rtol=0)
+        # the sampler's way: the cascade input carried from field to field
+        prefix = None
+        for j in range(len(FIELDS)):
+            carried = model.head_logits(h[:, -1], prefix, j)
+            torch.testing.assert_close(carried, logits[j][:, -1], atol=1e-6, rtol=0)
+            if j < len(FIELDS) - 1:  # the last field is no other field's input
+                prefix = model.cascade_prefix(prefix, targets[:, -1, j], j)
+        assert (prefix is None) == (not cascade)
 
 
 def test_left_padding_is_hidden_from_attention() -> None:

@@ -591,8 +591,22 @@ class MusicTransformer(nn.Module):
         """
         prefix = None
         for i in range(j if self.config.cascade else 0):
-            e = self.cascade_embeddings[i](partial[..., i])
-            prefix = e if prefix is None else prefix + e
+            prefix = self.cascade_prefix(prefix, partial[..., i], i)
+        return self._head(h, prefix, j)
+
+    def cascade_prefix(self, prefix: Tensor | None, codes: Tensor, j: int) -> Tensor | None:
+        """The cascade input for field ``j + 1``: ``prefix`` (the input for field ``j``, None
+        for field 0) plus the embedding of field ``j``'s chosen ``codes``. A sampler carries
+        it from field to field instead of re-embedding every chosen field each time (what
+        :meth:`field_logits` does). Without ``cascade`` it stays None."""
+        if not self.config.cascade:
+            return None
+        e = self.cascade_embeddings[j](codes)
+        return e if prefix is None else prefix + e
+
+    def head_logits(self, h: Tensor, prefix: Tensor | None, j: int) -> Tensor:
+        """Logits of field ``j`` from the hidden state and the cascade input for field ``j``
+        (from :meth:`cascade_prefix`; None for field 0 or without ``cascade``)."""
         return self._head(h, prefix, j)
 
     def all_field_logits(self, h: Tensor, targets: Tensor | None = None) -> list[Tensor]:

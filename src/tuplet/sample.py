@@ -310,7 +310,7 @@ def sample_codes(
             for step in range(steps):
                 row = torch.zeros(len(active), n_fields, dtype=torch.long, device=device)
                 types = _draw(
-                    model.field_logits(h, row, 0),
+                    model.head_logits(h, None, 0),
                     state.type_mask(force_end=step == steps - 1),
                     rules[0],
                     generator,
@@ -319,14 +319,22 @@ def sample_codes(
                 defined = g.defined[types]  # (B, F)
                 # one sync per step: which fields some row needs, which every row needs
                 needed, every = torch.stack([defined.any(dim=0), defined.all(dim=0)]).tolist()
-                for j in range(1, n_fields):
+                last = max((j for j in range(n_fields) if needed[j]), default=0)
+                if not state.on["fields"]:
+                    last = n_fields - 1
+                # the cascade input carried from field to field (a field no row needs keeps
+                # its code 0, which later fields still see, as in training)
+                prefix = model.cascade_prefix(None, types, 0) if last > 0 else None
+                for j in range(1, last + 1):
                     if needed[j] or not state.on["fields"]:
                         allowed = state.field_mask(
                             j, types, None if every[j] else defined[:, j], row
                         )
                         row[:, j] = _draw(
-                            model.field_logits(h, row, j), allowed, rules[j], generator
+                            model.head_logits(h, prefix, j), allowed, rules[j], generator
                         )
+                    if j < last:
+                        prefix = model.cascade_prefix(prefix, row[:, j], j)
                 ended = state.update(row)
                 out[active, step] = row
                 bar.update(1)
