@@ -30,6 +30,7 @@ from machine import cpu_model
 from tuplet.constraints import Limits
 from tuplet.encoding import get_encoding
 from tuplet.model import MusicTransformer, preset
+from tuplet.quantize import int8_bytes, quantize_int8
 from tuplet.sample import sample_codes
 
 
@@ -81,7 +82,15 @@ def build(name: str, device: str, dtype: str = "float32") -> tuple[MusicTransfor
         enc.vocab_sizes,
         defined_fields=tuple(map(tuple, enc.defined_fields.tolist())),
     )
-    return MusicTransformer(config).to(device, getattr(torch, dtype)).eval(), enc
+    model = MusicTransformer(config).to(device).eval()
+    if dtype == "int8":  # what `tuplet generate --dtype int8` runs
+        return quantize_int8(model), enc
+    return model.to(getattr(torch, dtype)), enc
+
+
+def weight_bytes(model: MusicTransformer) -> int:
+    """Bytes of every weight a decoding step reads (int8 ones included)."""
+    return sum(p.numel() * p.element_size() for p in model.parameters()) + int8_bytes(model)
 
 
 def prompt(enc) -> np.ndarray:
@@ -129,7 +138,7 @@ def main() -> None:
     parser.add_argument("--uncached-events", type=int, default=None, help="default: --events")
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: all)")
     parser.add_argument("--device", default="cpu")
-    parser.add_argument("--dtype", default="float32", help="float32, bfloat16 or float16")
+    parser.add_argument("--dtype", default="float32", help="float32, bfloat16, float16 or int8")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -159,7 +168,7 @@ def main() -> None:
     for name in args.presets.split(","):
         model, enc = build(name, device, args.dtype)
         run(model, enc, 16, 1, True, device)  # warm-up
-        params = model.num_parameters()
+        params = build(name, "cpu")[0].num_parameters()
         results = {}
         for batch, cache, events in (
             (1, True, args.events),
@@ -176,11 +185,10 @@ def main() -> None:
                 f"{1e3 * used / steps:>8.2f}"
             )
         forward = forward_only(model, args.events, device, clock)
-        weight_bytes = sum(p.numel() * p.element_size() for p in model.parameters())
         # each step also reads the cached keys and values: on average half the sequence
         element = next(model.parameters()).element_size()
         kv_bytes = 2 * model.config.n_layer * model.config.d_model * element * args.events / 2
-        summary.append((name, results, forward, (weight_bytes + kv_bytes) / bandwidth))
+        summary.append((name, results, forward, (weight_bytes(model) + kv_bytes) / bandwidth))
     basis = "wall" if by_wall else "CPU"
     print(f"\n(ratios from {basis} seconds; ms/step too)")
     for name, results, forward, floor in summary:

@@ -376,6 +376,7 @@ class NLLReport:
         field_counts: Field -> number of supervised events.
         max_seq_len: Events per sequence (longer songs are cut, as in training).
         max_beat: Beats per sequence (the model's beat vocabulary).
+        weights: ``float32`` (as trained) or ``int8`` (:mod:`tuplet.quantize`).
     """
 
     checkpoint: str
@@ -391,6 +392,7 @@ class NLLReport:
     field_counts: dict[str, int]
     max_seq_len: int
     max_beat: int
+    weights: str = "float32"
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-safe dict."""
@@ -404,6 +406,7 @@ def evaluate_nll(
     batch_size: int = 8,
     max_batches: int | None = None,
     device: str = "cpu",
+    weights: str = "float32",
 ) -> NLLReport:
     """Score a dataset split with a checkpoint: per-event NLL and per-field losses.
 
@@ -418,6 +421,8 @@ def evaluate_nll(
         batch_size: Sequences per batch.
         max_batches: Stop after this many batches (None: the whole split).
         device: Torch device.
+        weights: ``float32`` (as trained), or ``int8`` to score the model generation runs
+            with ``--dtype int8`` (CPU only; what quantization costs in likelihood).
 
     Returns:
         The report.
@@ -434,7 +439,13 @@ def evaluate_nll(
 
     if max_batches is not None and max_batches < 1:
         raise UsageError(f"max_batches must be at least 1, got {max_batches}")
+    if weights not in ("float32", "int8"):
+        raise UsageError(f"weights must be float32 or int8, not {weights!r}")
     model, info = load_checkpoint(checkpoint, device)
+    if weights == "int8":
+        from tuplet.quantize import quantize_int8
+
+        model = quantize_int8(model)
     model_enc = EncodingConfig.from_dict(info["encoding"])
     c = model.config
     training = info.get("training") or {}
@@ -495,6 +506,7 @@ def evaluate_nll(
         field_counts={name: int(field_counts[f]) for f, name in enumerate(c.field_names)},
         max_seq_len=max_seq_len,
         max_beat=model_enc.max_beat,
+        weights=weights,
     )
 
 
@@ -503,6 +515,7 @@ def format_nll(report: NLLReport) -> str:
     lines = [
         f"{report.split} split of {report.data}: {report.n_sequences} sequences, "
         f"{report.n_events} events ({report.n_note_events} notes), {report.n_batches} batches",
+        *([f"weights             {report.weights}"] if report.weights != "float32" else []),
         f"NLL per event       {_fmt(report.nll_per_event, 4)} nats",
         f"NLL per note event  {_fmt(report.nll_per_note_event, 4)} nats",
         "",

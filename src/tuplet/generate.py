@@ -64,7 +64,7 @@ class LoadedModel:
             "encoding": self.encoding.name,
             "max_beat": self.encoding.max_beat,
             "max_seq_len": c.max_seq_len,
-            "parameters": self.model.num_parameters(),
+            "parameters": self.info.get("parameters", self.model.num_parameters()),
             "layers": c.n_layer,
             "d_model": c.d_model,
             "position": c.position,
@@ -79,7 +79,7 @@ class LoadedModel:
         return SamplingSettings.from_dict(recommended) if recommended else SamplingSettings()
 
 
-DTYPES: tuple[str, ...] = ("float32", "bfloat16", "float16")
+DTYPES: tuple[str, ...] = ("float32", "bfloat16", "float16", "int8")
 
 
 def load_model(
@@ -90,8 +90,10 @@ def load_model(
     Args:
         path: The checkpoint folder; None = :func:`tuplet.sample.default_model_path`.
         device: Where to run it.
-        dtype: ``float32`` (as trained), or ``bfloat16`` / ``float16`` to halve the bytes
-            read per decoding step (faster on memory-bound CPUs; the numbers differ slightly).
+        dtype: ``float32`` (as trained); ``bfloat16`` / ``float16`` to halve the bytes
+            read per decoding step, or ``int8`` (CPU only, :mod:`tuplet.quantize`) to quarter
+            those of the transformer blocks: faster on memory-bound CPUs, the numbers differ
+            slightly.
 
     Raises:
         TupletError: No default model is installed, the checkpoint cannot be loaded, or an
@@ -104,8 +106,13 @@ def load_model(
     if dtype not in DTYPES:
         raise UsageError(f"unknown dtype {dtype!r} (choose from {', '.join(DTYPES)})")
     model, info = load_checkpoint(default_model_path() if path is None else path, device)
-    model = model.to(getattr(torch, dtype))
-    info = {**info, "dtype": dtype}
+    info = {**info, "dtype": dtype, "parameters": model.num_parameters()}
+    if dtype == "int8":
+        from tuplet.quantize import quantize_int8
+
+        model = quantize_int8(model)
+    else:
+        model = model.to(getattr(torch, dtype))
     return LoadedModel(model, EncodingConfig.from_dict(info["encoding"]), info)
 
 

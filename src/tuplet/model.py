@@ -595,18 +595,24 @@ class MusicTransformer(nn.Module):
         return self._head(h, prefix, j)
 
     def cascade_prefix(self, prefix: Tensor | None, codes: Tensor, j: int) -> Tensor | None:
-        """The cascade input for field ``j + 1``: ``prefix`` (the input for field ``j``, None
-        for field 0) plus the embedding of field ``j``'s chosen ``codes``. A sampler carries
-        it from field to field instead of re-embedding every chosen field each time (what
-        :meth:`field_logits` does). Without ``cascade`` it stays None."""
+        """The cascade input for field ``j + 1``, from that of field ``j`` and its codes.
+
+        ``prefix`` is the input for field ``j`` (None for field 0); the embedding of field
+        ``j``'s chosen ``codes`` is added. A sampler carries it from field to field instead of
+        re-embedding every chosen field each time (what :meth:`field_logits` does). Without
+        ``cascade`` it stays None.
+        """
         if not self.config.cascade:
             return None
         e = self.cascade_embeddings[j](codes)
         return e if prefix is None else prefix + e
 
     def head_logits(self, h: Tensor, prefix: Tensor | None, j: int) -> Tensor:
-        """Logits of field ``j`` from the hidden state and the cascade input for field ``j``
-        (from :meth:`cascade_prefix`; None for field 0 or without ``cascade``)."""
+        """Logits of field ``j`` from the hidden state and the cascade input for field ``j``.
+
+        The cascade input comes from :meth:`cascade_prefix` (None for field 0 or without
+        ``cascade``).
+        """
         return self._head(h, prefix, j)
 
     def all_field_logits(self, h: Tensor, targets: Tensor | None = None) -> list[Tensor]:

@@ -61,6 +61,7 @@ def cmd_evaluate_model(args: argparse.Namespace) -> int:
         batch_size=args.batch_size,
         max_batches=args.max_batches,
         device=device,
+        weights=args.weights,
     )
     print(format_nll(report))
     _write_report(report.to_dict(), args.out, Path(args.model), f"nll-{args.split}.json")
@@ -170,6 +171,10 @@ def register(sub: Any) -> None:
     p.add_argument("--batch-size", type=_positive, default=8)
     p.add_argument("--max-batches", type=_positive, default=None, help="score only N batches")
     p.add_argument("--device", default="auto", help="torch device (default: cuda if available)")
+    p.add_argument(
+        "--weights", default="float32", choices=["float32", "int8"],
+        help="with --model: score int8 weights (as `tuplet generate --dtype int8` runs; CPU)",
+    )  # fmt: skip
     p.add_argument(
         "--continuations", action="store_true",
         help="continue the --data split's pieces with --model (default: the shipped model)",

@@ -300,8 +300,9 @@ def register(sub: Any) -> None:
     p.add_argument(
         "--dtype",
         default="float32",
-        choices=["float32", "bfloat16", "float16"],
-        help="weights as trained (float32), or halved: faster on a CPU, slightly different",
+        choices=["float32", "bfloat16", "float16", "int8"],
+        help="weights as trained (float32), halved (bfloat16, float16) or quartered (int8, "
+        "CPU only): faster on a CPU, slightly different",
     )
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     m = p.add_argument_group("modes")
