@@ -320,6 +320,10 @@ def test_field_logits_for_sampling_match_the_teacher_forced_logits(cascade: bool
             if j < len(FIELDS) - 1:  # the last field is no other field's input
                 prefix = model.cascade_prefix(prefix, targets[:, -1, j], j)
         assert (prefix is None) == (not cascade)
+        # the heads' module path (training) and functional path (inference) agree (no dropout)
+        trained = model.train()(inputs, targets=targets)[0]
+        for a, b in zip(trained, logits, strict=True):
+            torch.testing.assert_close(a, b, atol=1e-6, rtol=0)
 
 
 def test_left_padding_is_hidden_from_attention() -> None:

@@ -576,7 +576,13 @@ class MusicTransformer(nn.Module):
         if not self.config.cascade:
             return self.heads[j](h)
         u = h + self.cascade_queries[j] if prefix is None else h + prefix + self.cascade_queries[j]
-        return self.heads[j](u + self.cascade_mlp(self.cascade_norm(u)))
+        if self.training:
+            return self.heads[j](u + self.cascade_mlp(self.cascade_norm(u)))
+        # the same without module calls (sampling calls this once per field and step)
+        norm, (inner, _, outer, _), head = self.cascade_norm, self.cascade_mlp, self.heads[j]
+        a = F.layer_norm(u, norm.normalized_shape, norm.weight, norm.bias, norm.eps)
+        a = F.gelu(F.linear(a, inner.weight, inner.bias))
+        return F.linear(u + F.linear(a, outer.weight, outer.bias), head.weight, head.bias)
 
     def field_logits(self, h: Tensor, partial: Tensor, j: int) -> Tensor:
         """Logits of field ``j`` of the next event, given its fields ``0..j-1`` (for sampling).

@@ -184,6 +184,13 @@ def _check_knobs(knobs: dict[str, Any], where: str) -> None:
 
 
 # ------------------------------------------------------------------------------ sampling
+PARALLEL_ROWS = 4
+"""On a CPU, a forward pass over fewer rows (sequences x new events) than this runs on one
+thread: measured on the project's 2-core machine, one cached step of a single stream was no
+faster on two threads (small preset 3.23 against 3.25 ms; mmt-paper 12.8 against 12.3 ms),
+two streams were slower on two, four and eight were faster."""
+
+
 def _draw(logits: torch.Tensor, allowed: torch.Tensor, rule: FieldRule, generator: Any) -> Any:
     """One code per row from ``logits`` (B, V) restricted to ``allowed`` (B, V).
 
@@ -283,12 +290,16 @@ def sample_codes(
     was_training = model.training
     model.eval()
     # the masks and draws are tiny tensor operations, slower on several threads than on one:
-    # only the model's forward pass gets the threads (switching costs under a microsecond)
+    # only the model's forward pass gets the threads (switching costs under a microsecond),
+    # and only when it has rows enough to share: a cached step of fewer than
+    # PARALLEL_ROWS sequences gains little or nothing from more threads, and their spinning
+    # after it slows the sampling that follows (docs/benchmarks.md, Generation)
     threads = torch.get_num_threads()
     few = device.type == "cpu" and threads > 1
 
     def forward(codes: torch.Tensor, cache: Any) -> torch.Tensor:
-        if few:
+        wide = codes.shape[0] * codes.shape[1] >= PARALLEL_ROWS
+        if few and wide:
             torch.set_num_threads(threads)
         h = model.hidden(codes, kv_cache=cache)[0][:, -1]  # (B, d)
         if few:
