@@ -37,7 +37,7 @@ import functools
 import math
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, fields
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, cast
 
 import torch
 import torch.nn.functional as F
@@ -579,7 +579,8 @@ class MusicTransformer(nn.Module):
         if self.training:
             return self.heads[j](u + self.cascade_mlp(self.cascade_norm(u)))
         # the same without module calls (sampling calls this once per field and step)
-        norm, (inner, _, outer, _), head = self.cascade_norm, self.cascade_mlp, self.heads[j]
+        norm, head = self.cascade_norm, self.heads[j]
+        inner, outer = cast(nn.Linear, self.cascade_mlp[0]), cast(nn.Linear, self.cascade_mlp[2])
         a = F.layer_norm(u, norm.normalized_shape, norm.weight, norm.bias, norm.eps)
         a = F.gelu(F.linear(a, inner.weight, inner.bias))
         return F.linear(u + F.linear(a, outer.weight, outer.bias), head.weight, head.bias)
