@@ -579,7 +579,7 @@ class MusicTransformer(nn.Module):
         if self.training:
             return self.heads[j](u + self.cascade_mlp(self.cascade_norm(u)))
         # the same without module calls (sampling calls this once per field and step)
-        norm, head = self.cascade_norm, self.heads[j]
+        norm, head = self.cascade_norm, cast(nn.Linear, self.heads[j])
         inner, outer = cast(nn.Linear, self.cascade_mlp[0]), cast(nn.Linear, self.cascade_mlp[2])
         a = F.layer_norm(u, norm.normalized_shape, norm.weight, norm.bias, norm.eps)
         a = F.gelu(F.linear(a, inner.weight, inner.bias))
