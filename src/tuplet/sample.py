@@ -188,7 +188,8 @@ PARALLEL_ROWS = 4
 """On a CPU, a forward pass over fewer rows (sequences x new events) than this runs on one
 thread: measured on the project's 2-core machine, one cached step of a single stream was no
 faster on two threads (small preset 3.23 against 3.25 ms; mmt-paper 12.8 against 12.3 ms),
-two streams were slower on two, four and eight were faster."""
+two streams were mixed (small 5.6 against 5.4 ms, mmt-paper 19.3 against 22.5 ms), four and
+eight were faster on two."""
 
 
 def _draw(logits: torch.Tensor, allowed: torch.Tensor, rule: FieldRule, generator: Any) -> Any:
