@@ -127,6 +127,25 @@ def test_fill_span_and_instrument_hold_and_the_span_rule_is_needed() -> None:
     assert violations(free, enc, prompt_length=len(prompt))["span"] > 0
 
 
+@pytest.mark.parametrize("least", [1, 3])
+def test_a_note_past_the_span_closes_the_fill(least: int) -> None:
+    # a model that always wants a beat after the span: once min_notes notes are in, the fill
+    # ends there, instead of piling every later note onto the span's last beat
+    model, enc = make_model("tuplet")
+    beat = enc.field_index("beat")
+    with torch.no_grad():
+        model.heads[beat].bias[10] = 50.0  # beat 9 (code 10), past the span 4..7
+    prompt = bach_fill_prompt(enc, 4, 7)
+    outs = draw(model, enc, prompt, n=8, limits=Limits(max_events=100, min_notes=least))
+    assert violations(outs, enc, prompt_length=len(prompt), complete=True) == Counter()
+    for out in outs:
+        new = out[len(prompt) :]
+        assert new[:, 0].tolist() == [enc.type_codes["note"]] * least + [
+            enc.type_codes["end-of-song"]
+        ]
+        assert (new[:-1, beat] - 1 <= 7).all() and (new[:-1, beat] - 1 >= 4).all()
+
+
 def test_requested_instruments_and_forbidden_types_are_obeyed() -> None:
     model, enc = make_model("tuplet")
     piano, cello, drums = (instrument_code(n, enc) for n in ("piano", "cello", "drums"))

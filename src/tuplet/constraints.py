@@ -13,7 +13,10 @@ The rules no model output can break (:func:`check_sequence` checks them; each ha
   the ones requested).
 * ``fields``: fields the event type does not define are 0, the ones it defines never 0.
 * ``span``: after the fill markers, notes lie in the span's beats (first..last, inclusive)
-  and, when the span names an instrument, use it.
+  and, when the span names an instrument, use it. A note the model places past the span's
+  last beat ends the fill instead (it becomes end-of-song, as an event past ``max_beats``
+  ends a piece): the model says where the fill is complete, rather than having every note it
+  would place later forced onto the span's last beat.
 
 Limits (:class:`Limits`): beats stay below the model's ``max_beat`` (its vocabulary); at
 most ``max_events`` rows (prompt and end-of-song included, at most the model's
@@ -320,7 +323,10 @@ class MaskState:
                 bump = strict & (self.prev_pos >= self.sizes[self.pos] - 1)
                 ok = ok & (r >= (self.prev_beat + bump.long())[:, None])
             if self.span:
-                ok = ok & (r >= self.span[0]) & (r <= self.span[1])
+                # past the span's last beat means "the fill is complete" (see update),
+                # allowed once min_notes new notes are in
+                early = (self.n_notes < self.min_notes)[:, None]
+                ok = ok & (r >= self.span[0]) & ((r <= self.span[1]) | ~early)
             if self.max_beats is not None:
                 ok = ok & (r <= self.cap()[:, None])
         elif j == self.pos and self.on["onset"]:
@@ -344,12 +350,18 @@ class MaskState:
     def update(self, row: torch.Tensor) -> torch.Tensor:
         """Take in the sampled rows (B, F); returns which rows ended (B,) bool.
 
-        A timed event at or past ``max_beats`` is replaced by end-of-song (in place).
+        A timed event at or past ``max_beats``, or a note past a fill's span, is replaced by
+        end-of-song (in place).
         """
         import torch
 
         g = self.g
         types = row[:, 0]
+        if self.span:
+            past = (types == g.note) & (row[:, self.beat] > self.span[1])
+            row[past] = 0
+            row[past, 0] = g.eos
+            types = row[:, 0]
         timed = g.timed[types]
         if self.max_beats is not None:
             late = timed & (row[:, self.beat] - 1 >= self.max_beats)
