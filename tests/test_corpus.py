@@ -240,6 +240,34 @@ def test_crashing_and_hanging_readers_cost_only_their_file(tmp_path: Path) -> No
     assert report.seconds < 30
 
 
+def test_files_queued_behind_a_crash_are_read_by_a_new_worker(tmp_path: Path) -> None:
+    # each worker holds DEPTH files at a time: those sent after the one it died on are read
+    # again by another worker, not lost and not blamed
+    from tuplet.corpus.workers import DEPTH
+
+    src = tmp_path / "src"
+    src.mkdir()
+    paths = transposed_midis(src, 4 * DEPTH + 2)
+    crash = paths[1].with_name("crash.mid")
+    paths[1].rename(crash)
+
+    def lost(signum: int, frame: object) -> None:
+        raise TimeoutError("prepare never finished: a queued file was lost")
+
+    before = signal.signal(signal.SIGALRM, lost)
+    signal.alarm(30)
+    try:
+        report = prepare(
+            [str(src)], tmp_path / "ds", jobs=2, worker_hook=crash_or_hang, progress=False
+        )
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, before)
+    rows = read_csv(tmp_path / "ds" / "skipped.csv")
+    assert [(Path(r["item"]).name, r["reason"]) for r in rows] == [("crash.mid", "crashed")]
+    assert report.kept == len(paths) - 1 and report.processed == len(paths)
+
+
 def test_recovery_from_torn_writes(tmp_path: Path) -> None:
     src = tmp_path / "src"
     src.mkdir()

@@ -11,6 +11,7 @@ the number of workers.
 
 from __future__ import annotations
 
+import collections
 import hashlib
 import time
 from collections.abc import Callable
@@ -213,8 +214,8 @@ class _Worker:
         child_end.close()
         self.conn = parent_end
         self.ready = False
-        self.task: int | None = None
-        self.started = 0.0
+        self.tasks: collections.deque[int] = collections.deque()  # sent, in the worker's order
+        self.started = 0.0  # when the first of them started
 
     def stop(self, kill: bool = False) -> None:
         if kill:
@@ -243,6 +244,10 @@ def _death_reason(exitcode: int | None) -> str:
     return f"the reader exited unexpectedly (exit code {exitcode})"
 
 
+DEPTH = 2
+"""Files sent to a worker ahead of its results: it starts the next one without waiting for
+the parent (the deadline of each counts from when the one before it came back)."""
+
 MAX_STARTUP_FAILURES = 3
 """A worker that dies before it is ready this many times in a row stops the run."""
 
@@ -268,6 +273,7 @@ def run_pool(
     lookahead = max(32, 8 * jobs)
     workers = [_Worker(ctx, settings) for _ in range(min(jobs, len(paths)))]
     done: dict[int, dict[str, Any]] = {}
+    retry: collections.deque[int] = collections.deque()  # sent to a worker that then died
     next_task, next_commit, startup_failures = 0, 0, 0
 
     def failed(reason: str, detail: str) -> dict[str, Any]:
@@ -276,17 +282,20 @@ def run_pool(
     try:
         while next_commit < len(paths):
             for w in workers:
-                if (
-                    w.ready
-                    and w.task is None
-                    and next_task < min(len(paths), next_commit + lookahead)
-                ):
-                    w.conn.send((next_task, str(paths[next_task])))
-                    w.task, w.started = next_task, time.monotonic()
-                    next_task += 1
-            busy = [w for w in workers if w.task is not None]
+                while w.ready and len(w.tasks) < DEPTH:
+                    if retry:
+                        task = retry.popleft()
+                    elif next_task < min(len(paths), next_commit + lookahead):
+                        task, next_task = next_task, next_task + 1
+                    else:
+                        break
+                    w.conn.send((task, str(paths[task])))
+                    if not w.tasks:
+                        w.started = time.monotonic()
+                    w.tasks.append(task)
+            busy = [w for w in workers if w.tasks]
             deadline_s = min((w.started + timeout_s - time.monotonic() for w in busy), default=1.0)
-            watched = [w for w in workers if w.task is not None or not w.ready]
+            watched = [w for w in workers if w.tasks or not w.ready]
             wait([w.conn for w in watched] + [w.process.sentinel for w in watched],
                  max(0.0, deadline_s) + 0.01)  # fmt: skip
             for i, w in enumerate(workers):
@@ -306,28 +315,34 @@ def run_pool(
                         w.stop(kill=True)
                         workers[i] = _Worker(ctx, settings)
                     continue
-                if w.task is None:
+                if not w.tasks:
                     if not w.process.is_alive():
                         w.stop(kill=True)
                         workers[i] = _Worker(ctx, settings)
                     continue
-                task = w.task
-                if w.conn.poll():
-                    try:
+                received = False
+                try:
+                    while w.tasks and w.conn.poll():
                         index, result = w.conn.recv()
                         done[index] = result
-                        w.task = None
-                        continue
-                    except (EOFError, OSError):
-                        pass  # died while sending: handled as a death below
+                        w.tasks.popleft()  # results come back in the order sent
+                        w.started = time.monotonic()  # the next one starts now
+                        received = True
+                except (EOFError, OSError):
+                    pass  # died while sending: handled as a death below
+                if not w.tasks or (received and w.process.is_alive()):
+                    continue
+                task = w.tasks.popleft()  # the file it was reading when it died or hung
                 if not w.process.is_alive():
                     w.process.join()
                     done[task] = failed("crashed", _death_reason(w.process.exitcode))
                 elif time.monotonic() - w.started > timeout_s:
                     done[task] = failed("timeout", f"took longer than {timeout_s:g} s")
                 else:
+                    w.tasks.appendleft(task)
                     continue
-                w.task = None
+                retry.extend(w.tasks)  # sent but not started: another worker reads them
+                w.tasks.clear()
                 w.stop(kill=True)
                 workers[i] = _Worker(ctx, settings)
             while next_commit in done:
@@ -335,4 +350,4 @@ def run_pool(
                 next_commit += 1
     finally:
         for w in workers:
-            w.stop(kill=w.task is not None or not w.ready)
+            w.stop(kill=bool(w.tasks) or not w.ready)
