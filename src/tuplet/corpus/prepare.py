@@ -10,7 +10,9 @@ How it holds up on large, untrusted collections:
   ``multiprocessing.Pool``, which hangs when a worker dies); the parent gives each file a
   deadline (``timeout_s``) and kills a worker that overruns it; a worker that dies (a native
   crash, the memory limit, a kill) costs only its file, recorded with the signal, and is
-  replaced; every input ends in exactly one place: kept, or in ``skipped.csv`` with its reason;
+  replaced (each worker holds two files at a time; one sent behind the file it died on goes
+  to another worker); every input ends in exactly one place: kept, or in ``skipped.csv`` with
+  its reason;
 * workers send back one file's codes at a time and the parent appends them to disk at once, in
   input order (a bounded look-ahead keeps the workers busy), so memory stays flat however large
   the corpus and the result does not depend on ``jobs``;
