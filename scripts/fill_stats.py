@@ -1,9 +1,13 @@
 """How the default model fills a span: notes, beats covered and the most notes on one beat.
 
     python scripts/fill_stats.py [--file tests/data/bwv66.6.mxl] [--start 8 --end 16] [--seeds 6]
+    python scripts/fill_stats.py --loops 8
 
 Refills beats [start, end) of the piece with ``tuplet.generate.infill`` (all parts), two
-samples per seed, and prints the means over the samples (docs/default-model.md).
+samples per seed, and prints the means over the samples; with ``--loops N``, makes N new
+two-bar loops (``tuplet.loop.loop``, seeds 0..N-1) and prints the notes of each bar, how many
+second bars hold under a quarter of the first's notes, the mean wrap-around score and which
+kind of candidate won (docs/default-model.md).
 """
 
 from __future__ import annotations
@@ -12,7 +16,7 @@ import argparse
 
 import numpy as np
 
-from tuplet.generate import GenerationOptions, infill, load_model
+from tuplet.generate import GenerationOptions, LoadedModel, infill, load_model
 from tuplet.io import read_notes
 
 
@@ -24,8 +28,12 @@ def main() -> None:
     parser.add_argument("--start", type=int, default=8)
     parser.add_argument("--end", type=int, default=16)
     parser.add_argument("--seeds", type=int, default=6)
+    parser.add_argument("--loops", type=int, default=0, help="make N two-bar loops instead")
     args = parser.parse_args()
     lm = load_model(args.model)
+    if args.loops:
+        loops(lm, args.loops)
+        return
     piece = read_notes(args.file)
     beats = piece.onset_ticks // piece.ticks_per_beat
     held = int(((beats >= args.start) & (beats < args.end)).sum())
@@ -43,6 +51,25 @@ def main() -> None:
     print(f"  notes in the span {a[:, 0].mean():.1f}; beats of {span} with a note "
           f"{a[:, 1].mean():.1f}; most notes on one beat {a[:, 2].mean():.1f} "
           f"(worst {a[:, 2].max()})")  # fmt: skip
+
+
+def loops(lm: LoadedModel, n: int) -> None:
+    """Make ``n`` new two-bar loops in 4/4 and print how their bars are filled."""
+    from collections import Counter
+
+    from tuplet.loop import loop
+
+    bars, wraps, kinds = [], [], Counter()
+    for seed in range(n):
+        piece = loop(lm, 2, options=GenerationOptions(seed=seed)).pieces[0]
+        b = piece.notes.onset_ticks // piece.notes.ticks_per_beat
+        bars.append((int((b < 4).sum()), int((b >= 4).sum())))
+        wraps.append(piece.details["wrap_nll"])
+        kinds[piece.details["seam"]] += 1
+    a = np.array(bars)
+    print(f"{n} two-bar loops: notes in bar 1 {a[:, 0].mean():.1f}, bar 2 {a[:, 1].mean():.1f}; "
+          f"bar 2 under a quarter of bar 1: {(a[:, 1] < 0.25 * a[:, 0]).sum()}/{n}; "
+          f"wrap-around NLL {np.mean(wraps):.2f}; kept: {dict(kinds)}")  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -5,17 +5,22 @@ A loop is *seamless* when
 1. it is exactly ``n_bars`` bars long: every note starts inside it and ends by its end
    (durations are clipped), and its MIDI file ends exactly at the loop's end
    (:func:`loop_midi_notes`);
-2. its last bar leads into its first under the model: the last bar is rewritten by
-   fill-in-the-middle with the loop's first bar(s) (two for loops of three bars or more)
+2. its last bar leads into its first under the model: ``tries`` whole loops are sampled,
+   and the last bar of the one whose wrap-around is most likely is rewritten ``tries`` times
+   by fill-in-the-middle with the loop's first bar(s) (two for loops of three bars or more)
    placed after it, so the model writes the seam knowing what follows;
-3. of ``tries`` such rewrites, the one whose wrap-around is most likely is kept; the
-   wrap-around score (:func:`wrap_nll`) is the mean negative log-likelihood per event, in
-   nats, of the loop's first bar(s) played again right after it, under the model.
+3. of all these candidates (the whole loops and the rewrites), the one whose wrap-around is
+   most likely is kept; the wrap-around score (:func:`wrap_nll`) is the mean negative
+   log-likelihood per event, in nats, of the loop's first bar(s) played again right after
+   it, under the model. The whole loops stay in the running because a model weak at filling
+   can leave a rewritten bar nearly empty (the shipped default model did, in 5 of 8 two-bar
+   loops; see ``docs/default-model.md``); the report's ``seam`` says which kind won.
 
-Without fill events (the ``mmt`` encoding, or a model trained without them), and for
-one-bar loops, step 2 is skipped: ``tries`` whole loops are sampled and the one with the best
-wrap-around score is kept. New loops keep one meter: time-signature events are not sampled
-(the tuplet encoding gets the meter as an event at beat 0).
+A loop made from a prompt keeps the prompt and only has its seam rewritten (the candidates
+are the rewrites). Without fill events (the ``mmt`` encoding, or a model trained without
+them), and for one-bar loops, there are no rewrites: the best of ``tries`` whole loops is
+kept. New loops keep one meter: time-signature events are not sampled (the tuplet encoding
+gets the meter as an event at beat 0).
 """
 
 from __future__ import annotations
@@ -181,7 +186,7 @@ def loop(
     pieces = []
     for _ in range(options.n):
         if given is not None:
-            bodies, declared = [given], run.declared(run.whole(given))
+            bodies, declared = [given], [run.declared(run.whole(given))]
         else:
             if codes is None:
                 header = run.sample(run.row("start-of-song"), 1, header_only=True)[0]
@@ -189,20 +194,27 @@ def loop(
                 header = run.header(codes)
             outs = run.sample(
                 np.concatenate([header, *meta]),
-                1 if seam else tries,
+                tries,
                 instruments=codes,
                 max_beats=length,
                 forbid_types=forbid,
             )
             bodies = [run.body(out) for out in outs]
-            declared = run.declared(outs[0])
+            declared = [run.declared(out) for out in outs]
+        scores = [wrap_nll(run, b, length, repeat) for b in bodies]
+        kinds = ["choice"] * len(bodies)
         if seam:
-            candidates = _seam(run, bodies[0], declared, length, bar, repeat, tries)
-        else:
-            candidates = bodies
-        scores = [wrap_nll(run, b, length, repeat) for b in candidates]
-        best = int(np.argmin(scores))
-        chosen = candidates[best]
+            # rewrite the seam of the best whole loop; a new loop also keeps its whole loops
+            # in the running (a model weak at filling can leave a rewritten bar nearly empty)
+            base = _best(scores)
+            fills = _seam(run, bodies[base], declared[base], length, bar, repeat, tries)
+            fill_scores = [wrap_nll(run, b, length, repeat) for b in fills]
+            if given is not None:  # a prompt's loop: only its seam is rewritten
+                bodies, scores, kinds = [], [], []
+            bodies, scores = bodies + fills, scores + fill_scores
+            kinds += ["fill"] * len(fills)
+        best = _best(scores)
+        chosen = bodies[best]
         notes = _clip(decode(run.whole(chosen), run.big), length * run.enc.resolution)
         if not meta:  # the encoding has no meter: state it in the file
             notes = replace(
@@ -224,7 +236,7 @@ def loop(
                     "loop_bars": n_bars,
                     "loop_beats": length,
                     "meter": f"{num}/{den}",
-                    "seam": "fill" if seam else "choice",
+                    "seam": kinds[best],
                     "wrap_nll": _finite(scores[best]),
                     "wrap_nll_tries": [_finite(s) for s in scores],
                 },
@@ -232,6 +244,11 @@ def loop(
         )
     request = {"bars": n_bars, "meter": f"{num}/{den}", "tries": tries, "instruments": instruments}
     return run.finish("loop", pieces, request)
+
+
+def _best(scores: list[float]) -> int:
+    """The index of the lowest score; a non-finite one (nothing to score) never wins."""
+    return int(np.argmin([x if math.isfinite(x) else math.inf for x in scores]))
 
 
 def _finite(x: float) -> float | None:
