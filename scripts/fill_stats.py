@@ -59,7 +59,9 @@ def loops(lm: LoadedModel, n: int) -> None:
 
     from tuplet.loop import loop
 
-    bars, wraps, kinds = [], [], Counter()
+    bars: list[tuple[int, int]] = []
+    wraps: list[float] = []
+    kinds: Counter[str] = Counter()
     for seed in range(n):
         piece = loop(lm, 2, options=GenerationOptions(seed=seed)).pieces[0]
         b = piece.notes.onset_ticks // piece.notes.ticks_per_beat
