@@ -313,7 +313,12 @@ def register(sub: Any) -> None:
     m.add_argument("--add-part", dest="add_part", default=None, metavar="INSTRUMENT")
     m.add_argument("--loop", type=int, default=None, metavar="BARS")
     m.add_argument("--meter", default=None, help="meter of a new loop (default 4/4)")
-    m.add_argument("--tries", type=int, default=None, help="loop seams to choose from (4)")
+    m.add_argument(
+        "--tries",
+        type=int,
+        default=None,
+        help="whole loops, and seams of the best, to choose from (4 each)",
+    )
     s = p.add_argument_group("sampling (one value, or per field: 1.0,pitch=1.2)")
     s.add_argument("--temperature", default=None, help="default 1")
     s.add_argument("--top-k-frac", dest="top_k_frac", default=None, help="default 0.1")
