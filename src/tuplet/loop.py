@@ -131,7 +131,7 @@ def loop(
             rewritten) instead of new music.
         instruments: Instrument names of a new loop (None: the model picks).
         meter: (numerator, denominator); default: the prompt's first time signature, or 4/4.
-        tries: Seams (or, without fill-in-the-middle, whole loops) to choose from.
+        tries: Whole loops to sample, and (with fill-in-the-middle) seam rewrites of the best.
         options: Shared knobs.
 
     Returns:
