@@ -14,8 +14,8 @@ from tuplet.provenance import (
     RightsPolicy,
     load_manifest,
     provenance_record,
-    sniff_metadata,
 )
+from tuplet.sniff import sniff_metadata
 
 DATA = Path(__file__).parent / "data"
 

@@ -36,10 +36,8 @@ from __future__ import annotations
 import datetime
 import fnmatch
 import functools
-import html
 import json
 import re
-import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -50,7 +48,6 @@ BASES: tuple[str, ...] = ("owned", "contract", "open_license", "public_domain", 
 _WEAKNESS = {"public_domain": 0, "owned": 1, "open_license": 2, "contract": 3, "unknown": 4}
 SIDECAR_NAMES: tuple[str, ...] = ("tuplet-rights.json", "tuplet-rights.toml")
 LAYER_KEYS: tuple[str, ...] = ("basis", "spdx", "holder", "note")
-_SNIFF_BYTES = 262_144
 
 MUSIC21_CORPUS_TERMS = (
     "music21 corpus/license.txt: the corpus is 'distributed with the permission of the encoders "
@@ -178,143 +175,6 @@ _NOTICE_FLAGS: tuple[tuple[re.Pattern[str], str], ...] = (
     (re.compile(r"\bCC[- ]\w*-?BY\b|\battribution\b", re.I), "attribution"),
     (re.compile(r"rights\b.{0,60}\breserved", re.I), "rights_reserved"),
 )
-
-
-# ------------------------------------------------------------------ metadata sniffing
-def sniff_metadata(path: str | Path, song: str | None = None) -> dict[str, str]:
-    """Title, composer, region, form and rights notice as stated inside a file, where it does.
-
-    Reads at most the first 256 KB (of the score inside an ``.mxl``) with plain text matching:
-    nothing is executed or expanded, and a file it cannot make sense of gives ``{}``.
-
-    Args:
-        path: The file.
-        song: For a multi-song ABC file, the song's name ``"file.abc#N"`` (N = its ``X:``).
-
-    Returns:
-        Some of ``title``, ``composer``, ``region``, ``form``, ``notice`` (one line each).
-    """
-    p = Path(path)
-    suffix = p.suffix.lower()
-    try:
-        if suffix in (".mid", ".midi"):
-            with open(p, "rb") as f:
-                return _sniff_midi(f.read(_SNIFF_BYTES))
-        if suffix == ".mxl":
-            return _sniff_musicxml(_mxl_text(p))
-        with open(p, "rb") as f:
-            text = f.read(_SNIFF_BYTES).decode("utf-8", errors="replace")
-    except (OSError, zipfile.BadZipFile, KeyError, ValueError):
-        return {}
-    if suffix == ".abc":
-        number = song.rsplit("#", 1)[1] if song and "#" in song else None
-        return _sniff_abc(text, number)
-    if suffix == ".krn":
-        return _sniff_humdrum(text)
-    return _sniff_musicxml(text)
-
-
-def _clean(values: list[str]) -> str | None:
-    text = " ".join(" ".join(v.split()) for v in values if v and v.strip())
-    return text[:500] or None
-
-
-def _meaningful_notice(text: str | None) -> str | None:
-    if not text:
-        return None
-    rest = re.sub(r"copyright|\(c\)|©", "", text, flags=re.I)
-    return text if re.search(r"[A-Za-z0-9]{2}", rest) else None
-
-
-def _pack(**values: str | None) -> dict[str, str]:
-    values["notice"] = _meaningful_notice(values.get("notice"))
-    return {k: v for k, v in values.items() if v}
-
-
-def _mxl_text(path: Path) -> str:
-    with zipfile.ZipFile(path) as zf:
-        names = [n for n in zf.namelist() if n.lower().endswith((".xml", ".musicxml"))]
-        names = [n for n in names if not n.upper().startswith("META-INF/")] or names
-        with zf.open(names[0]) as f:
-            return f.read(_SNIFF_BYTES).decode("utf-8", errors="replace")
-
-
-def _xml_values(text: str, pattern: str) -> list[str]:
-    return [html.unescape(re.sub(r"<[^>]*>", " ", m)) for m in re.findall(pattern, text, re.S)]
-
-
-def _sniff_musicxml(text: str) -> dict[str, str]:
-    credits = [
-        c
-        for c in _xml_values(text, r"<credit-words[^>]*>(.*?)</credit-words>")
-        if re.search(r"copyright|licen[cs]e|public domain|©|\bCC[- ]", c, re.I)
-    ]
-    return _pack(
-        title=_clean(_xml_values(text, r"<work-title[^>]*>(.*?)</work-title>")[:1])
-        or _clean(_xml_values(text, r"<movement-title[^>]*>(.*?)</movement-title>")[:1]),
-        composer=_clean(_xml_values(text, r"<creator[^>]*type=\"composer\"[^>]*>(.*?)</creator>")),
-        notice=_clean(
-            list(dict.fromkeys(_xml_values(text, r"<rights[^>]*>(.*?)</rights>") + credits))
-        ),
-    )
-
-
-def _sniff_humdrum(text: str) -> dict[str, str]:
-    def records(key: str) -> list[str]:
-        return re.findall(rf"^!!!{key}[^:]*:[ \t]*(.*)$", text, re.M)
-
-    return _pack(
-        title=_clean(records("OTL")[:1]),
-        composer=_clean(records("COM")[:1]),
-        region=_clean(records("OCY")[:1]),
-        form=_clean(records("AGN")[:1]),
-        notice=_clean(records("YEC") + records("YEM")),
-    )
-
-
-def _sniff_abc(text: str, number: str | None) -> dict[str, str]:
-    first = re.search(r"^X:", text, re.M)
-    header = text[: first.start()] if first else text
-    notice_lines = [ln.lstrip("%").strip() for ln in header.splitlines() if ln.startswith("%")]
-    notice = None
-    if re.search(r"copyright|licen[cs]e|public domain|\bCC[- ]", " ".join(notice_lines), re.I):
-        notice = _clean(notice_lines)
-    tune = ""
-    for m in re.finditer(r"^X:[ \t]*(\d+).*?(?=^X:|\Z)", text, re.M | re.S):
-        if number is None or m.group(1) == number:
-            tune = m.group(0)
-            break
-
-    def field_(key: str) -> str | None:
-        return _clean(re.findall(rf"^{key}:[ \t]*(.*)$", tune, re.M)[:1])
-
-    return _pack(
-        title=field_("T"), composer=field_("C"), region=field_("O"), form=field_("R"), notice=notice
-    )
-
-
-def _sniff_midi(data: bytes) -> dict[str, str]:
-    pos = data.find(b"MTrk")
-    if pos < 0:
-        return {}
-    length = int.from_bytes(data[pos + 4 : pos + 8], "big")
-    track = data[pos + 8 : pos + 8 + length]
-
-    def meta_text(kind: int) -> str | None:
-        at = track.find(bytes([0xFF, kind]))
-        if at < 0:
-            return None
-        size, i = 0, at + 2
-        for _ in range(4):  # a variable-length quantity of at most 4 bytes
-            if i >= len(track):
-                return None
-            size = (size << 7) | (track[i] & 0x7F)
-            i += 1
-            if not track[i - 1] & 0x80:
-                break
-        return _clean([track[i : i + min(size, 500)].decode("latin-1")])
-
-    return _pack(title=meta_text(0x03), notice=meta_text(0x02))
 
 
 # ------------------------------------------------------------------------ manifests
@@ -523,8 +383,8 @@ def provenance_record(
     Args:
         facts: Facts of the item: ``item``, ``path``, ``source``, ``relpath`` (under the
             music21 corpus root, or under ``source_root`` for folder items), and ``meta``, what
-            the file itself states (:func:`sniff_metadata`). Derived fields in it (a previous
-            record) are ignored and made again.
+            the file itself states (:func:`tuplet.sniff.sniff_metadata`). Derived fields in it
+            (a previous record) are ignored and made again.
         policy: The run's declarations.
         year: The current year (for "died more than 70 years ago"); default today's.
 

@@ -85,7 +85,7 @@ def read_file(path: str, encoding: str, filters: Filters | None) -> dict[str, An
     from tuplet.encoding import encode, get_encoding, shift_to_first_beat
     from tuplet.errors import BadFileError
     from tuplet.io import SCORE_EXTENSIONS, read_notes
-    from tuplet.provenance import sniff_metadata
+    from tuplet.sniff import sniff_metadata
 
     p = Path(path)
     result: dict[str, Any] = {"sha256": file_sha256(p), "error": None, "songs": []}
