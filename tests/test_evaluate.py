@@ -14,14 +14,7 @@ import torch
 from tuplet import metrics
 from tuplet.checkpoint import save_checkpoint
 from tuplet.cli import main
-from tuplet.corpus import prepare
-from tuplet.dataset import SequenceDataset, load_dataset_info, make_loader
-from tuplet.encoding import EncodingConfig, get_encoding
-from tuplet.errors import UsageError
-from tuplet.evaluate import evaluate_nll, read_sample_folder
-from tuplet.io.midi import read_midi
-from tuplet.io.score import music21_corpus_paths
-from tuplet.metrics import (
+from tuplet.compare import (
     compare_feature,
     inter_distances,
     intra_distances,
@@ -29,6 +22,13 @@ from tuplet.metrics import (
     overlap_area,
     scott_bandwidth,
 )
+from tuplet.corpus import prepare
+from tuplet.dataset import SequenceDataset, load_dataset_info, make_loader
+from tuplet.encoding import EncodingConfig, get_encoding
+from tuplet.errors import UsageError
+from tuplet.evaluate import evaluate_nll, read_sample_folder
+from tuplet.io.midi import read_midi
+from tuplet.io.score import music21_corpus_paths
 from tuplet.model import MusicTransformer, preset
 
 DATA = Path(__file__).parent / "data"

@@ -7,7 +7,7 @@
   optionally trimmed to the first 64 beats as the MMT paper does;
 * :func:`evaluate_sets`: per metric, the mean and standard deviation of each set, the
   absolute difference of the means (the MMT paper's table), and Yang & Lerch's overlapped
-  area and KL divergence of distance distributions (:func:`tuplet.metrics.compare_feature`);
+  area and KL divergence of distance distributions (:func:`tuplet.compare.compare_feature`);
 * :func:`format_comparison`, :func:`save_json`, :func:`plot_evaluation`: the report as a
   text table, a JSON file and PNG plots;
 * :func:`evaluate_nll`: a checkpoint's negative log-likelihood on a dataset split.
@@ -25,18 +25,15 @@ from typing import Any
 
 import numpy as np
 
-from tuplet.errors import BadFileError, UsageError
-from tuplet.metrics import (
-    METRICS,
-    TRIM_BEATS,
+from tuplet.compare import (
     FeatureComparison,
     compare_feature,
-    compute_metrics,
     inter_distances,
     intra_distances,
     kde_pair,
-    trim,
 )
+from tuplet.errors import BadFileError, UsageError
+from tuplet.metrics import METRICS, TRIM_BEATS, compute_metrics, trim
 from tuplet.notes import Notes
 
 
