@@ -73,7 +73,8 @@ def sync(device: str) -> None:
         torch.cuda.synchronize()
 
 
-def build(name: str, device: str, dtype: str = "float32") -> tuple[MusicTransformer, object]:
+def build(name: str, device: str, dtype: str = "float32") -> tuple[MusicTransformer, object, int]:
+    """The model (random weights, in ``dtype``), its encoding, and its parameter count."""
     enc = get_encoding("mmt", max_beat=256)
     torch.manual_seed(0)
     config = preset(
@@ -83,9 +84,10 @@ def build(name: str, device: str, dtype: str = "float32") -> tuple[MusicTransfor
         defined_fields=tuple(map(tuple, enc.defined_fields.tolist())),
     )
     model = MusicTransformer(config).to(device).eval()
+    params = model.num_parameters()  # before int8 layers hide their weights from parameters()
     if dtype == "int8":  # what `tuplet generate --dtype int8` runs
-        return quantize_int8(model), enc
-    return model.to(getattr(torch, dtype)), enc
+        return quantize_int8(model), enc, params
+    return model.to(getattr(torch, dtype)), enc, params
 
 
 def weight_bytes(model: MusicTransformer) -> int:
@@ -166,9 +168,8 @@ def main() -> None:
     print(header + f"{'wall s':>8} {'cpu s':>8} {'notes/s':>8} {'(cpu)':>8} {'ms/step':>8}")
     summary = []
     for name in args.presets.split(","):
-        model, enc = build(name, device, args.dtype)
+        model, enc, params = build(name, device, args.dtype)
         run(model, enc, 16, 1, True, device)  # warm-up
-        params = build(name, "cpu")[0].num_parameters()
         results = {}
         for batch, cache, events in (
             (1, True, args.events),

@@ -201,20 +201,20 @@ def loop(
             )
             bodies = [run.body(out) for out in outs]
             declared = [run.declared(out) for out in outs]
-        scores = [wrap_nll(run, b, length, repeat) for b in bodies]
-        kinds = ["choice"] * len(bodies)
+        # a new loop keeps its whole loops in the running beside the seam rewrites (a model
+        # weak at filling can leave a rewritten bar nearly empty); a prompt's loop only has
+        # its seam rewritten
+        candidates = [] if seam and given is not None else list(bodies)
+        scores = [wrap_nll(run, b, length, repeat) for b in candidates]
+        kinds = ["choice"] * len(candidates)
         if seam:
-            # rewrite the seam of the best whole loop; a new loop also keeps its whole loops
-            # in the running (a model weak at filling can leave a rewritten bar nearly empty)
-            base = _best(scores)
+            base = _best(scores) if scores else 0  # the seam of the best whole loop
             fills = _seam(run, bodies[base], declared[base], length, bar, repeat, tries)
-            fill_scores = [wrap_nll(run, b, length, repeat) for b in fills]
-            if given is not None:  # a prompt's loop: only its seam is rewritten
-                bodies, scores, kinds = [], [], []
-            bodies, scores = bodies + fills, scores + fill_scores
+            candidates += fills
+            scores += [wrap_nll(run, b, length, repeat) for b in fills]
             kinds += ["fill"] * len(fills)
         best = _best(scores)
-        chosen = bodies[best]
+        chosen = candidates[best]
         notes = _clip(decode(run.whole(chosen), run.big), length * run.enc.resolution)
         if not meta:  # the encoding has no meter: state it in the file
             notes = replace(

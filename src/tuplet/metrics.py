@@ -30,7 +30,7 @@ from dataclasses import replace
 
 import numpy as np
 
-from tuplet.notes import Notes, to_resolution
+from tuplet.notes import Notes, maps_before, to_resolution
 
 GRID_TICKS_PER_BEAT = 12
 """Resolution of the onset, drum-pattern and piano-roll grids (MMT's 12 ticks per beat)."""
@@ -69,22 +69,9 @@ def trim(notes: Notes, beats: float = TRIM_BEATS) -> Notes:
     if not beats > 0:
         raise ValueError(f"beats must be positive, got {beats}")
     end_ticks = round(beats * notes.ticks_per_beat)
-    kept = notes.select(notes.onset_ticks < end_ticks)
-    cut = np.minimum(kept.duration_ticks, end_ticks - kept.onset_ticks)
-    tempo = notes.tempo_ticks < end_ticks
-    timesig = notes.timesig_ticks < end_ticks
-    key = notes.key_ticks < end_ticks
+    kept = maps_before(notes.select(notes.onset_ticks < end_ticks), end_ticks)
     return replace(
-        kept,
-        duration_ticks=cut,
-        tempo_ticks=notes.tempo_ticks[tempo],
-        tempo_qpm=notes.tempo_qpm[tempo],
-        timesig_ticks=notes.timesig_ticks[timesig],
-        timesig_numerator=notes.timesig_numerator[timesig],
-        timesig_denominator=notes.timesig_denominator[timesig],
-        key_ticks=notes.key_ticks[key],
-        key_fifths=notes.key_fifths[key],
-        key_mode=notes.key_mode[key],
+        kept, duration_ticks=np.minimum(kept.duration_ticks, end_ticks - kept.onset_ticks)
     )
 
 

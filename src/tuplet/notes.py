@@ -269,6 +269,24 @@ def shift_ticks(notes: Notes, offset_ticks: int) -> Notes:
     )
 
 
+def maps_before(notes: Notes, end_ticks: int) -> Notes:
+    """The table without tempo, time-signature and key entries at or after ``end_ticks``."""
+    tempo = notes.tempo_ticks < end_ticks
+    timesig = notes.timesig_ticks < end_ticks
+    key = notes.key_ticks < end_ticks
+    return replace(
+        notes,
+        tempo_ticks=notes.tempo_ticks[tempo],
+        tempo_qpm=notes.tempo_qpm[tempo],
+        timesig_ticks=notes.timesig_ticks[timesig],
+        timesig_numerator=notes.timesig_numerator[timesig],
+        timesig_denominator=notes.timesig_denominator[timesig],
+        key_ticks=notes.key_ticks[key],
+        key_fifths=notes.key_fifths[key],
+        key_mode=notes.key_mode[key],
+    )
+
+
 def concat(tables: list[Notes]) -> Notes:
     """Join note tables of the same resolution; maps are taken from the first table."""
     if not tables:

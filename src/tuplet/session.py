@@ -17,7 +17,7 @@ import numpy as np
 
 from tuplet.encoding import EncodingConfig, decode, encode
 from tuplet.errors import UsageError
-from tuplet.notes import Notes, shift_ticks
+from tuplet.notes import Notes, maps_before, shift_ticks
 from tuplet.sample import Constraints, Limits, SamplingSettings, default_model_path, sample_codes
 
 if TYPE_CHECKING:
@@ -262,7 +262,7 @@ class Session:
         """Codes of the notes and map events in beats [start, end), moved to start at 0."""
         res = self.enc.resolution
         n = shift_ticks(notes, -start_beat * res)
-        n = _trim_maps(
+        n = maps_before(
             n.select((n.onset_ticks >= 0) & (n.onset_ticks < (end_beat - start_beat) * res)),
             (end_beat - start_beat) * res,
         )
@@ -275,26 +275,6 @@ class Session:
     def n_notes(self, codes: np.ndarray) -> int:
         """How many note rows."""
         return int((codes[:, 0] == self.types["note"]).sum())
-
-
-def _trim_maps(notes: Notes, end_ticks: int) -> Notes:
-    """The table without map entries at or after ``end_ticks``."""
-    keep_t, keep_s, keep_k = (
-        notes.tempo_ticks < end_ticks,
-        notes.timesig_ticks < end_ticks,
-        notes.key_ticks < end_ticks,
-    )
-    return replace(
-        notes,
-        tempo_ticks=notes.tempo_ticks[keep_t],
-        tempo_qpm=notes.tempo_qpm[keep_t],
-        timesig_ticks=notes.timesig_ticks[keep_s],
-        timesig_numerator=notes.timesig_numerator[keep_s],
-        timesig_denominator=notes.timesig_denominator[keep_s],
-        key_ticks=notes.key_ticks[keep_k],
-        key_fifths=notes.key_fifths[keep_k],
-        key_mode=notes.key_mode[keep_k],
-    )
 
 
 __all__ = [
