@@ -21,7 +21,6 @@ gloo on CPU); each process takes its share of every global batch and only rank 0
 
 from __future__ import annotations
 
-import csv
 import json
 import math
 import os
@@ -35,6 +34,7 @@ from typing import Any
 import numpy as np
 
 from tuplet.errors import UsageError
+from tuplet.losslog import append_row, load_losses, plot_losses, truncate_losses
 
 LOSS_COLUMNS = ("step", "split", "loss", "nll_per_note", "lr", "tokens_per_s", "elapsed_s")
 
@@ -111,60 +111,6 @@ def learning_rate(step: int, config: TrainConfig) -> float:
     span = max(1, config.decay_steps - config.warmup_steps)
     frac = min(1.0, (step - config.warmup_steps) / span)
     return config.lr * (1.0 - frac * (1.0 - config.final_lr_ratio))
-
-
-# --------------------------------------------------------------------------- helpers
-def _write_csv_row(path: Path, row: dict[str, Any]) -> None:
-    new = not path.exists()
-    with path.open("a", newline="", encoding="utf-8") as f:
-        writer = csv.DictWriter(f, fieldnames=list(row))
-        if new:
-            writer.writeheader()
-        writer.writerow(row)
-        f.flush()
-
-
-def _truncate_losses(path: Path, step: int) -> None:
-    """Drop rows logged after ``step`` (a killed run may have logged past its last checkpoint)."""
-    if not path.exists():
-        return
-    with path.open(newline="", encoding="utf-8") as f:
-        rows = list(csv.DictReader(f))
-    kept = [r for r in rows if int(r["step"]) <= step]
-    tmp = path.with_name(path.name + ".tmp")
-    with tmp.open("w", newline="", encoding="utf-8") as f:
-        if kept:
-            writer = csv.DictWriter(f, fieldnames=list(kept[0]))
-            writer.writeheader()
-            writer.writerows(kept)
-    os.replace(tmp, path)
-
-
-def plot_losses(csv_path: Path, png_path: Path) -> None:
-    """Draw the training and validation loss curves of a run."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    with csv_path.open(newline="", encoding="utf-8") as f:
-        rows = list(csv.DictReader(f))
-    fig, ax = plt.subplots(figsize=(7, 4), dpi=100)
-    for split, style in (("train", "-"), ("valid", "o-")):
-        pts = [(int(r["step"]), float(r["nll_per_note"])) for r in rows if r["split"] == split]
-        if pts:
-            xs, ys = zip(*pts, strict=True)
-            ax.plot(xs, ys, style, label=split, markersize=3)
-    ax.set_xlabel("step")
-    ax.set_ylabel("NLL per note (nats)")
-    ax.set_title(csv_path.parent.name)
-    ax.grid(alpha=0.3)
-    ax.legend()
-    fig.tight_layout()
-    tmp = png_path.with_name(png_path.stem + ".tmp.png")
-    fig.savefig(tmp)
-    plt.close(fig)
-    os.replace(tmp, png_path)
 
 
 @dataclass
@@ -356,7 +302,7 @@ def train(
             state.stopped == "finished" and state.step < config.steps
         ):
             state.stopped = ""
-        _truncate_losses(out / "losses.csv", state.step) if is_main else None
+        truncate_losses(out / "losses.csv", state.step) if is_main else None
     # DDP synchronises gradients through forward(), so the loss is computed inside one
     ddp_model: Any = _loss_module(model)
     if distributed:
@@ -473,7 +419,7 @@ def train(
                         tok_s=f"{tokens_per_s:,.0f}",
                     )
                 if is_main and (state.step % max(1, config.valid_every // 10) == 0):
-                    _write_csv_row(
+                    append_row(
                         out / "losses.csv",
                         {
                             "step": state.step,
@@ -502,7 +448,7 @@ def train(
                         state.stopped = "early stop"
                     if is_main:
                         out.mkdir(parents=True, exist_ok=True)
-                        _write_csv_row(
+                        append_row(
                             out / "losses.csv",
                             {
                                 "step": state.step,
@@ -597,13 +543,6 @@ def _loss_module(model: Any) -> Any:
             return out.loss, out.nll_per_note, out.n_events
 
     return LossModule(model)
-
-
-def load_losses(run_dir: str | os.PathLike[str]) -> list[dict[str, str]]:
-    """The rows of a run's ``losses.csv``."""
-    path = Path(run_dir) / "losses.csv"
-    with path.open(newline="", encoding="utf-8") as f:
-        return list(csv.DictReader(f))
 
 
 def describe_run(run_dir: str | os.PathLike[str]) -> str:
