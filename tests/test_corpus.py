@@ -212,7 +212,7 @@ def test_rerun_grow_and_shrink(corpus: Path, tmp_path: Path) -> None:
 
 def test_jobs_do_not_change_the_result(corpus: Path, prepared: Path, tmp_path: Path) -> None:
     out = tmp_path / "ds"
-    prepare([str(corpus)], out, jobs=1, progress=False)
+    prepare([corpus], out, jobs=1, progress=False)  # a Path works as well as a str
     assert outputs(out)["codes.bin"] == outputs(prepared)["codes.bin"]
     assert outputs(out)["index.jsonl"] == outputs(prepared)["index.jsonl"]
     assert outputs(out)["skipped.csv"] == outputs(prepared)["skipped.csv"]

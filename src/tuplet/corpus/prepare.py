@@ -32,7 +32,7 @@ from __future__ import annotations
 import collections
 import os
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -92,7 +92,9 @@ class InputFile:
     relpath: str
 
 
-def discover(sources: Iterable[str]) -> tuple[list[InputFile], dict[str, int]]:
+def discover(
+    sources: Iterable[str | os.PathLike[str]],
+) -> tuple[list[InputFile], dict[str, int]]:
     """The readable-looking files of SOURCES, in order, each once.
 
     Folders are searched recursively (hidden files and folders are skipped; folder links are
@@ -112,7 +114,8 @@ def discover(sources: Iterable[str]) -> tuple[list[InputFile], dict[str, int]]:
 
     inputs: dict[str, InputFile] = {}
     ignored: collections.Counter[str] = collections.Counter()
-    for source in sources:
+    for given in sources:
+        source = os.fspath(given)
         if source.startswith(MUSIC21_PREFIX):
             from tuplet.io.score import music21_corpus_paths
 
@@ -263,7 +266,7 @@ def _write_info(out: Path, info: dict[str, Any]) -> None:
 
 
 def prepare(
-    sources: list[str],
+    sources: Sequence[str | os.PathLike[str]],
     out_dir: str | os.PathLike[str],
     *,
     encoding: str = "tuplet",
@@ -321,11 +324,12 @@ def prepare(
     jobs = _default_jobs() if jobs is None else jobs
     if jobs < 1:
         raise UsageError(f"jobs must be at least 1, got {jobs}")
-    inputs, ignored = discover(sources)
+    names = [os.fspath(s) for s in sources]
+    inputs, ignored = discover(names)
     out = Path(out_dir)
     report = PrepareReport(out_dir=str(out), inputs=len(inputs))
     n_fields = len(config.fields)
-    source_list = [s if s.startswith(MUSIC21_PREFIX) else str(Path(s).resolve()) for s in sources]
+    source_list = [s if s.startswith(MUSIC21_PREFIX) else str(Path(s).resolve()) for s in names]
 
     # ----- the folder: new, ours (same settings), ours (changed settings), or someone else's
     out.mkdir(parents=True, exist_ok=True)
