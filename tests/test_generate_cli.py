@@ -79,6 +79,31 @@ def quantised(path: Path, name: str = "tuplet") -> Notes:
     return quantise(read_notes(path), get_encoding(name, max_beat=1_000_000))
 
 
+def exact(notes: Notes) -> list[tuple[int, ...]]:
+    """The notes as sorted (onset, duration, pitch, velocity, program, is_drum) at their own
+    resolution, as the file gives them."""
+    cols = (notes.onset_ticks, notes.duration_ticks, notes.pitch, notes.velocity)
+    cols += (notes.program, notes.is_drum)
+    return sorted(zip(*(c.tolist() for c in cols), strict=True))
+
+
+def beat(row: tuple[int, ...], ticks_per_beat: int) -> int:
+    """The beat the encoding gives a note (its onset rounded to 12 ticks per beat)."""
+    return round(row[0] * 12 / ticks_per_beat) // 12
+
+
+def same_maps(a: Notes, b: Notes) -> bool:
+    """Same resolution, tempo, meter and key maps (tempi to MIDI's microsecond)."""
+    return (
+        a.ticks_per_beat == b.ticks_per_beat
+        and np.array_equal(a.tempo_ticks, b.tempo_ticks)
+        and np.allclose(a.tempo_qpm, b.tempo_qpm, rtol=1e-5)
+        and np.array_equal(a.timesig_ticks, b.timesig_ticks)
+        and np.array_equal(a.timesig_numerator, b.timesig_numerator)
+        and np.array_equal(a.key_fifths, b.key_fifths)
+    )
+
+
 def report(out: Path, i: int = 1) -> dict:
     return json.loads((out / f"sample-{i:02d}.json").read_text())
 
@@ -149,9 +174,12 @@ def test_instruments_mode_uses_only_those_instruments(models, tmp_path, name) ->
 def test_continuation_keeps_the_prompt(models, tmp_path, name) -> None:
     args = ("--prompt", str(BACH), "--prompt-beats", "8", "--seed", "4")
     assert generate(models, tmp_path, *args, model=name) == 0
-    prompt = quantised(BACH, name)
-    prompt = rows(prompt.select(prompt.onset_ticks < 8 * 12))
-    out = rows(read_notes(tmp_path / "sample-01.mid"))
+    given = read_notes(BACH)
+    tpb = given.ticks_per_beat
+    prompt = [r for r in exact(given) if beat(r, tpb) < 8]
+    written = read_notes(tmp_path / "sample-01.mid")
+    assert same_maps(written, given)  # the file's resolution and maps, not the encoding's
+    out = exact(written)
     last = max(r[0] for r in prompt)
     assert [r for r in out if r[0] < last] == [r for r in prompt if r[0] < last]
     assert all(r in out for r in prompt)
@@ -165,11 +193,12 @@ def test_a_prompt_longer_than_the_context_keeps_its_last_window(models, tmp_path
     r = report(tmp_path)
     start, end = r["context_beats"]
     assert 0 < start < end == 56
-    out = rows(read_notes(tmp_path / "sample-01.mid"))
-    before = rows(quantised(QUARTET))
+    given = read_notes(QUARTET)
+    out = exact(read_notes(tmp_path / "sample-01.mid"))
+    before = exact(given)
     assert all(x in out for x in before) and len(out) == len(before) + r["new_notes"]
     new = [x for x in out if x not in before]
-    assert new and min(x[0] for x in new) >= 55 * 12  # after the prompt's last onset
+    assert new and min(x[0] for x in new) >= 55 * given.ticks_per_beat  # after the prompt
 
 
 def test_bars_follow_the_meter_map() -> None:
@@ -188,12 +217,17 @@ def test_bars_follow_the_meter_map() -> None:
 
 def test_infill_rewrites_only_the_span(models, tmp_path) -> None:
     assert generate(models, tmp_path, "--prompt", str(BACH), "--infill", "8:16", "--n", "2") == 0
-    before = rows(quantised(BACH))
+    given = read_notes(BACH)
+    tpb = given.ticks_per_beat
+    before = exact(given)
     for i in (1, 2):
-        out = rows(read_notes(tmp_path / f"sample-0{i}.mid"))
-        inside = [r for r in out if 8 * 12 <= r[0] < 16 * 12]
-        assert [r for r in out if not 8 * 12 <= r[0] < 16 * 12] == [
-            r for r in before if not 8 * 12 <= r[0] < 16 * 12
+        written = read_notes(tmp_path / f"sample-0{i}.mid")
+        assert same_maps(written, given)
+        out = exact(written)
+        inside = [r for r in out if 8 <= beat(r, tpb) < 16]
+        # every note outside the span exactly as the file has it (ticks, velocity, program)
+        assert [r for r in out if not 8 <= beat(r, tpb) < 16] == [
+            r for r in before if not 8 <= beat(r, tpb) < 16
         ]
         assert len(inside) == report(tmp_path, i)["new_notes"] > 0
         assert report(tmp_path, i)["request"]["span_beats"] == [8, 16]
@@ -202,23 +236,28 @@ def test_infill_rewrites_only_the_span(models, tmp_path) -> None:
 def test_infill_of_named_instruments_in_bars_keeps_the_other_parts(models, tmp_path) -> None:
     args = ("--prompt", str(QUARTET), "--infill", "2:4bars", "--instruments", "cello,flute")
     assert generate(models, tmp_path, *args) == 0
-    before = rows(quantised(QUARTET))
-    out = rows(read_notes(tmp_path / "sample-01.mid"))
+    given = read_notes(QUARTET)
+    before = exact(given)
+    written = read_notes(tmp_path / "sample-01.mid")
+    assert same_maps(written, given)
+    out = exact(written)
     rewritten = {42, 73}  # cello and flute programs
     # bars 2..4 of 4/4 are beats 8..16
-    span = lambda r: 8 * 12 <= r[0] < 16 * 12 and r[4] in rewritten and not r[5]  # noqa: E731
+    span = lambda r: 8 <= beat(r, given.ticks_per_beat) < 16 and r[4] in rewritten  # noqa: E731
     assert [r for r in out if not span(r)] == [r for r in before if not span(r)]
     assert len([r for r in out if span(r)]) == report(tmp_path)["new_notes"]
 
 
 def test_add_part_keeps_the_piece_and_adds_only_that_instrument(models, tmp_path) -> None:
     assert generate(models, tmp_path, "--prompt", str(QUARTET), "--add-part", "violin") == 0
-    before = rows(quantised(QUARTET))
-    out = rows(read_notes(tmp_path / "sample-01.mid"))
-    assert [r for r in out if r[4] != 40] == before
+    given = read_notes(QUARTET)
+    written = read_notes(tmp_path / "sample-01.mid")
+    assert same_maps(written, given)  # tempo, meter, resolution as given
+    out = exact(written)
+    assert [r for r in out if r[4] != 40] == exact(given)  # velocities and ticks too
     added = [r for r in out if r[4] == 40]
     assert len(added) == report(tmp_path)["new_notes"] > 0
-    assert max(r[0] for r in added) < 56 * 12  # inside the piece
+    assert max(r[0] for r in added) < 56 * given.ticks_per_beat  # inside the piece
 
 
 def test_a_loop_is_exactly_its_length_and_keeps_its_best_seam(models, tmp_path) -> None:

@@ -10,6 +10,9 @@ from the start of the piece (beat 0 is the first); spans are half-open, ``start`
 * :func:`continuation`: the first ``prompt_beats`` beats of a piece, continued. A prompt longer
   than :data:`CONTEXT_SHARE` of the model's beats or events keeps its last window, so that
   there is room to go on; the result holds the whole prompt, then the new music.
+  What a prompt gives is kept exactly (:func:`with_original`): the notes the model did not
+  write keep the file's ticks, velocities and programs, and the piece its tempo, meter and key
+  maps; only the new notes pass through the encoding.
 * :func:`infill`: regenerate a span of a piece for every part, or only for the named
   instruments (one pass each), keeping everything else; the prompts are fill-in-the-middle
   sequences (:mod:`tuplet.fim`), so the model sees the music before and after the span.
@@ -26,7 +29,7 @@ beside each piece as JSON.
 from __future__ import annotations
 
 import math
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from typing import Any
 
 import numpy as np
@@ -117,6 +120,54 @@ def piece_end_beat(run: Session, body: np.ndarray) -> int:
     return math.ceil(notes.end_ticks / run.enc.resolution)
 
 
+def held_notes(run: Session, notes: Notes) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Of each note of a piece: whether the encoding holds it, its beat, its instrument code.
+
+    The beat is the one the encoding gives it (onsets rounded to its resolution).
+    """
+    from tuplet.encoding import extended, mmt, vocab
+    from tuplet.notes import to_resolution
+
+    res = to_resolution(notes, run.enc.resolution)
+    if run.enc.name == "mmt":
+        held = mmt.kept_mask(res)
+        codes = np.where(res.is_drum, 0, vocab.instrument_of_program(res.program))
+    else:
+        held = extended.kept_mask(res)
+        codes = extended.instrument_codes(res)
+    return held, res.onset_ticks // run.enc.resolution, codes
+
+
+def added_rows(run: Session, after: np.ndarray, kept: np.ndarray) -> np.ndarray:
+    """The note rows of ``after`` that are not among ``kept`` (a multiset difference)."""
+    from collections import Counter
+
+    left = Counter(map(tuple, kept.tolist()))
+    new = []
+    for row in after[after[:, 0] == run.types["note"]].tolist():
+        key = tuple(row)
+        if left[key]:
+            left[key] -= 1
+        else:
+            new.append(row)
+    return np.array(new, dtype=np.int64).reshape(-1, after.shape[1])
+
+
+def with_original(run: Session, original: Notes, replaced: np.ndarray, new: np.ndarray) -> Notes:
+    """The given piece, but for its ``replaced`` notes, with the ``new`` note rows added.
+
+    Untouched notes keep everything the file gave them (ticks at its resolution, velocity,
+    program, track), and the piece keeps its tempo, meter and key maps; the new notes are
+    decoded and set to the piece's resolution, in tracks after the piece's own.
+    """
+    from tuplet.notes import concat, to_resolution
+
+    added = to_resolution(decode(run.whole(new), run.big), original.ticks_per_beat)
+    first = int(original.track.max()) + 1 if len(original) else 0
+    added = replace(added, track=added.track + first)
+    return concat([original.select(~replaced), added]).sorted()
+
+
 # ------------------------------------------------------------------------------ modes
 def unconditional(
     lm: LoadedModel,
@@ -192,11 +243,21 @@ def continuation(
         if max_beats - start <= last_beat - start:
             raise UsageError(f"max_beats {max_beats} leaves no room after the prompt")
         max_beats = min(max_beats - start, run.enc.max_beat)
+    _, note_beats, _ = held_notes(run, prompt)
+    after_prompt = note_beats >= end  # the piece goes on from here: its notes are not kept
     pieces = []
     for out in run.sample(prompt_codes, options.n, instruments=codes, max_beats=max_beats):
         new = run.shift(run.body(out[len(prompt_codes) :]), start)
         whole = run.whole(np.concatenate([body, new]))
-        pieces.append(run.piece(whole, run.n_notes(new), context_beats=[start, end]))
+        notes_new = new[new[:, 0] == run.types["note"]]
+        pieces.append(
+            Piece(
+                with_original(run, prompt, after_prompt, notes_new),
+                whole,
+                len(notes_new),
+                {"context_beats": [start, end]},
+            )
+        )
     return run.finish("continuation", pieces, {"prompt_beats": end, "instruments": instruments})
 
 
@@ -257,29 +318,40 @@ def _fill_span(
 
 
 def _infill(
-    run: Session, body: np.ndarray, start: int, end: int, codes: list[int], mode: str, request: Any
+    run: Session,
+    piece: Notes,
+    body: np.ndarray,
+    start: int,
+    end: int,
+    codes: list[int],
+    mode: str,
+    request: Any,
 ) -> Generation:
-    """Fill beats [start, end) of each instrument in ``codes`` (0: all), in chunks."""
+    """Fill beats [start, end) of each instrument in ``codes`` (0: all), in chunks.
+
+    Each result is ``piece`` with its notes of the span and instruments replaced by the new
+    ones (:func:`with_original`).
+    """
+    from tuplet.fim import fill_mask
+
     chunk = max(1, run.enc.max_beat // 2)
     passes = [(s, min(s + chunk, end), code) for s in range(start, end, chunk) for code in codes]
     bodies = _fill_span(run, body, *passes[0], n=run.options.n)
     for s, e, code in passes[1:]:  # each piece goes on from its own first pass
         bodies = [_fill_span(run, b, s, e, code, 1)[0] for b in bodies]
-    replaced = _n_target(run, body, start, end, codes)
-    pieces = [
-        run.piece(run.whole(new), run.n_notes(new) - run.n_notes(body) + replaced) for new in bodies
-    ]
-    return run.finish(mode, pieces, request)
-
-
-def _n_target(run: Session, body: np.ndarray, start: int, end: int, codes: list[int]) -> int:
-    """How many notes of ``body`` the passes replace."""
-    from tuplet.fim import fill_mask
-
-    hit = np.zeros(len(body), dtype=bool)
+    target = np.zeros(len(body), dtype=bool)
     for code in codes:
-        hit |= fill_mask(body, run.big, start, end - 1, code)
-    return int(hit.sum())
+        target |= fill_mask(body, run.big, start, end - 1, code)
+    held, beats, instrument = held_notes(run, piece)
+    replaced = held & (beats >= start) & (beats < end)
+    if 0 not in codes:
+        replaced &= np.isin(instrument, codes)
+    pieces = []
+    for out in bodies:
+        new = added_rows(run, out, body[~target])
+        notes = with_original(run, piece, replaced, new)
+        pieces.append(Piece(notes, run.whole(out), len(new)))
+    return run.finish(mode, pieces, request)
 
 
 def infill(
@@ -294,7 +366,8 @@ def infill(
     """Regenerate beats ``start_beat`` to ``end_beat`` (excluded) of a piece.
 
     Every part in the span is rewritten, or, with ``instruments``, only those (one pass each,
-    in the order given); everything else stays as it was (after the encoding's quantisation).
+    in the order given); everything else stays exactly as the piece has it (its resolution,
+    velocities, programs, tempo, meter and key maps), and the new notes are added.
 
     Raises:
         UsageError: A model without fill-in-the-middle, a piece without usable notes, a span
@@ -312,7 +385,7 @@ def infill(
             "give START:END with START < END and START inside the piece"
         )
     request = {"span_beats": [start_beat, end_beat], "instruments": instruments}
-    return _infill(run, body, start_beat, end_beat, codes or [0], "infill", request)
+    return _infill(run, piece, body, start_beat, end_beat, codes or [0], "infill", request)
 
 
 def add_part(
@@ -340,7 +413,7 @@ def add_part(
             f"with --instruments {instrument}"
         )
     length = piece_end_beat(run, body)
-    return _infill(run, body, 0, length, [code], "add-part", {"instrument": instrument})
+    return _infill(run, piece, body, 0, length, [code], "add-part", {"instrument": instrument})
 
 
 def bar_beats(notes: Notes | None, start_bar: int, end_bar: int) -> tuple[int, int]:

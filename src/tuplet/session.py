@@ -126,7 +126,8 @@ class Piece:
     """One generated piece.
 
     Attributes:
-        notes: The whole piece (prompt parts included), at 12 ticks per beat.
+        notes: The whole piece: from a prompt, its untouched notes and maps exactly as given
+            (at its resolution) with the new notes added; else at 12 ticks per beat.
         codes: The piece as codes from beat 0 (beat codes may exceed the model's range).
         new_notes: How many of its notes the model wrote.
         details: Mode-specific facts for the report (JSON-safe).
