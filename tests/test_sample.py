@@ -93,7 +93,7 @@ def test_every_rule_holds_on_many_random_samples(name, cascade, position) -> Non
     assert max(len(o) for o in outs) <= 64
 
 
-@pytest.mark.parametrize("rule", [r for r in RULES if r != "span"])
+@pytest.mark.parametrize("rule", [r for r in RULES if r not in ("span", "unison")])
 def test_each_rule_is_needed_unconstrained_sampling_breaks_it(model, rule) -> None:
     net, enc = model
     outs = draw(net, enc, start(enc), n=24, constraints=Constraints(disabled=frozenset({rule})))
@@ -108,9 +108,11 @@ def test_fill_span_and_instrument_hold_and_the_span_rule_is_needed() -> None:
         prompt = bach_fill_prompt(enc, 4, 7, instrument)
         outs = draw(model, enc, prompt, n=24, limits=Limits(max_events=100, min_notes=8))
         assert violations(outs, enc, prompt_length=len(prompt), complete=True) == Counter()
+        for out in outs:  # min_notes, unless the fill reached the span's last beat first
+            fill = out[len(prompt) : -1]
+            assert len(fill) >= 8 or fill[-1, enc.field_index("beat")] - 1 == 7
         new = np.concatenate([o[len(prompt) :] for o in outs])
         notes = new[new[:, 0] == enc.type_codes["note"]]
-        assert len(notes) >= 24 * 8
         beats = notes[:, enc.field_index("beat")] - 1
         assert beats.min() >= 4 and beats.max() <= 7
         if instrument:
@@ -140,10 +142,49 @@ def test_a_note_past_the_span_closes_the_fill(least: int) -> None:
     assert violations(outs, enc, prompt_length=len(prompt), complete=True) == Counter()
     for out in outs:
         new = out[len(prompt) :]
-        assert new[:, 0].tolist() == [enc.type_codes["note"]] * least + [
-            enc.type_codes["end-of-song"]
-        ]
+        k = len(new) - 1
+        # min_notes notes, or fewer once one is on the span's last beat (no time is left)
+        assert 1 <= k <= least and (k == least or new[k - 1, beat] - 1 == 7)
+        assert new[:, 0].tolist() == [enc.type_codes["note"]] * k + [enc.type_codes["end-of-song"]]
         assert (new[:-1, beat] - 1 <= 7).all() and (new[:-1, beat] - 1 >= 4).all()
+
+
+@pytest.mark.parametrize("name", ["mmt", "tuplet"])
+def test_a_note_is_never_repeated_at_one_onset_and_the_unison_rule_is_needed(name) -> None:
+    # a model that wants one note only (pitch 60, one duration, one instrument, the same onset)
+    model, enc = make_model(name)
+    f = enc.field_index
+    with torch.no_grad():
+        model.heads[0].bias[enc.type_codes["note"]] = 50.0
+        model.heads[f("position")].bias[1] = 50.0
+        model.heads[f("pitch")].bias[61] = 50.0
+        model.heads[f("duration")].bias[5] = 50.0
+    prompt = np.concatenate([start(enc), header(enc, 1)])
+    limits = Limits(max_events=40, min_notes=1)
+    outs = draw(model, enc, prompt, n=4, limits=limits)
+    assert violations(outs, enc, prompt_length=len(prompt)) == Counter()
+    notes = np.concatenate([o[o[:, 0] == enc.type_codes["note"]] for o in outs])
+    assert (notes[:, f("pitch")] == 61).mean() > 0.2  # the model's note, but once per onset
+    free = draw(
+        model,
+        enc,
+        prompt,
+        n=4,
+        limits=limits,
+        constraints=Constraints(disabled=frozenset({"unison"})),
+    )
+    assert violations(free, enc, prompt_length=len(prompt))["unison"] > 0
+
+
+def test_min_notes_gives_way_at_the_last_beat_instead_of_piling_notes(model) -> None:
+    net, enc = model
+    prompt = np.concatenate([start(enc), header(enc, 1, 25)])
+    limits = Limits(max_events=120, max_beats=4, min_notes=1000)
+    outs = draw(net, enc, prompt, n=16, limits=limits)
+    assert violations(outs, enc, prompt_length=len(prompt), max_beats=4, complete=True) == Counter()
+    beat = enc.field_index("beat")
+    for out in outs:  # each ended by itself, on the last beat, far before the event limit
+        assert len(out) < 120 and out[-2, beat] - 1 == 3
 
 
 def test_requested_instruments_and_forbidden_types_are_obeyed() -> None:
@@ -322,8 +363,8 @@ def test_the_checker_names_what_is_broken(data_dir) -> None:
     assert broken(late_sos) == {"order"}
     assert "order" in broken(no_end)
     assert broken(meta_after_note) == {"order"}
-    after_end = np.concatenate([codes, codes[notes[-1:]]])
-    assert {v.rule for v in check_sequence(after_end, enc)} == {"order"}
+    after_end = np.concatenate([codes, codes[notes[-1:]]])  # also the last note again
+    assert {v.rule for v in check_sequence(after_end, enc)} == {"order", "unison"}
     limited = check_sequence(codes, enc, prompt_length=len(codes) - 30, max_beats=4)
     assert {v.rule for v in limited} == {"limits"}
 

@@ -17,12 +17,17 @@ The rules no model output can break (:func:`check_sequence` checks them; each ha
   last beat ends the fill instead (it becomes end-of-song, as an event past ``max_beats``
   ends a piece): the model says where the fill is complete, rather than having every note it
   would place later forced onto the span's last beat.
+* ``unison``: no sampled note repeats the pitch, duration and instrument of another note
+  sampled at the same onset (the encoder keeps one such note, so no model ever saw two; a
+  model that repeats one is stuck, and the copies would only pile up in the MIDI file).
 
 Limits (:class:`Limits`): beats stay below the model's ``max_beat`` (its vocabulary); at
 most ``max_events`` rows (prompt and end-of-song included, at most the model's
 ``max_seq_len``); an event at or after ``max_beats`` ends the piece instead; ``max_notes``
 new notes at most; before ``min_notes`` new notes, neither end-of-song nor a beat at or past
-``max_beats`` is allowed (so a piece never ends empty). Every sequence
+``max_beats`` (or past a fill's span) is allowed, until the piece reaches the last beat it may
+have: time is up, and from there (with at least one new note) it may end. So a piece never
+ends empty, and ``min_notes`` never piles notes onto the last beat. Every sequence
 ends with end-of-song (or, with ``header_only``, start-of-notes).
 
 :class:`MaskState` holds what the masks depend on (previous type and onset, the declared
@@ -44,7 +49,7 @@ from tuplet.errors import UsageError
 if TYPE_CHECKING:
     import torch
 
-RULES: tuple[str, ...] = ("order", "onset", "instruments", "fields", "span")
+RULES: tuple[str, ...] = ("order", "onset", "instruments", "fields", "span", "unison")
 _META = ("time-signature", "key", "tempo")
 
 
@@ -60,7 +65,7 @@ class Limits:
             before ``min_notes`` new notes.
         max_notes: Most new notes; None = no limit.
         min_notes: Neither end-of-song nor a beat past ``max_beats`` before this many new
-            notes.
+            notes, unless the piece has reached its last beat (see the module docstring).
         header_only: Stop at start-of-notes (to sample the instruments of a piece); such
             sequences end with start-of-notes instead of end-of-song.
     """
@@ -220,6 +225,7 @@ class MaskState:
         self.sizes = enc.vocab_sizes
         self.beat, self.pos = enc.field_index("beat"), enc.field_index("position")
         self.instr = enc.field_index("instrument")
+        self.pitch, self.dur = enc.field_index("pitch"), enc.field_index("duration")
         self.in_fill = info.fill is not None
         self.span = info.fill if info.fill is not None and self.on["span"] else None
         self.beat_hi = self.span[1] if self.span else self.sizes[self.beat] - 1
@@ -239,6 +245,17 @@ class MaskState:
         self.prev_timed = full(info.timed_type)
         self.last_instr = full(max(info.instruments, default=0))
         self.n_notes = full(0)
+        # (B, pitch, instrument) -> bit d set: a note of duration code d was sampled at the
+        # current onset (rule "unison"; duration codes fit in an int64)
+        self.unison = self.on["unison"] and self.sizes[self.dur] <= 63
+        self.any_instr = torch.arange(self.sizes[self.instr], device=device)[None] > 0
+        self.sounding = torch.zeros(
+            (n, self.sizes[self.pitch], self.sizes[self.instr]) if self.unison else (n, 0, 0),
+            dtype=torch.long,
+            device=device,
+        )
+        self.dur_bits = torch.arange(self.sizes[self.dur], device=device)
+        self.all_durs = (1 << self.sizes[self.dur]) - 2  # codes 1.. (0 is no duration)
         v_instr = self.sizes[self.instr]
         requested = torch.ones(v_instr, dtype=torch.bool, device=device)
         if constraints.instruments is not None:
@@ -273,6 +290,21 @@ class MaskState:
         for name in ("prev_type", "prev_beat", "prev_pos", "prev_timed", "last_instr", "n_notes"):
             setattr(self, name, getattr(self, name)[index])
         self.notes_ok = self.notes_ok[index]
+        self.sounding = self.sounding[index]
+
+    def early(self) -> torch.Tensor:
+        """(B,) bool: the sequences that may not end yet.
+
+        Those with fewer than ``min_notes`` new notes that are not yet at the last beat they
+        may reach, and those without a new note.
+        """
+        last = self.span[1] if self.span else None
+        if self.max_beats is not None:
+            last = min(self.max_beats, self.beat_hi)
+        short = self.n_notes < self.min_notes
+        if last is None:
+            return short
+        return short & ((self.prev_beat < last) | (self.n_notes == 0))
 
     def cap(self) -> torch.Tensor:
         """(B,) the highest beat code each sequence may take now."""
@@ -281,8 +313,7 @@ class MaskState:
         if self.max_beats is None:
             return torch.full_like(self.prev_beat, self.beat_hi)
         # codes up to max_beats are beats before it; later ones only end the piece
-        early = self.n_notes < self.min_notes
-        return torch.where(early, min(self.max_beats, self.beat_hi), self.beat_hi)
+        return torch.where(self.early(), min(self.max_beats, self.beat_hi), self.beat_hi)
 
     def type_mask(self, force_end: bool) -> torch.Tensor:
         """(B, n_types) bool: the types the next event may have."""
@@ -300,7 +331,7 @@ class MaskState:
             # a type that needs a later onset is impossible when no later onset is left
             stuck = (self.prev_pos >= self.sizes[self.pos] - 1) & (self.prev_beat >= self.cap())
             m = m & ~(g.strict[self.prev_timed] & stuck[:, None])
-        m = m & ~(g.is_eos & (self.n_notes < self.min_notes)[:, None])
+        m = m & ~(g.is_eos & self.early()[:, None])
         force = self.n_notes >= (self.max_notes if self.max_notes is not None else 2**62)
         if force_end:
             force = torch.ones_like(force)
@@ -325,7 +356,7 @@ class MaskState:
             if self.span:
                 # past the span's last beat means "the fill is complete" (see update),
                 # allowed once min_notes new notes are in
-                early = (self.n_notes < self.min_notes)[:, None]
+                early = self.early()[:, None]
                 ok = ok & (r >= self.span[0]) & ((r <= self.span[1]) | ~early)
             if self.max_beats is not None:
                 ok = ok & (r <= self.cap()[:, None])
@@ -334,11 +365,29 @@ class MaskState:
             same = chosen[:, self.beat] == self.prev_beat
             low = torch.where(same, self.prev_pos + strict.long(), torch.ones_like(self.prev_pos))
             ok = ok & (r >= low[:, None])
+        elif j == self.pitch and self.unison:
+            # out: a pitch every allowed instrument plays at this onset in every duration
+            notes = self.notes_ok if self.on["instruments"] else self.any_instr
+            full = (self.sounding == self.all_durs) | ~notes[:, None, :]
+            ok = ok & ~(self._same_onset(chosen, types)[:, None] & full.all(dim=-1))
+        elif j == self.dur and self.unison:
+            # out: a duration every allowed instrument plays at this onset in this pitch
+            notes = self.notes_ok if self.on["instruments"] else self.any_instr
+            rows = torch.arange(len(types), device=types.device)
+            bits = self.sounding[rows, chosen[:, self.pitch]]  # (B, V_instr)
+            played = (bits[:, :, None] >> self.dur_bits).bitwise_and(1).bool()  # (B, V_i, V_d)
+            full = (played | ~notes[:, :, None]).all(dim=1)  # (B, V_dur)
+            ok = ok & ~(self._same_onset(chosen, types)[:, None] & full)
         elif j == self.instr:
             header = self.header_ok[None] if self.on["instruments"] else ok
             if self.on["order"]:
                 header = header & (r > self.last_instr[:, None])
             notes = self.notes_ok if self.on["instruments"] else ok
+            if self.unison:
+                rows = torch.arange(len(types), device=types.device)
+                bits = self.sounding[rows, chosen[:, self.pitch]]  # (B, V_instr)
+                taken = (bits >> chosen[:, self.dur, None]).bitwise_and(1).bool()
+                notes = notes & ~(self._same_onset(chosen, types)[:, None] & taken)
             ok = ok & torch.where((types == self.g.instrument)[:, None], header, notes)
         if self.on["fields"] and defined is not None:
             ok = torch.where(defined[:, None], ok, self.zero_only[j])
@@ -346,6 +395,14 @@ class MaskState:
             # with rules switched off, the rest may leave nothing: then anything goes
             ok = ok | ~ok.any(dim=-1, keepdim=True)
         return ok
+
+    def _same_onset(self, chosen: torch.Tensor, types: torch.Tensor) -> torch.Tensor:
+        """(B,) bool: notes whose chosen onset is that of the notes in ``sounding``."""
+        return (
+            (types == self.g.note)
+            & (chosen[:, self.beat] == self.prev_beat)
+            & (chosen[:, self.pos] == self.prev_pos)
+        )
 
     def update(self, row: torch.Tensor) -> torch.Tensor:
         """Take in the sampled rows (B, F); returns which rows ended (B,) bool.
@@ -369,6 +426,18 @@ class MaskState:
             row[late, 0] = g.eos
             types = row[:, 0]
             timed = g.timed[types]
+        if self.unison:
+            moved = timed & (
+                (row[:, self.beat] != self.prev_beat) | (row[:, self.pos] != self.prev_pos)
+            )
+            _, v_pitch, v_instr = self.sounding.shape
+            pitch = torch.nn.functional.one_hot(row[:, self.pitch].clamp(0, v_pitch - 1), v_pitch)
+            instr = row[:, self.instr].clamp(0, v_instr - 1)
+            instr_hot = torch.nn.functional.one_hot(instr, v_instr)
+            dur = row[:, self.dur].clamp(0, 62)
+            bit = (types == g.note).long() << dur  # (B,): 0 for other events
+            new = (pitch[:, :, None] * instr_hot[:, None, :]) * bit[:, None, None]
+            self.sounding = self.sounding.masked_fill(moved[:, None, None], 0) | new
         self.prev_beat = torch.where(timed, row[:, self.beat], self.prev_beat)
         self.prev_pos = torch.where(timed, row[:, self.pos], self.prev_pos)
         self.prev_timed = torch.where(timed, types, self.prev_timed)
@@ -457,6 +526,9 @@ def check_sequence(
     phase, last_instr = "start", 0
     onset, onset_type = (0, 0), -1
     span_start, span = 0, (0, 0, 0)
+    pitch_col = config.field_index("pitch")
+    sounding: set[tuple[int, int, int]] = set()  # (pitch, duration, instrument) sampled here
+    dur_col = config.field_index("duration")
     for i, r in enumerate(codes):
         kind, new = int(r[0]), i >= prompt_length
         if not 0 <= kind < len(names):
@@ -505,12 +577,19 @@ def check_sequence(
             and (kind < onset_type or (kind == onset_type and kind in meta))
         ):
             bad(i, "order", f"{name} after {names[onset_type]} at the same onset")
+        if here != onset:
+            sounding.clear()
         onset, onset_type = max(onset, here), kind
         if new and max_beats is not None and here[0] - 1 >= max_beats:
             bad(i, "limits", f"beat {here[0] - 1} at or past max_beats {max_beats}")
         if kind != t["note"]:
             continue
         code = int(r[instr_col])
+        if new:
+            note = (int(r[pitch_col]), int(r[dur_col]), code)
+            if note in sounding:
+                bad(i, "unison", f"pitch {note[0]}, duration {note[1]}, instrument {code} again")
+            sounding.add(note)
         if code not in declared:
             bad(i, "instruments", f"instrument {code} is not declared in the header")
         elif new and instruments is not None and code not in instruments:
