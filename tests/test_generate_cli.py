@@ -364,6 +364,9 @@ def _drums_only(path: Path) -> Path:
         (("--top-p", "pitch=2"), "tuplet", "top_p for pitch must be in"),
         (("--max-events", "5000"), "tuplet", "max_seq_len 256"),
         (("--n", "0"), "tuplet", "at least 1"),
+        (("--device", "nonsense"), "tuplet", "unknown device 'nonsense'"),
+        (("--prompt", str(BACH), "--loop", "2", "--meter", "3/4"), "tuplet", "keeps its meter"),
+        (("--prompt", str(BACH), "--loop", "12"), "tuplet", "fewer than the 12 the loop needs"),
     ],
 )
 def test_bad_input_gets_one_line_and_status_1(models, tmp_path, capsys, args, model, message):
@@ -383,6 +386,21 @@ def test_bad_input_gets_one_line_and_status_1(models, tmp_path, capsys, args, mo
     assert message in err
     assert "Traceback" not in err
     assert not (tmp_path / "out" / "sample-01.mid").exists()
+
+
+def test_an_output_folder_that_is_a_file_gets_one_line(models, tmp_path, capsys) -> None:
+    (tmp_path / "out").write_text("a file, not a folder")
+    assert generate(models, tmp_path / "out") == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("tuplet: error: ") and "out" in err
+
+
+def test_a_training_run_folder_points_to_its_checkpoint(models, tmp_path, capsys) -> None:
+    import shutil
+
+    shutil.copytree(models["tuplet"], tmp_path / "run" / "best")
+    assert main(["generate", "--model", str(tmp_path / "run"), "--out", str(tmp_path)]) == 1
+    assert f"give {tmp_path / 'run' / 'best'}" in capsys.readouterr().err
 
 
 def test_a_missing_model_says_what_to_do(tmp_path, capsys) -> None:

@@ -213,6 +213,26 @@ def save_checkpoint(
     return folder
 
 
+def check_device(device: str | torch.device) -> None:
+    """Make sure ``device`` names a device this machine has.
+
+    Raises:
+        UsageError: An unknown device name, or a GPU that PyTorch cannot see here.
+    """
+    import torch
+
+    try:
+        kind = torch.device(device).type
+    except (RuntimeError, TypeError):
+        raise UsageError(f"unknown device {device!r} (use cpu, cuda or cuda:N)") from None
+    if kind == "cuda" and not torch.cuda.is_available():
+        raise UsageError(
+            "no CUDA GPU is available here (or this PyTorch has no CUDA); use --device cpu"
+        )
+    if kind == "mps" and not torch.backends.mps.is_available():
+        raise UsageError("no Apple GPU (mps) is available here; use --device cpu")
+
+
 def load_checkpoint_info(folder: str | os.PathLike[str]) -> dict[str, Any]:
     """The contents of a checkpoint's ``config.json`` (no weights loaded), plus ``path``.
 
@@ -229,6 +249,11 @@ def load_checkpoint_info(folder: str | os.PathLike[str]) -> dict[str, Any]:
     try:
         info = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
+        runs = [x for x in ("best", "last") if (folder / x / CONFIG_NAME).is_file()]
+        if runs:  # a training run's folder holds its checkpoints one level down
+            raise BadFileError(
+                path, f"missing: {folder} is a training run; give {folder / runs[0]}"
+            ) from None
         raise BadFileError(path, "missing (not a tuplet checkpoint folder?)") from None
     except (OSError, UnicodeDecodeError) as e:
         raise BadFileError(path, f"cannot be read ({e})") from None
@@ -275,6 +300,7 @@ def load_checkpoint(
 
     from tuplet.model import ModelConfig, MusicTransformer
 
+    check_device(device)
     info = load_checkpoint_info(folder)
     path = Path(folder) / WEIGHTS_NAME
     try:
@@ -446,6 +472,7 @@ def optimizer_state_from_tensors(tensors: StateDict, meta: dict[str, Any]) -> di
 
 
 __all__ = [
+    "check_device",
     "load_checkpoint",
     "load_checkpoint_info",
     "load_state",

@@ -40,6 +40,7 @@ from tuplet.generate import (
     Session,
     can_fill,
     instrument_codes,
+    piece_end_beat,
     prompt_body,
 )
 from tuplet.notes import Notes
@@ -149,6 +150,8 @@ def loop(
         raise UsageError(f"a loop needs at least 1 bar and 1 try, got {n_bars} and {tries}")
     if prompt is not None and instruments is not None:
         raise UsageError("a loop made from a prompt keeps its instruments: leave out instruments")
+    if prompt is not None and meter is not None:
+        raise UsageError("a loop made from a prompt keeps its meter: leave out the meter")
     run = Session(lm, options)
     codes = instrument_codes(instruments, run.enc)
     if meter is None:
@@ -179,6 +182,12 @@ def loop(
         forbid = ("time-signature",)
     given = None
     if prompt is not None:
+        ends = piece_end_beat(run, prompt_body(run, prompt, "prompt"))
+        if ends <= length - bar:  # its last bar of the loop would be silent
+            raise UsageError(
+                f"the prompt has {-(-ends // bar)} bar(s) of {num}/{den}, fewer than the "
+                f"{n_bars} the loop needs: ask for fewer bars"
+            )
         given = prompt_body(run, prompt, "prompt", length)
         given = run.body(
             np.concatenate([given[given[:, 0] != run.types.get("time-signature", -1)], *meta])

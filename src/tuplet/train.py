@@ -183,6 +183,7 @@ def train(
     import torch.distributed as dist
 
     from tuplet.checkpoint import (
+        check_device,
         load_checkpoint,
         load_state,
         optimizer_state_from_tensors,
@@ -199,6 +200,7 @@ def train(
     distributed = world > 1
     if device is None:
         device = f"cuda:{local_rank}" if torch.cuda.is_available() else "cpu"
+    check_device(device)
     if distributed and not dist.is_initialized():
         dist.init_process_group("nccl" if device.startswith("cuda") else "gloo")
     if device.startswith("cuda"):
