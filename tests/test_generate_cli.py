@@ -155,9 +155,22 @@ def test_a_seed_repeats_the_output_and_a_drawn_seed_is_reported(models, tmp_path
         ).read_bytes()
 
 
-def test_audio_is_rendered_on_request(models, tmp_path) -> None:
-    assert generate(models, tmp_path, "--wav", "--seed", "3") == 0
+def test_audio_is_rendered_on_request_and_not_left_behind(models, tmp_path) -> None:
+    assert generate(models, tmp_path, "--wav", "--png", "--seed", "3") == 0
     assert (tmp_path / "sample-01.wav").stat().st_size > 44
+    # overwritten without --wav and --png: no audio or picture of the old sample stays
+    assert generate(models, tmp_path, "--seed", "4", "--force") == 0
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["sample-01.json", "sample-01.mid"]
+
+
+def test_a_loop_wav_is_exactly_the_loop(models, tmp_path) -> None:
+    import wave
+
+    assert generate(models, tmp_path, "--loop", "2", "--instruments", "piano", "--wav") == 0
+    notes = read_notes(tmp_path / "sample-01.mid")
+    with wave.open(str(tmp_path / "sample-01.wav")) as w:
+        seconds = w.getnframes() / w.getframerate()
+    assert seconds == pytest.approx(float(notes.seconds(8 * notes.ticks_per_beat)), abs=1e-4)
 
 
 # ------------------------------------------------------------------------------ modes
@@ -365,6 +378,8 @@ def _drums_only(path: Path) -> Path:
         (("--max-events", "5000"), "tuplet", "max_seq_len 256"),
         (("--n", "0"), "tuplet", "at least 1"),
         (("--device", "nonsense"), "tuplet", "unknown device 'nonsense'"),
+        (("--wav", "--soundfont", "{text}"), "tuplet", "not a SoundFont 2"),
+        (("--wav", "--soundfont", "{missing}"), "tuplet", "no such SoundFont"),
         (("--prompt", str(BACH), "--loop", "2", "--meter", "3/4"), "tuplet", "keeps its meter"),
         (("--prompt", str(BACH), "--loop", "12"), "tuplet", "fewer than the 12 the loop needs"),
     ],

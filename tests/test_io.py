@@ -534,12 +534,34 @@ def test_render_wav_from_notes_is_silent_where_there_are_no_notes(tmp_path):
     assert level[0] > 20 * max(level[1], 1)
 
 
+def test_a_loop_renders_to_exactly_its_length_with_its_tail_at_the_start(tmp_path):
+    from tuplet.io.audio import render_wav
+
+    # 120 qpm, a 4-beat (2 s) loop whose only note (an organ's) sounds from 1 s to its end
+    notes = from_rows([(48, 48, 60, 127, 19, 0, 0)], 48)
+    plain = render_wav(notes, tmp_path / "plain.wav", sample_rate=16000)
+    looped = render_wav(notes, tmp_path / "loop.wav", sample_rate=16000, loop_seconds=2.0)
+    level = {}
+    for name, path in (("plain", plain), ("loop", looped)):
+        with wave.open(str(path)) as w:
+            frames, channels = w.getnframes(), w.getnchannels()
+            audio = np.frombuffer(w.readframes(frames), dtype="<i2").reshape(-1, channels)
+        level[name] = (frames, np.abs(audio[: int(0.2 * 16000)]).mean())
+    assert level["plain"][0] > 2 * 16000  # FluidSynth's release tail runs past the loop
+    assert level["loop"][0] == 2 * 16000  # exactly the loop
+    # the note's release, past the end, sounds again at the start when the loop repeats
+    assert level["plain"][1] < 1 and level["loop"][1] > 10
+
+
 def test_render_wav_explains_what_is_missing(tmp_path, monkeypatch):
     from tuplet.io.audio import render_wav
 
     notes = from_rows([(0, 48, 60, 100, 0, 0, 0)], 48)
     with pytest.raises(TupletError, match="no such SoundFont"):
         render_wav(notes, tmp_path / "a.wav", soundfont=tmp_path / "missing.sf2")
+    (tmp_path / "notes.txt").write_text("not a SoundFont")  # FluidSynth would use another
+    with pytest.raises(TupletError, match=r"notes.txt: not a SoundFont 2 \(.sf2\) file"):
+        render_wav(notes, tmp_path / "a.wav", soundfont=tmp_path / "notes.txt")
     monkeypatch.setenv("TUPLET_SOUNDFONT", str(tmp_path / "gone.sf2"))
     with pytest.raises(TupletError, match="TUPLET_SOUNDFONT"):
         render_wav(notes, tmp_path / "a.wav")

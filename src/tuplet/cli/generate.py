@@ -206,14 +206,21 @@ def _write(
 
     Path(args.out).mkdir(parents=True, exist_ok=True)
     for i, (piece, files) in enumerate(zip(generation.pieces, paths, strict=True)):
+        if args.force:  # an overwritten sample keeps no audio or picture of the one before
+            for kind, ext in (("wav", ".wav"), ("png", ".png")):
+                if kind not in files:
+                    files["midi"].with_suffix(ext).unlink(missing_ok=True)
         notes = piece.notes
+        loop_seconds = None
         if "loop_beats" in piece.details:
-            notes = loop_midi_notes(notes, int(piece.details["loop_beats"]))
+            beats = int(piece.details["loop_beats"])
+            notes = loop_midi_notes(notes, beats)
+            loop_seconds = float(notes.seconds(beats * notes.ticks_per_beat))
         write_midi(notes, files["midi"])
         if args.wav:
             from tuplet.io.audio import render_wav
 
-            render_wav(notes, files["wav"], soundfont=args.soundfont)
+            render_wav(notes, files["wav"], soundfont=args.soundfont, loop_seconds=loop_seconds)
         if args.png:
             from tuplet.io.pianoroll import draw_pianoroll
 
@@ -261,6 +268,11 @@ def cmd_generate(args: argparse.Namespace) -> int:
     if existing and not args.force:
         more = f" (and {len(existing) - 1} more)" if len(existing) > 1 else ""
         raise UsageError(f"{existing[0]}: exists already{more}; use --force to overwrite")
+    if args.wav:  # a missing or broken SoundFont fails before the generation, not after
+        from tuplet.io.audio import find_fluidsynth, find_soundfont
+
+        find_fluidsynth()
+        find_soundfont(args.soundfont)
     device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
     if args.threads is not None:
         if args.threads < 1:

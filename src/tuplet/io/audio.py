@@ -40,13 +40,24 @@ def find_soundfont(soundfont: str | os.PathLike[str] | None = None) -> Path:
         An existing SoundFont file.
 
     Raises:
-        TupletError: The named SoundFont does not exist, or none is installed (with the hint).
+        TupletError: The named SoundFont does not exist or is not a SoundFont 2 file, or none
+            is installed (with the hint).
     """
     named = soundfont if soundfont is not None else os.environ.get(SOUNDFONT_ENV) or None
     if named is not None:
+        source = "" if soundfont is not None else f" (from ${SOUNDFONT_ENV})"
         if not Path(named).is_file():
-            source = "" if soundfont is not None else f" (from ${SOUNDFONT_ENV})"
             raise TupletError(f"{os.fspath(named)}: no such SoundFont file{source}")
+        try:
+            with open(named, "rb") as f:
+                head = f.read(12)
+        except OSError as e:
+            raise TupletError(
+                f"{os.fspath(named)}: cannot be read ({e.strerror}){source}"
+            ) from None
+        # FluidSynth falls back to another font, silently, on a file it cannot load
+        if head[:4] != b"RIFF" or head[8:12] != b"sfbk":
+            raise TupletError(f"{os.fspath(named)}: not a SoundFont 2 (.sf2) file{source}")
         return Path(named)
     for candidate in SYSTEM_SOUNDFONTS:
         if candidate.is_file():
@@ -57,7 +68,12 @@ def find_soundfont(soundfont: str | os.PathLike[str] | None = None) -> Path:
     )
 
 
-def _fluidsynth() -> str:
+def find_fluidsynth() -> str:
+    """The path of the fluidsynth program.
+
+    Raises:
+        TupletError: It is not installed (with the install hint).
+    """
     exe = shutil.which("fluidsynth")
     if exe is None:
         raise TupletError(f"the fluidsynth program is not installed; {INSTALL_HINT}")
@@ -69,17 +85,22 @@ def render_wav(
     out_path: str | os.PathLike[str],
     soundfont: str | os.PathLike[str] | None = None,
     sample_rate: int = 44100,
+    loop_seconds: float | None = None,
 ) -> Path:
     """Render notes (or a MIDI file) to a 16-bit stereo WAV file with FluidSynth.
 
-    The audio lasts as long as the notes plus FluidSynth's release tail (about a second).
-    The WAV is written to a temporary name in the output folder and renamed when complete.
+    The audio lasts as long as the notes plus FluidSynth's release tail (up to a few
+    seconds), or, with ``loop_seconds``, exactly that long: the tail that sounds past the loop's
+    end is mixed into its start, as it sounds when the loop plays again, so the file repeats
+    seamlessly. The WAV is written to a temporary name in the output folder and renamed when
+    complete.
 
     Args:
         notes_or_midi_path: A note table, or the path of a ``.mid`` file.
         out_path: The ``.wav`` file to write (overwritten if present).
         soundfont: A ``.sf2`` file; default ``$TUPLET_SOUNDFONT``, else the system's GM font.
         sample_rate: Samples per second.
+        loop_seconds: Make a seamless loop of this length (see above).
 
     Returns:
         ``out_path`` as a :class:`~pathlib.Path`.
@@ -97,7 +118,9 @@ def render_wav(
         raise UsageError(f"{out}: cannot write audio: its folder does not exist")
     if sample_rate <= 0:
         raise UsageError(f"sample rate must be positive, got {sample_rate}")
-    exe = _fluidsynth()
+    if loop_seconds is not None and not loop_seconds > 0:
+        raise UsageError(f"a loop must last more than 0 s, got {loop_seconds}")
+    exe = find_fluidsynth()
     sf2 = find_soundfont(soundfont)
     with tempfile.TemporaryDirectory(prefix="tuplet-render-") as scratch:
         if isinstance(notes_or_midi_path, Notes):
@@ -126,4 +149,29 @@ def render_wav(
                 raise TupletError(
                     f"{out}: fluidsynth failed (exit code {done.returncode}): {detail}"
                 )
+            if loop_seconds is not None:
+                _fold_into_loop(tmp, round(loop_seconds * sample_rate))
     return out
+
+
+def _fold_into_loop(path: Path, frames: int) -> None:
+    """Rewrite a 16-bit WAV file as exactly ``frames`` frames that repeat seamlessly.
+
+    The audio past the end is added onto the start (once per loop length it spans), with
+    saturation at 16 bits; audio shorter than the loop is padded with silence.
+    """
+    import wave
+
+    import numpy as np
+
+    with wave.open(str(path), "rb") as w:
+        params = w.getparams()
+        audio = np.frombuffer(w.readframes(params.nframes), dtype="<i2")
+    audio = audio.reshape(-1, params.nchannels).astype(np.int32)
+    loop = np.zeros((frames, params.nchannels), dtype=np.int32)
+    for start in range(0, len(audio), frames):
+        chunk = audio[start : start + frames]
+        loop[: len(chunk)] += chunk
+    with wave.open(str(path), "wb") as w:
+        w.setparams(params)
+        w.writeframes(np.clip(loop, -32768, 32767).astype("<i2").tobytes())
