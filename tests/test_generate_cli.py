@@ -183,6 +183,30 @@ def test_instruments_mode_uses_only_those_instruments(models, tmp_path, name) ->
         assert report(tmp_path, i)["mode"] == "instruments"
 
 
+def test_pieces_are_drawn_again_until_every_requested_instrument_plays(models, monkeypatch):
+    import tuplet.generate as generate_module
+    from tuplet.constraints import Limits
+    from tuplet.generate import unconditional
+
+    lm = load_model(models["tuplet"])
+    names = ["piano", "violin", "cello", "flute"]
+    options = GenerationOptions(seed=0, n=8, limits=Limits(max_events=24))  # short: some silent
+    silent = {}
+    for tries in (1, 4):
+        monkeypatch.setattr(generate_module, "ALL_PARTS_TRIES", tries)
+        pieces = unconditional(lm, instruments=names, options=options).pieces
+        for p in pieces:  # the report names exactly the requested parts that did not play
+            played = set(p.notes.program.tolist())
+            absent = [
+                n
+                for n, program in zip(names, (0, 40, 42, 73), strict=True)
+                if program not in played
+            ]
+            assert p.details["silent_instruments"] == absent
+        silent[tries] = sum(len(p.details["silent_instruments"]) for p in pieces)
+    assert silent[4] < silent[1]
+
+
 @pytest.mark.parametrize("name", ["tuplet", "mmt"])
 def test_continuation_keeps_the_prompt(models, tmp_path, name) -> None:
     args = ("--prompt", str(BACH), "--prompt-beats", "8", "--seed", "4")
@@ -433,6 +457,7 @@ def test_a_missing_model_says_what_to_do(tmp_path, capsys) -> None:
 def test_instrument_codes_follow_the_encoding() -> None:
     enc = get_encoding("tuplet")
     assert instrument_code("violin", enc) == 25 and instrument_code("drums", enc) == 65
+    assert instrument_code("Violin", enc) == instrument_code(" VIOLIN", enc) == 25
 
 
 def test_the_model_recommends_its_sampling_settings(models, tmp_path) -> None:

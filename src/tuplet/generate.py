@@ -169,6 +169,12 @@ def with_original(run: Session, original: Notes, replaced: np.ndarray, new: np.n
 
 
 # ------------------------------------------------------------------------------ modes
+ALL_PARTS_TRIES = 4
+"""Instrument-informed pieces are drawn up to this many times until every requested instrument
+plays (rejection sampling: the model's own distribution, given that they all play); a piece
+where some still do not lists them in its report (``silent_instruments``)."""
+
+
 def unconditional(
     lm: LoadedModel,
     *,
@@ -177,6 +183,9 @@ def unconditional(
 ) -> Generation:
     """New pieces from nothing, or from a list of instruments (instrument-informed).
 
+    With ``instruments``, every one of them plays in each piece where the model can be brought
+    to it in :data:`ALL_PARTS_TRIES` draws (see there).
+
     Raises:
         UsageError: An unknown instrument name (the message lists the valid ones).
     """
@@ -184,10 +193,25 @@ def unconditional(
     run = Session(lm, options)
     codes = instrument_codes(instruments, run.enc)
     prompt = run.row("start-of-song") if codes is None else run.header(codes)
+    outs = run.sample(prompt, options.n, instruments=codes)
+    names = run.enc.instrument_names
+
+    def missing(out: np.ndarray) -> list[int]:
+        played = set(out[out[:, 0] == run.types["note"], run.col["instrument"]].tolist())
+        return [c for c in codes or [] if c not in played]
+
+    for _ in range(ALL_PARTS_TRIES - 1):  # draw again the pieces where some part is silent
+        redo = [i for i, out in enumerate(outs) if missing(out)]
+        if not redo:
+            break
+        for i, out in zip(redo, run.sample(prompt, len(redo), instruments=codes), strict=True):
+            if len(missing(out)) < len(missing(outs[i])):
+                outs[i] = out
     pieces = []
-    for out in run.sample(prompt, options.n, instruments=codes):
+    for out in outs:
         body = run.body(out)
-        pieces.append(run.piece(run.whole(body), run.n_notes(body)))
+        silent = {"silent_instruments": [names[c - 1] for c in missing(out)]} if codes else {}
+        pieces.append(run.piece(run.whole(body), run.n_notes(body), **silent))
     mode = "unconditional" if codes is None else "instruments"
     return run.finish(mode, pieces, {"instruments": instruments})
 
@@ -484,6 +508,7 @@ def report(generation: Generation, index: int, lm: LoadedModel) -> dict[str, Any
 
 
 __all__ = [
+    "ALL_PARTS_TRIES",
     "CONTEXT_SHARE",
     "DTYPES",
     "Generation",

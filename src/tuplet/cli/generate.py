@@ -237,6 +237,9 @@ def _write(
             f"wrote {files['midi']}: {len(piece.notes)} notes ({piece.new_notes} new), "
             f"{piece.notes.length_beats:.1f} beats, {piece.notes.length_seconds:.1f} s"
         )
+        if piece.details.get("silent_instruments"):
+            silent = ", ".join(piece.details["silent_instruments"])
+            print(f"  note: {silent} did not play in {files['midi'].name} (another --seed may)")
 
 
 def output_paths(out_dir: str | Path, n: int, *, wav: bool, png: bool) -> list[dict[str, Path]]:

@@ -245,17 +245,19 @@ def get_encoding(name: str, **overrides: Any) -> EncodingConfig:
 
 
 def instrument_code(name: str, config: EncodingConfig) -> int:
-    """The instrument code of an instrument name in an encoding.
+    """The instrument code of an instrument name in an encoding (in any letter case).
 
     Raises:
         UsageError: Unknown name; the message lists the valid names.
     """
     names = config.instrument_names
-    if name not in names:
+    key = name.strip().lower()  # "Piano" is piano
+    lowered = [n.lower() for n in names]
+    if key not in lowered:
         raise UsageError(
             f"unknown instrument {name!r} in the {config.name} encoding (valid: {', '.join(names)})"
         )
-    return names.index(name) + 1
+    return lowered.index(key) + 1
 
 
 # ------------------------------------------------------------------------ code arrays
