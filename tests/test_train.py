@@ -4,6 +4,7 @@ import socket
 import subprocess
 import sys
 from dataclasses import replace
+from pathlib import Path
 
 import pytest
 import torch
@@ -257,3 +258,14 @@ def test_model_card_reports_data_rights_energy_and_results(dataset, tmp_path):
     assert "g CO2eq" in card and "codecarbon" in card
     assert "| NLL per note | 3.25 |" in card
     assert "tuplet train data-out/mine --from" in card
+
+
+def test_without_a_valid_split_the_run_says_it_validates_on_train(tmp_path, capsys):
+    src = tmp_path / "src"
+    src.mkdir()
+    for name in ("bwv66.6.mid", "bwv84.5.mid"):
+        (src / name).write_bytes((Path(__file__).parent / "data" / name).read_bytes())
+    prepare([src], tmp_path / "ds", jobs=1, progress=False, filters=None, split=(1.0, 0.0, 0.0))
+    config = replace(TINY, steps=2, decay_steps=2, warmup_steps=1, valid_every=2)
+    train(tmp_path / "ds", tmp_path / "run", config, progress=True)
+    assert "has no valid split: validating on the train split" in capsys.readouterr().err

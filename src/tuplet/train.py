@@ -25,6 +25,7 @@ import json
 import math
 import os
 import signal
+import sys
 import threading
 import time
 from dataclasses import asdict, dataclass, field, replace
@@ -282,6 +283,12 @@ def train(
     if len(train_set) == 0:
         raise UsageError(f"{dataset_dir}: the train split is empty")
     if len(valid_set) == 0:
+        if progress and is_main:
+            print(
+                f"note: {dataset_dir} has no valid split: validating on the train split, so "
+                "'best' is the best fit to the training data (prepare more files for a split)",
+                file=sys.stderr,
+            )
         valid_set = SequenceDataset(
             dataset_dir,
             "train",

@@ -78,6 +78,8 @@ def cmd_decode(args: argparse.Namespace) -> int:
     from tuplet.io.midi import write_midi
 
     out = Path(args.out)
+    if out.suffix.lower() not in (".mid", ".midi"):
+        raise UsageError(f"{out}: decode writes MIDI: give a .mid file (render it for audio)")
     _refuse_overwrite(out, args.force)
     config = get_encoding(args.encoding)
     src = Path(args.codes)

@@ -89,6 +89,8 @@ def _span(text: str, notes: Notes) -> tuple[int, int]:
             f"got {text!r}"
         )
     start, end = int(match.group(1)), int(match.group(2))
+    if start >= end:
+        raise UsageError(f"--infill {text}: the span is empty; END must come after START")
     if (match.group(3) or "").startswith("bar"):
         return bar_beats(notes, start, end)
     return start, end
@@ -182,7 +184,12 @@ def _run(args: argparse.Namespace, mode: str, lm: LoadedModel, prompt: Notes | N
     if mode == "infill":
         assert prompt is not None
         start, end = _span(args.infill, prompt)
-        return g.infill(lm, prompt, start, end, instruments=names, options=options)
+        try:
+            return g.infill(lm, prompt, start, end, instruments=names, options=options)
+        except UsageError as e:
+            if "bar" in args.infill and "span" in str(e):  # say which beats the bars are
+                raise UsageError(f"--infill {args.infill} (beats {start}:{end}): {e}") from None
+            raise
     if mode == "add-part":
         assert prompt is not None
         return g.add_part(lm, prompt, args.add_part, options=options)
@@ -265,6 +272,12 @@ def cmd_generate(args: argparse.Namespace) -> int:
     mode = _mode(args)
     if args.n < 1:
         raise UsageError(f"--n must be at least 1, got {args.n}")
+    for name in ("max_notes", "max_beats", "max_events"):
+        if getattr(args, name) is not None and getattr(args, name) < 1:
+            flag = "--" + name.replace("_", "-")
+            raise UsageError(f"{flag} must be at least 1, got {getattr(args, name)}")
+    if args.min_notes < 0 or (args.max_notes is not None and args.min_notes > args.max_notes):
+        raise UsageError(f"--min-notes must be 0..--max-notes, got {args.min_notes}")
     _settings(args)  # bad sampling options fail before anything is loaded
     paths = output_paths(args.out, args.n, wav=args.wav, png=args.png)
     existing = [p for files in paths for p in files.values() if p.exists()]
@@ -303,7 +316,13 @@ def register(sub: Any) -> None:
     p.add_argument("--model", default=None, help="checkpoint folder (default: the shipped model)")
     p.add_argument("--out", default="generated", help="output folder (default: generated)")
     p.add_argument("--n", type=int, default=1, help="how many samples (default 1)")
-    p.add_argument("--seed", type=int, default=None, help="for repeatable output")
+    p.add_argument(
+        "--seed",
+        type=int,
+        default=None,
+        help="for repeatable output (the same seed and --n give the same samples; the n "
+        "samples are drawn as one batch, so another --n gives others)",
+    )
     p.add_argument("--force", action="store_true", help="overwrite existing files")
     p.add_argument("--wav", action="store_true", help="also render audio (FluidSynth)")
     p.add_argument("--png", action="store_true", help="also draw a piano roll")
@@ -339,10 +358,34 @@ def register(sub: Any) -> None:
     s.add_argument("--top-k-frac", dest="top_k_frac", default=None, help="default 0.1")
     s.add_argument("--top-k", dest="top_k", default=None, help="a fixed k instead")
     s.add_argument("--top-p", dest="top_p", default=None, help="default 1 (off)")
-    s.add_argument("--any-instrument", dest="any_instrument", action="store_true")
+    s.add_argument(
+        "--any-instrument",
+        dest="any_instrument",
+        action="store_true",
+        help="let new notes use any instrument, not only the declared or requested ones",
+    )
     lim = p.add_argument_group("limits")
-    lim.add_argument("--max-events", dest="max_events", type=int, default=None)
-    lim.add_argument("--max-beats", dest="max_beats", type=int, default=None)
-    lim.add_argument("--max-notes", dest="max_notes", type=int, default=None)
-    lim.add_argument("--min-notes", dest="min_notes", type=int, default=1)
+    lim.add_argument(
+        "--max-events",
+        dest="max_events",
+        type=int,
+        default=None,
+        help="most events per sequence, prompt included (default: the model's context)",
+    )
+    lim.add_argument(
+        "--max-beats",
+        dest="max_beats",
+        type=int,
+        default=None,
+        help="no note starts at or after this beat (the last notes may ring past it)",
+    )
+    lim.add_argument("--max-notes", dest="max_notes", type=int, default=None, help="most new notes")
+    lim.add_argument(
+        "--min-notes",
+        dest="min_notes",
+        type=int,
+        default=1,
+        help="no end before this many new notes, unless the piece reaches --max-beats' last "
+        "beat first (default 1)",
+    )
     p.set_defaults(handler=cmd_generate)

@@ -266,7 +266,7 @@ def _write_info(out: Path, info: dict[str, Any]) -> None:
 
 
 def prepare(
-    sources: Sequence[str | os.PathLike[str]],
+    sources: Sequence[str | os.PathLike[str]] | str | os.PathLike[str],
     out_dir: str | os.PathLike[str],
     *,
     encoding: str = "tuplet",
@@ -286,7 +286,8 @@ def prepare(
     See the module docstring for what happens and :mod:`tuplet.store` for the folder's files.
 
     Args:
-        sources: Folders (searched recursively), single files, or ``music21:NAME``.
+        sources: Folders (searched recursively), single files, or ``music21:NAME`` (or one
+            of them alone).
         out_dir: The dataset folder; created, or brought up to date if it holds a dataset.
         encoding: ``"tuplet"`` or ``"mmt"``.
         jobs: Worker processes (default: the cores available). 1 reads in this process (for
@@ -324,6 +325,8 @@ def prepare(
     jobs = _default_jobs() if jobs is None else jobs
     if jobs < 1:
         raise UsageError(f"jobs must be at least 1, got {jobs}")
+    if isinstance(sources, (str, os.PathLike)):  # one source given alone
+        sources = [sources]
     names = [os.fspath(s) for s in sources]
     inputs, ignored = discover(names)
     out = Path(out_dir)
