@@ -2,12 +2,14 @@
 
     python scripts/fill_stats.py [--file tests/data/bwv66.6.mxl] [--start 8 --end 16] [--seeds 6]
     python scripts/fill_stats.py --loops 8
+    python scripts/fill_stats.py --add-part violin [--file tests/data/bwv84.5.mid]
 
 Refills beats [start, end) of the piece with ``tuplet.generate.infill`` (all parts), two
 samples per seed, and prints the means over the samples; with ``--loops N``, makes N new
 two-bar loops (``tuplet.loop.loop``, seeds 0..N-1) and prints the notes of each bar, how many
 second bars hold under a quarter of the first's notes, the mean wrap-around score and which
-kind of candidate won (docs/default-model.md).
+kind of candidate won; with ``--add-part NAME``, adds that part (seeds 0..seeds-1) and prints
+its notes and how many of the piece's beats it plays in (docs/default-model.md).
 """
 
 from __future__ import annotations
@@ -16,8 +18,9 @@ import argparse
 
 import numpy as np
 
-from tuplet.generate import GenerationOptions, LoadedModel, infill, load_model
+from tuplet.generate import GenerationOptions, LoadedModel, add_part, infill, load_model
 from tuplet.io import read_notes
+from tuplet.notes import Notes
 
 
 def main() -> None:
@@ -29,12 +32,16 @@ def main() -> None:
     parser.add_argument("--end", type=int, default=16)
     parser.add_argument("--seeds", type=int, default=6)
     parser.add_argument("--loops", type=int, default=0, help="make N two-bar loops instead")
+    parser.add_argument("--add-part", default=None, help="add this instrument's part instead")
     args = parser.parse_args()
     lm = load_model(args.model)
     if args.loops:
         loops(lm, args.loops)
         return
     piece = read_notes(args.file)
+    if args.add_part:
+        added_part(lm, piece, args.add_part, args.seeds)
+        return
     beats = piece.onset_ticks // piece.ticks_per_beat
     held = int(((beats >= args.start) & (beats < args.end)).sum())
     span = args.end - args.start
@@ -51,6 +58,23 @@ def main() -> None:
     print(f"  notes in the span {a[:, 0].mean():.1f}; beats of {span} with a note "
           f"{a[:, 1].mean():.1f}; most notes on one beat {a[:, 2].mean():.1f} "
           f"(worst {a[:, 2].max()})")  # fmt: skip
+
+
+def added_part(lm: LoadedModel, piece: Notes, name: str, seeds: int) -> None:
+    """Add a part ``seeds`` times and print its notes and the beats it plays in."""
+    beats = set((piece.onset_ticks // piece.ticks_per_beat).tolist())
+    rows = []
+    for seed in range(seeds):
+        gen = add_part(lm, piece, name, options=GenerationOptions(seed=seed))
+        notes = gen.pieces[0].notes
+        new = notes.select(~np.isin(notes.track, np.unique(piece.track)))
+        played = set((new.onset_ticks // new.ticks_per_beat).tolist()) & beats
+        first = int(new.onset_ticks.min() // new.ticks_per_beat) if len(new) else -1
+        rows.append((len(new), len(played) / len(beats), first))
+    a = np.array(rows, dtype=float)
+    print(f"add {name} to a piece of {len(piece)} notes on {len(beats)} beats, {seeds} seeds: "
+          f"notes {a[:, 0].mean():.1f} (fewest {a[:, 0].min():.0f}); share of the piece's beats "
+          f"played {a[:, 1].mean():.2f}; first note at beat {a[:, 2].mean():.1f}")  # fmt: skip
 
 
 def loops(lm: LoadedModel, n: int) -> None:
