@@ -34,6 +34,11 @@ def test_show_lists_tracks_length_tempo_and_meter(capsys) -> None:
         assert needle in out, needle
 
 
+def test_show_says_when_an_abc_file_holds_more_tunes(capsys) -> None:
+    assert main(["show", str(DATA / "reelsa-c.abc")]) == 0
+    assert "(the first of 2 tunes; tuplet data prepare reads them all)" in capsys.readouterr().out
+
+
 @pytest.mark.parametrize("name", ["mmt", "tuplet"])
 @pytest.mark.parametrize("kind", ["csv", "npy"])
 def test_encode_then_decode_gives_the_quantised_piece(tmp_path, capsys, name, kind) -> None:

@@ -17,6 +17,11 @@ def cmd_show(args: argparse.Namespace) -> int:
 
     notes = read_notes(args.file)
     print(describe_notes(notes, name=str(args.file)))
+    if Path(args.file).suffix.lower() == ".abc":  # an ABC file may hold many tunes
+        text = Path(args.file).read_text(encoding="utf-8", errors="replace")
+        tunes = sum(line.startswith("X:") for line in text.splitlines())
+        if tunes > 1:
+            print(f"(the first of {tunes} tunes; tuplet data prepare reads them all)")
     return 0
 
 
