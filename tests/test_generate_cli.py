@@ -268,6 +268,10 @@ def test_infill_rewrites_only_the_span(models, tmp_path) -> None:
         ]
         assert len(inside) == report(tmp_path, i)["new_notes"] > 0
         assert report(tmp_path, i)["request"]["span_beats"] == [8, 16]
+        # how much of the span the fill covers, against the piece
+        assert report(tmp_path, i)["beats_with_new_notes"] == len({beat(r, tpb) for r in inside})
+        held = {beat(r, tpb) for r in before if 8 <= beat(r, tpb) < 16}
+        assert report(tmp_path, i)["beats_with_notes_before"] == len(held) == 8
 
 
 def test_infill_of_named_instruments_in_bars_keeps_the_other_parts(models, tmp_path) -> None:

@@ -371,10 +371,17 @@ def _infill(
     if 0 not in codes:
         replaced &= np.isin(instrument, codes)
     pieces = []
+    # how much of the span the fill covers, against what the span held (a new part: any part)
+    before = beats[held & (beats >= start) & (beats < end) & (replaced | (mode == "add-part"))]
     for out in bodies:
         new = added_rows(run, out, body[~target])
         notes = with_original(run, piece, replaced, new)
-        pieces.append(Piece(notes, run.whole(out), len(new)))
+        covered = np.unique(new[:, run.col["beat"]] - 1)
+        details = {
+            "beats_with_new_notes": len(covered),
+            "beats_with_notes_before": len(np.unique(before)),
+        }
+        pieces.append(Piece(notes, run.whole(out), len(new), details))
     return run.finish(mode, pieces, request)
 
 

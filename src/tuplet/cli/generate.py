@@ -244,6 +244,14 @@ def _write(
             f"wrote {files['midi']}: {len(piece.notes)} notes ({piece.new_notes} new), "
             f"{piece.notes.length_beats:.1f} beats, {piece.notes.length_seconds:.1f} s"
         )
+        covered, before = (
+            piece.details.get(k) for k in ("beats_with_new_notes", "beats_with_notes_before")
+        )
+        if covered is not None and before and covered < before / 2:
+            print(
+                f"  note: the new notes fill {covered} beats, where the piece had notes on "
+                f"{before}: much of the span is empty (try another --seed)"
+            )
         if piece.details.get("silent_instruments"):
             silent = ", ".join(piece.details["silent_instruments"])
             print(f"  note: {silent} did not play in {files['midi'].name} (another --seed may)")
