@@ -52,6 +52,19 @@ def test_encode_then_decode_gives_the_quantised_piece(tmp_path, capsys, name, ki
     assert f"wrote {tmp_path / 'x.mid'}: {len(back)} notes" in capsys.readouterr().out
 
 
+def test_decode_says_how_many_rows_it_skipped(tmp_path, capsys) -> None:
+    codes = tmp_path / "codes.npy"
+    assert main(["encode", str(QUARTET), "--encoding", "mmt", "--out", str(codes)]) == 0
+    rows = np.load(codes)
+    notes = np.flatnonzero(rows[:, 0] == get_encoding("mmt").type_codes["note"])
+    rows[notes[:3], 3] = 999  # pitch out of range
+    np.save(codes, rows)
+    capsys.readouterr()
+    assert main(["decode", str(codes), "--encoding", "mmt", "--out", str(tmp_path / "x.mid")]) == 0
+    out = capsys.readouterr().out
+    assert f"{len(notes) - 3} notes" in out and "3 note row(s) with a code out of range" in out
+
+
 def test_outputs_are_not_overwritten_without_force(tmp_path, capsys) -> None:
     out = tmp_path / "codes.csv"
     assert main(["encode", str(QUARTET), "--out", str(out)]) == 0

@@ -80,6 +80,7 @@ def cmd_decode(args: argparse.Namespace) -> int:
     import numpy as np
 
     from tuplet.encoding import codes_from_csv, decode, get_encoding
+    from tuplet.encoding.config import valid_rows
     from tuplet.io.midi import write_midi
 
     out = Path(args.out)
@@ -102,6 +103,12 @@ def cmd_decode(args: argparse.Namespace) -> int:
     notes = decode(codes, config)
     write_midi(notes, out)
     print(f"wrote {out}: {len(notes)} notes")
+    rows = np.asarray(codes)
+    if rows.ndim == 2 and rows.dtype.kind in "iu" and rows.shape[1] == len(config.fields):
+        note_type = config.type_codes["note"]
+        bad = int((rows[:, 0] == note_type).sum() - valid_rows(rows, config, "note").sum())
+        if bad:
+            print(f"  note: {bad} note row(s) with a code out of range were skipped")
     return 0
 
 
