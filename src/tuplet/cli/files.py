@@ -62,7 +62,8 @@ def cmd_encode(args: argparse.Namespace) -> int:
     out = Path(args.out)
     _refuse_overwrite(out, args.force)
     config = get_encoding(args.encoding)
-    codes = encode(read_notes(args.file), config)
+    notes = read_notes(args.file)
+    codes = encode(notes, config)
     if out.suffix.lower() == ".csv":
         codes_to_csv(codes, config, out)
     elif out.suffix.lower() == ".npy":
@@ -72,6 +73,13 @@ def cmd_encode(args: argparse.Namespace) -> int:
     else:
         raise UsageError(f"{out}: --out must end in .csv or .npy")
     print(f"wrote {out}: {len(codes)} events x {codes.shape[1]} fields ({config.name} encoding)")
+    kept = int((codes[:, 0] == config.type_codes["note"]).sum())
+    if kept < len(notes):
+        lost = "drums, programs it has no instrument for, " if config.name == "mmt" else ""
+        print(
+            f"  note: {kept} of the file's {len(notes)} notes are encoded (the {config.name} "
+            f"encoding leaves out {lost}notes past beat {config.max_beat} and merges copies)"
+        )
     return 0
 
 
