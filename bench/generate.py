@@ -15,6 +15,7 @@ from the wall clock.
     python bench/generate.py                       # small and mmt-paper, 1024 events
     python bench/generate.py --presets small --events 256 --threads 1
     python bench/generate.py --device cuda
+    python bench/generate.py --presets small --events 512 --disable unison   # a rule's cost
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ import numpy as np
 import torch
 
 from machine import cpu_model
-from tuplet.constraints import Limits
+from tuplet.constraints import Constraints, Limits
 from tuplet.encoding import get_encoding
 from tuplet.model import MusicTransformer, preset
 from tuplet.quantize import int8_bytes, quantize_int8
@@ -104,6 +105,10 @@ def prompt(enc) -> np.ndarray:
     return rows
 
 
+DISABLED: frozenset[str] = frozenset()
+"""Sampler rules switched off for the whole run (``--disable``), to measure what they cost."""
+
+
 def run(model, enc, events: int, batch: int, cache: bool, device: str) -> tuple[float, float, int]:
     """Wall seconds, CPU seconds and new notes of one full-length generation."""
     g = torch.Generator(device=device).manual_seed(0)
@@ -111,7 +116,14 @@ def run(model, enc, events: int, batch: int, cache: bool, device: str) -> tuple[
     sync(device)
     start, cpu = time.perf_counter(), time.process_time()
     outs = sample_codes(
-        model, enc, prompt(enc), n=batch, limits=limits, generator=g, use_cache=cache
+        model,
+        enc,
+        prompt(enc),
+        n=batch,
+        limits=limits,
+        constraints=Constraints(disabled=DISABLED),
+        generator=g,
+        use_cache=cache,
     )
     sync(device)
     wall, cpu = time.perf_counter() - start, time.process_time() - cpu
@@ -141,7 +153,12 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: all)")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--dtype", default="float32", help="float32, bfloat16, float16 or int8")
+    parser.add_argument(
+        "--disable", default="", help="sampler rules to switch off, e.g. unison (their cost)"
+    )
     args = parser.parse_args()
+    global DISABLED
+    DISABLED = frozenset(r for r in args.disable.split(",") if r)
     if args.threads:
         torch.set_num_threads(args.threads)
     device = args.device
