@@ -255,6 +255,7 @@ class MaskState:
             device=device,
         )
         self.dur_bits = torch.arange(self.sizes[self.dur], device=device)
+        self._same: torch.Tensor | None = None
         self.all_durs = (1 << self.sizes[self.dur]) - 2  # codes 1.. (0 is no duration)
         v_instr = self.sizes[self.instr]
         requested = torch.ones(v_instr, dtype=torch.bool, device=device)
@@ -397,12 +398,18 @@ class MaskState:
         return ok
 
     def _same_onset(self, chosen: torch.Tensor, types: torch.Tensor) -> torch.Tensor:
-        """(B,) bool: notes whose chosen onset is that of the notes in ``sounding``."""
-        return (
-            (types == self.g.note)
-            & (chosen[:, self.beat] == self.prev_beat)
-            & (chosen[:, self.pos] == self.prev_pos)
-        )
+        """(B,) bool: notes whose chosen onset is that of the notes in ``sounding``.
+
+        Computed once per event (its onset is chosen before its pitch) and kept until
+        :meth:`update`.
+        """
+        if self._same is None:
+            self._same = (
+                (types == self.g.note)
+                & (chosen[:, self.beat] == self.prev_beat)
+                & (chosen[:, self.pos] == self.prev_pos)
+            )
+        return self._same
 
     def update(self, row: torch.Tensor) -> torch.Tensor:
         """Take in the sampled rows (B, F); returns which rows ended (B,) bool.
@@ -412,6 +419,7 @@ class MaskState:
         """
         import torch
 
+        self._same = None  # the next event chooses its onset afresh
         g = self.g
         types = row[:, 0]
         if self.span:
@@ -430,14 +438,14 @@ class MaskState:
             moved = timed & (
                 (row[:, self.beat] != self.prev_beat) | (row[:, self.pos] != self.prev_pos)
             )
-            _, v_pitch, v_instr = self.sounding.shape
-            pitch = torch.nn.functional.one_hot(row[:, self.pitch].clamp(0, v_pitch - 1), v_pitch)
-            instr = row[:, self.instr].clamp(0, v_instr - 1)
-            instr_hot = torch.nn.functional.one_hot(instr, v_instr)
-            dur = row[:, self.dur].clamp(0, 62)
-            bit = (types == g.note).long() << dur  # (B,): 0 for other events
-            new = (pitch[:, :, None] * instr_hot[:, None, :]) * bit[:, None, None]
-            self.sounding = self.sounding.masked_fill(moved[:, None, None], 0) | new
+            B, v_pitch, v_instr = self.sounding.shape
+            pitch = row[:, self.pitch].clamp(0, v_pitch - 1)
+            cell = pitch * v_instr + row[:, self.instr].clamp(0, v_instr - 1)
+            bit = (types == g.note).long() << row[:, self.dur].clamp(0, 62)  # 0: not a note
+            flat = self.sounding.masked_fill(moved[:, None, None], 0).view(B, -1)
+            cell = cell[:, None]
+            flat.scatter_(1, cell, flat.gather(1, cell) | bit[:, None])
+            self.sounding = flat.view(B, v_pitch, v_instr)
         self.prev_beat = torch.where(timed, row[:, self.beat], self.prev_beat)
         self.prev_pos = torch.where(timed, row[:, self.pos], self.prev_pos)
         self.prev_timed = torch.where(timed, types, self.prev_timed)
