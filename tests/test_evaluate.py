@@ -169,6 +169,10 @@ def test_cli_compares_samples_with_the_reference(
     assert pce["samples_mean"] == pytest.approx(np.mean(values["pitch_class_entropy"]))
     for png in ("metrics.png", "distances.png"):
         assert (out / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    # again without pictures: none of the first run's stays beside the new numbers
+    again = ["evaluate", str(samples), "--reference", str(dataset), "--out", str(out)]
+    assert main([*again, "--no-plots"]) == 0
+    assert sorted(p.name for p in out.iterdir()) == ["evaluation.json"]
 
 
 def test_cli_dataset_against_itself(dataset: Path, tmp_path: Path) -> None:

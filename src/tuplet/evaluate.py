@@ -284,6 +284,10 @@ def save_json(data: dict[str, Any], path: str | os.PathLike[str]) -> Path:
     return out
 
 
+PLOT_KINDS = ("metrics", "distances")
+"""The pictures :func:`plot_evaluation` draws, ``<kind>.png`` each."""
+
+
 def plot_evaluation(evaluation: SetEvaluation, out_dir: str | os.PathLike[str]) -> list[Path]:
     """Draw the comparison plots into ``out_dir`` (which must exist).
 
@@ -303,7 +307,7 @@ def plot_evaluation(evaluation: SetEvaluation, out_dir: str | os.PathLike[str]) 
     cols = min(4, max(1, len(names)))
     rows = -(-len(names) // cols)
     written = []
-    for kind in ("metrics", "distances"):
+    for kind in PLOT_KINDS:
         fig = Figure(figsize=(4.0 * cols, 3.0 * rows), dpi=100)
         FigureCanvasAgg(fig)
         for k, name in enumerate(names):

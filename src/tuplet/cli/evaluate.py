@@ -19,6 +19,7 @@ def _positive(text: str) -> int:
 def cmd_evaluate_samples(args: argparse.Namespace) -> int:
     """Compare a folder of samples (or a dataset) with a reference dataset."""
     from tuplet.evaluate import (
+        PLOT_KINDS,
         evaluate_sets,
         format_comparison,
         is_dataset,
@@ -43,6 +44,9 @@ def cmd_evaluate_samples(args: argparse.Namespace) -> int:
     written = [save_json(evaluation.to_dict(), out / "evaluation.json")]
     if not args.no_plots:
         written += plot_evaluation(evaluation, out)
+    else:  # no picture of an earlier run may stay beside this run's numbers
+        for kind in PLOT_KINDS:
+            (out / f"{kind}.png").unlink(missing_ok=True)
     print("wrote " + ", ".join(str(p) for p in written))
     return 0
 
