@@ -169,6 +169,10 @@ def with_original(run: Session, original: Notes, replaced: np.ndarray, new: np.n
 
 
 # ------------------------------------------------------------------------------ modes
+class SpanError(UsageError):
+    """A span (of an infill) that does not lie in the piece."""
+
+
 ALL_PARTS_TRIES = 4
 """Instrument-informed pieces are drawn up to this many times until every requested instrument
 plays (rejection sampling: the model's own distribution, given that they all play); a piece
@@ -401,8 +405,9 @@ def infill(
     velocities, programs, tempo, meter and key maps), and the new notes are added.
 
     Raises:
-        UsageError: A model without fill-in-the-middle, a piece without usable notes, a span
-            outside the piece, or an unknown instrument.
+        SpanError: A span outside the piece.
+        UsageError: A model without fill-in-the-middle, a piece without usable notes, or an
+            unknown instrument.
     """
     options = options or GenerationOptions()
     check_fill(lm)
@@ -411,7 +416,7 @@ def infill(
     body = prompt_body(run, piece, "piece")
     length = piece_end_beat(run, body)
     if not 0 <= start_beat < end_beat or start_beat >= length:
-        raise UsageError(
+        raise SpanError(
             f"span {start_beat}:{end_beat} is outside the piece (beats 0:{length}): "
             "give START:END with START < END and START inside the piece"
         )
@@ -523,6 +528,7 @@ __all__ = [
     "LoadedModel",
     "Piece",
     "Session",
+    "SpanError",
     "add_part",
     "bar_beats",
     "can_fill",

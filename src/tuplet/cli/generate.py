@@ -186,10 +186,8 @@ def _run(args: argparse.Namespace, mode: str, lm: LoadedModel, prompt: Notes | N
         start, end = _span(args.infill, prompt)
         try:
             return g.infill(lm, prompt, start, end, instruments=names, options=options)
-        except UsageError as e:
-            if "bar" in args.infill and "span" in str(e):  # say which beats the bars are
-                raise UsageError(f"--infill {args.infill} (beats {start}:{end}): {e}") from None
-            raise
+        except g.SpanError as e:  # say which beats the span (perhaps in bars) is
+            raise UsageError(f"--infill {args.infill} (beats {start}:{end}): {e}") from None
     if mode == "add-part":
         assert prompt is not None
         return g.add_part(lm, prompt, args.add_part, options=options)
