@@ -163,6 +163,24 @@ def test_audio_is_rendered_on_request_and_not_left_behind(models, tmp_path) -> N
     assert sorted(p.name for p in tmp_path.iterdir()) == ["sample-01.json", "sample-01.mid"]
 
 
+def test_without_audio_programs_the_rest_is_written_and_one_line_says_why(
+    models, tmp_path, capsys, monkeypatch
+) -> None:
+    monkeypatch.setenv("PATH", str(tmp_path))  # a machine without the fluidsynth program
+    assert generate(models, tmp_path / "out", "--wav", "--png", "--seed", "3") == 0
+    names = sorted(p.name for p in (tmp_path / "out").iterdir())
+    assert names == ["sample-01.json", "sample-01.mid", "sample-01.png"]
+    assert "wav" not in report(tmp_path / "out")["files"]
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "no WAV" in err and "apt-get install fluidsynth" in err
+    # a SoundFont the user named and that is broken is still an error, before any generation
+    bad = tmp_path / "bad.sf2"
+    bad.write_text("not a SoundFont")
+    monkeypatch.undo()
+    assert generate(models, tmp_path / "b", "--wav", "--soundfont", str(bad)) == 1
+    assert not (tmp_path / "b").exists()
+
+
 def test_a_loop_wav_is_exactly_the_loop(models, tmp_path) -> None:
     import wave
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import re
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -290,11 +291,16 @@ def cmd_generate(args: argparse.Namespace) -> int:
     if existing and not args.force:
         more = f" (and {len(existing) - 1} more)" if len(existing) > 1 else ""
         raise UsageError(f"{existing[0]}: exists already{more}; use --force to overwrite")
-    if args.wav:  # a missing or broken SoundFont fails before the generation, not after
-        from tuplet.io.audio import find_fluidsynth, find_soundfont
+    if args.wav:  # a broken SoundFont fails before the generation, not after
+        from tuplet.io.audio import AudioUnavailable, find_fluidsynth, find_soundfont
 
-        find_fluidsynth()
-        find_soundfont(args.soundfont)
+        try:
+            find_fluidsynth()
+            find_soundfont(args.soundfont)
+        except AudioUnavailable as e:  # the rest of the output is still worth having
+            print(f"note: no WAV: {e}", file=sys.stderr)
+            args.wav = False
+            paths = [{k: v for k, v in files.items() if k != "wav"} for files in paths]
     device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
     if args.threads is not None:
         if args.threads < 1:

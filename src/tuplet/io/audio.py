@@ -22,7 +22,17 @@ SYSTEM_SOUNDFONTS: tuple[Path, ...] = (
     Path("/usr/share/sounds/sf2/FluidR3_GM.sf2"),
     Path("/usr/share/sounds/sf2/default-GM.sf2"),
 )
-INSTALL_HINT = "install it with: apt-get install fluidsynth fluid-soundfont-gm"
+INSTALL_HINT = (
+    "install it with: apt-get install fluidsynth fluid-soundfont-gm (or: bash scripts/setup.sh)"
+)
+
+
+class AudioUnavailable(TupletError):  # noqa: N818 (reads as a state, like FileNotFound)
+    """This machine cannot render audio: fluidsynth or a General MIDI SoundFont is missing.
+
+    Raised only for what is not installed, never for a file the caller named: a caller that can
+    do without audio (``tuplet generate --wav``) catches it, says why in one line and goes on.
+    """
 TIMEOUT_BASE_S = 60.0
 """Deadline for one render: this, plus :data:`TIMEOUT_PER_AUDIO_S` per second of audio."""
 TIMEOUT_PER_AUDIO_S = 1.0
@@ -40,8 +50,8 @@ def find_soundfont(soundfont: str | os.PathLike[str] | None = None) -> Path:
         An existing SoundFont file.
 
     Raises:
-        TupletError: The named SoundFont does not exist or is not a SoundFont 2 file, or none
-            is installed (with the hint).
+        TupletError: The named SoundFont does not exist or is not a SoundFont 2 file.
+        AudioUnavailable: None was named and none is installed (with the install hint).
     """
     named = soundfont if soundfont is not None else os.environ.get(SOUNDFONT_ENV) or None
     if named is not None:
@@ -62,7 +72,7 @@ def find_soundfont(soundfont: str | os.PathLike[str] | None = None) -> Path:
     for candidate in SYSTEM_SOUNDFONTS:
         if candidate.is_file():
             return candidate
-    raise TupletError(
+    raise AudioUnavailable(
         f"no General MIDI SoundFont found (looked for {', '.join(map(str, SYSTEM_SOUNDFONTS))} "
         f"and ${SOUNDFONT_ENV}); {INSTALL_HINT}"
     )
@@ -72,11 +82,11 @@ def find_fluidsynth() -> str:
     """The path of the fluidsynth program.
 
     Raises:
-        TupletError: It is not installed (with the install hint).
+        AudioUnavailable: It is not installed (with the install hint).
     """
     exe = shutil.which("fluidsynth")
     if exe is None:
-        raise TupletError(f"the fluidsynth program is not installed; {INSTALL_HINT}")
+        raise AudioUnavailable(f"the fluidsynth program is not installed; {INSTALL_HINT}")
     return exe
 
 
