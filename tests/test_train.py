@@ -240,6 +240,32 @@ def test_sigterm_saves_last_and_kill_9_leaves_a_loadable_checkpoint(dataset, tmp
     assert info["training"]["steps"] == 100000
 
 
+def test_a_run_killed_before_its_first_validation_resumes_from_a_timed_save(dataset, tmp_path):
+    import time
+
+    from tuplet.checkpoint import load_state
+
+    out = tmp_path / "run"
+    cmd = [sys.executable, "-m", "tuplet", "train", str(dataset), "--preset", "tiny"]
+    cmd += ["--steps", "100000", "--batch-size", "2", "--max-seq-len", "64", "--max-beat", "32"]
+    cmd += ["--valid-every", "100000", "--save-every", "0.5", "--quiet", "--out", str(out)]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    deadline = time.time() + 120
+    while time.time() < deadline and not (out / "last" / "trainer.safetensors").exists():
+        time.sleep(0.2)
+    time.sleep(1.0)
+    proc.kill()  # kill -9: no validation has run, so only a timed save can have written last/
+    proc.communicate(timeout=30)
+    assert proc.returncode != 0
+    _tensors, meta = load_state(out / "last", "trainer")
+    step = meta["state"]["step"]
+    assert 0 < step < 100000
+    assert not (out / "best").exists()  # it really was before the first validation
+    result = train(dataset, out, TINY, resume=True, stop_after=step + 2, progress=False)
+    assert result.steps == step + 2 and result.stopped == "interrupted"
+
+
 def test_model_card_reports_data_rights_energy_and_results(dataset, tmp_path):
     from tuplet.card import write_model_card
 

@@ -7,7 +7,9 @@ to 0.1x, gradient clipping 1.0, validation every N steps, early stopping), and w
 
 * ``best/`` and ``last/``: checkpoints (``config.json`` + ``model.safetensors``), written
   atomically; ``last/`` also holds the trainer state (optimizer, step, early-stopping counters)
-  as safetensors + JSON, so ``resume=True`` continues exactly where the last one left off;
+  as safetensors + JSON, so ``resume=True`` continues exactly where the last one left off.
+  ``last/`` is saved at every validation, on Ctrl-C or SIGTERM, and every ``save_every_s``
+  seconds (5 minutes by default), so a ``kill -9`` loses at most that much training;
 * ``losses.csv`` and ``loss_curve.png``;
 * ``energy.json``: energy and CO2 of the run (all resumed segments added up).
 
@@ -56,6 +58,8 @@ class TrainConfig:
         weight_decay: AdamW weight decay (0 = Adam, as the paper).
         grad_clip: Gradient-norm clip.
         valid_every: Validate (and save ``last``) every this many steps.
+        save_every_s: Also save ``last`` when this many seconds of training have passed since
+            it was last saved (0 = only at validations), so a killed run loses at most that.
         valid_batches: Batches per validation (None = the whole valid split).
         early_stop: Stop after this many validations without improvement (0 = never).
         max_seq_len: Events per training sequence (including SOS ... EOS).
@@ -79,6 +83,7 @@ class TrainConfig:
     weight_decay: float = 0.0
     grad_clip: float = 1.0
     valid_every: int = 1_000
+    save_every_s: float = 300.0
     valid_batches: int | None = None
     early_stop: int = 20
     max_seq_len: int = 1024
@@ -392,6 +397,7 @@ def train(
     if threading.current_thread() is threading.main_thread():
         previous_sigterm = signal.signal(signal.SIGTERM, _raise_interrupt)
     segment_start = time.perf_counter()
+    saved_at = segment_start
     elapsed_before = state.elapsed_s
     tokens_window, window_start = 0, time.perf_counter()
     model.train()
@@ -478,12 +484,23 @@ def train(
                                 extra={"valid_nll_per_note": valid_nll, "step": state.step},
                             )
                         save_last(state.step)
+                        saved_at = time.perf_counter()
                         plot_losses(out / "losses.csv", out / "loss_curve.png")
                     if bar is not None:
                         bar.write(
                             f"step {state.step}: valid NLL/note {valid_nll:.4f}"
                             + (" (best)" if improved else "")
                         )
+                elif (
+                    is_main
+                    and config.save_every_s > 0
+                    and now - saved_at >= config.save_every_s
+                ):
+                    save_last(state.step)
+                    saved_at = time.perf_counter()
+                    if bar is not None:
+                        every = f"every {config.save_every_s:g} s"
+                        bar.write(f"step {state.step}: saved {last_dir} ({every})")
                 if stop_after is not None and state.step >= stop_after:
                     raise KeyboardInterrupt
                 if state.stopped:

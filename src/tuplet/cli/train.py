@@ -95,6 +95,13 @@ def register(sub: Any) -> None:
     p.add_argument("--decay-steps", dest="decay_steps", type=int, default=None)
     p.add_argument("--weight-decay", dest="weight_decay", type=float, default=None)
     p.add_argument("--valid-every", dest="valid_every", type=int, default=None)
+    p.add_argument(
+        "--save-every",
+        dest="save_every_s",
+        type=float,
+        default=None,
+        help="also save last/ every this many seconds (default 300; 0: only at validations)",
+    )
     p.add_argument("--valid-batches", dest="valid_batches", type=int, default=None)
     p.add_argument("--early-stop", dest="early_stop", type=int, default=None)
     p.add_argument("--max-seq-len", dest="max_seq_len", type=int, default=None)

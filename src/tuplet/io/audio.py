@@ -27,7 +27,7 @@ INSTALL_HINT = (
 )
 
 
-class AudioUnavailable(TupletError):  # noqa: N818 (reads as a state, like FileNotFound)
+class AudioUnavailable(TupletError):
     """This machine cannot render audio: fluidsynth or a General MIDI SoundFont is missing.
 
     Raised only for what is not installed, never for a file the caller named: a caller that can
