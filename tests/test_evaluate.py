@@ -266,6 +266,17 @@ def test_cli_scores_a_model(
     )
 
 
+def test_without_out_the_report_goes_to_the_working_folder_not_the_model(
+    dataset: Path, checkpoint: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    before = sorted(p.name for p in checkpoint.iterdir())
+    monkeypatch.chdir(tmp_path)
+    args = ["evaluate", "--model", str(checkpoint), "--data", str(dataset), "--split", "test"]
+    assert main([*args, "--batch-size", "4", "--max-batches", "1"]) == 0
+    assert sorted(p.name for p in checkpoint.iterdir()) == before  # the model was only read
+    assert json.loads((tmp_path / "nll-test.json").read_text())["split"] == "test"
+
+
 def test_model_of_another_encoding_is_refused(dataset: Path, tmp_path: Path) -> None:
     enc = get_encoding("mmt", max_beat=256)
     model = MusicTransformer(preset("tiny", enc.fields, enc.vocab_sizes))

@@ -130,6 +130,15 @@ def test_writes_what_it_says_midi_png_and_a_full_report(models, tmp_path, capsys
     assert "wrote" in printed and "seed 11" in printed
 
 
+def test_the_default_model_is_named_in_the_report_not_located(tmp_path, monkeypatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    args = ["generate", "--max-events", "40", "--seed", "1", "--quiet", "--out", "out"]
+    assert main(args) == 0
+    model = report(tmp_path / "out")["model"]
+    assert model["path"] == "default" and model["checkpoint_id"]
+    assert str(Path(__file__).parents[1]) not in json.dumps(report(tmp_path / "out"))
+
+
 def test_existing_files_are_kept_unless_forced(models, tmp_path, capsys) -> None:
     out = tmp_path / "out"
     assert generate(models, out, "--seed", "1") == 0

@@ -283,6 +283,9 @@ def test_model_card_reports_data_rights_energy_and_results(dataset, tmp_path):
     assert f"{n} pieces" in card and "provenance.jsonl" in card
     assert "g CO2eq" in card and "codecarbon" in card
     assert "| NLL per note | 3.25 |" in card
+    assert card.startswith("# Model card: run/best\n")
+    named = write_model_card(tmp_path / "run" / "best", dataset, name="my model").read_text()
+    assert named.startswith("# Model card: my model\n")
     assert "tuplet train data-out/mine --from" in card
 
 

@@ -29,6 +29,7 @@ def model_card_text(
     run_dir: str | os.PathLike[str] | None = None,
     evaluation: dict[str, Any] | None = None,
     notes: str = "",
+    name: str | None = None,
 ) -> str:
     """The text of a model card (Markdown).
 
@@ -38,6 +39,7 @@ def model_card_text(
         run_dir: The training run folder (for ``energy.json``); default: the checkpoint's parent.
         evaluation: Results to list, as ``{"title": {"metric": value, ...}, ...}``.
         notes: Extra paragraphs (limitations found by hand, for instance).
+        name: What the title calls the model; default: the checkpoint's ``RUN/FOLDER`` names.
 
     Returns:
         Markdown text.
@@ -51,8 +53,10 @@ def model_card_text(
     model = info["model"]
     training = info.get("training") or {}
     n = int(data["sequences"])
+    if name is None:
+        name = f"{Path(checkpoint).resolve().parent.name}/{Path(checkpoint).name}"
     lines = [
-        f"# Model card: {Path(checkpoint).resolve().parent.name}/{Path(checkpoint).name}",
+        f"# Model card: {name}",
         "",
         "## What it is",
         "",

@@ -23,6 +23,8 @@ from tuplet.sample import Constraints, Limits, SamplingSettings, default_model_p
 if TYPE_CHECKING:
     from tuplet.model import MusicTransformer
 
+DEFAULT_MODEL_NAME = "default"
+"""How reports name the shipped default model (its ``checkpoint_id`` identifies the version)."""
 CONTEXT_SHARE = 0.5
 """A prompt keeps at most this share of the model's beats and events (the rest is for new music)."""
 _BIG_BEAT = 1_000_000  # codes in piece coordinates: no beat limit
@@ -89,6 +91,8 @@ def load_model(
         raise UsageError(f"unknown dtype {dtype!r} (choose from {', '.join(DTYPES)})")
     model, info = load_checkpoint(default_model_path() if path is None else path, device)
     info = {**info, "dtype": dtype, "parameters": model.num_parameters()}
+    if path is None:  # reports name the shipped model, not where this machine installed it
+        info["path"] = DEFAULT_MODEL_NAME
     if dtype == "int8":
         from tuplet.quantize import quantize_int8
 

@@ -68,7 +68,7 @@ def cmd_evaluate_model(args: argparse.Namespace) -> int:
         weights=args.weights,
     )
     print(format_nll(report))
-    _write_report(report.to_dict(), args.out, Path(args.model), f"nll-{args.split}.json")
+    _write_report(report.to_dict(), args.out, f"nll-{args.split}.json")
     return 0
 
 
@@ -93,15 +93,19 @@ def cmd_evaluate_continuations(args: argparse.Namespace) -> int:
     )
     print(format_continuations(report))
     name = f"continuations-{args.split}.json"
-    _write_report(report.to_dict(), args.out, Path(args.model or "."), name)
+    _write_report(report.to_dict(), args.out, name)
     return 0
 
 
-def _write_report(data: dict[str, Any], out: str | None, folder: Path, name: str) -> None:
-    """Save a JSON report to ``out`` (a .json file or a folder for ``name``; default folder)."""
+def _write_report(data: dict[str, Any], out: str | None, name: str) -> None:
+    """Save a JSON report to ``out`` (a .json file, or a folder for ``name``).
+
+    The default is ``name`` in the working folder: never the model's folder, which was only read
+    (and may be the shipped model inside the installed package).
+    """
     from tuplet.evaluate import save_json
 
-    path = Path(out) if out else folder / name
+    path = Path(out) if out else Path(name)
     if path.suffix.lower() != ".json":
         path.mkdir(parents=True, exist_ok=True)
         path = path / name
@@ -167,7 +171,7 @@ def register(sub: Any) -> None:
     p.add_argument(
         "--out", default=None,
         help="output folder (default: SAMPLES/evaluation; with --model: a .json file or "
-        "folder, default CHECKPOINT/nll-SPLIT.json)",
+        "folder, default nll-SPLIT.json in the working folder)",
     )  # fmt: skip
     p.add_argument("--no-plots", action="store_true", help="write the JSON file only")
     p.add_argument("--model", default=None, help="checkpoint folder to score")
