@@ -516,6 +516,10 @@ def test_the_model_recommends_its_sampling_settings(models, tmp_path) -> None:
     assert main([*args, "--force", "--top-k-frac", "1,pitch=1"]) == 0
     r = json.loads((out / "sample-01.json").read_text())["settings"]
     assert r["top_k_frac"] == 1.0 and r["per_field"] == {"pitch": {"top_k_frac": 1.0}}
+    # one value sets the knob for every field: MMT's sampler back, whatever the model recommends
+    assert main([*args, "--force", "--top-k-frac", "0.1"]) == 0
+    r = json.loads((out / "sample-01.json").read_text())["settings"]
+    assert r["top_k_frac"] == 0.1 and r["per_field"] == {}
     # the Python API too: options without settings take the model's
     session = Session(lm, GenerationOptions(n=1, seed=0))
     assert session.options.settings == lm.settings

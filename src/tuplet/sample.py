@@ -149,8 +149,16 @@ class SamplingSettings:
     def updated(
         self, knobs: Mapping[str, float], per_field: Mapping[str, Mapping[str, float]]
     ) -> SamplingSettings:
-        """These settings with some knobs (global, or of one field) replaced."""
-        merged = {f: dict(v) for f, v in self.per_field.items()}
+        """These settings with some knobs (global, or of one field) replaced.
+
+        A knob given globally replaces that knob for every field, per-field values of it
+        included (so ``top_k_frac=0.1`` gives MMT's sampler back even for a model whose
+        recommended settings keep more pitch codes); per-field values given here then apply.
+        """
+        merged = {
+            f: {k: v for k, v in own.items() if k not in knobs} for f, own in self.per_field.items()
+        }
+        merged = {f: own for f, own in merged.items() if own}
         for name, own in per_field.items():
             merged.setdefault(name, {}).update(own)
         changes: dict[str, Any] = dict(knobs)
