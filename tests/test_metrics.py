@@ -117,6 +117,10 @@ def test_groove_consistency_last_note_ending_on_a_measure_line() -> None:
     assert math.isnan(m.groove_consistency(piece(melody([60, 62, 64, 65]))))  # one measure
     # trimmed to 4 beats a long piece is one measure: undefined, not a spurious second one
     assert math.isnan(m.groove_consistency(m.trim(piece(melody(range(60, 72))), 4)))
+    # MusPy counts floor(L / Q) + 1 measures: an empty third one (both onsets differ from it)
+    assert m.groove_consistency(notes, muspy_measures=True) == pytest.approx(1 - 1 / (48 * 2))
+    rows = [(0, 48, 60, 80, 0, False, 0), (48, 30, 62, 80, 0, False, 0)]
+    assert m.groove_consistency(piece(rows), muspy_measures=True) == 1.0  # ends inside: same
 
 
 def test_polyphony_triad_then_single_note() -> None:

@@ -279,6 +279,7 @@ def groove_consistency(
     notes: Notes,
     beats_per_measure: float = BEATS_PER_MEASURE,
     ticks_per_beat: int = GRID_TICKS_PER_BEAT,
+    muspy_measures: bool = False,
 ) -> float:
     """One minus the mean Hamming distance between the onset patterns of adjacent measures.
 
@@ -289,11 +290,14 @@ def groove_consistency(
     has ``M = ceil(L / Q)`` measures, ``L`` the end of its last note. 1 when every measure
     has the same onsets. NaN with fewer than two measures. Wu & Yang, "The Jazz Transformer
     on the Front Line" (ISMIR 2020), as used by MMT (Dong et al. 2023) through MusPy, whose
-    count adds an empty measure after a last note that ends on a measure line.
+    count is ``M = floor(L / Q) + 1``: one empty measure more when the last note ends on a
+    measure line (as every piece trimmed to 64 beats whose last note is cut there does);
+    ``muspy_measures=True`` counts as MusPy does, to reproduce its figures exactly.
     """
     grid = to_resolution(notes, ticks_per_beat)
     slots = max(1, round(beats_per_measure * ticks_per_beat))
-    n_measures = -(-_length_ticks(grid) // slots)
+    length = _length_ticks(grid)
+    n_measures = length // slots + 1 if muspy_measures else -(-length // slots)
     if n_measures < 2:
         return math.nan
     pattern = np.zeros((n_measures, slots), dtype=bool)
