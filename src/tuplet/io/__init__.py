@@ -1,8 +1,8 @@
-"""The IO boundary: the only place that touches symusic, music21, FluidSynth and matplotlib.
+"""The IO boundary: the only place that touches symusic, mido, music21, FluidSynth, matplotlib.
 
 * :func:`read_notes` reads any supported file into a :class:`~tuplet.notes.Notes` table,
   choosing the reader by extension;
-* :mod:`tuplet.io.midi` reads and writes MIDI (symusic);
+* :mod:`tuplet.io.midi` reads and writes MIDI (symusic; mido to read notes as MusPy does);
 * :mod:`tuplet.io.score` reads MusicXML, Humdrum and ABC scores (music21);
 * :mod:`tuplet.io.audio` renders audio (the FluidSynth command line);
 * :mod:`tuplet.io.pianoroll` draws piano-roll images (matplotlib).
@@ -69,7 +69,7 @@ def __dir__() -> list[str]:
     return sorted(set(globals()) | set(_LAZY))
 
 
-def read_notes(path: str | os.PathLike[str]) -> Notes:
+def read_notes(path: str | os.PathLike[str], *, midi_reader: str = "symusic") -> Notes:
     """Read a music file into a note table, choosing the reader by extension.
 
     ``.mid``/``.midi`` go to :func:`tuplet.io.midi.read_midi` (the file's own resolution);
@@ -79,6 +79,9 @@ def read_notes(path: str | os.PathLike[str]) -> Notes:
 
     Args:
         path: The file.
+        midi_reader: How a MIDI file's messages become notes: ``"symusic"`` or ``"muspy"``
+            (MusPy's rules, which the ``mmt`` encoding is defined on; see
+            :func:`tuplet.io.midi.read_midi`). Scores ignore it.
 
     Returns:
         The notes and maps of the file.
@@ -91,7 +94,7 @@ def read_notes(path: str | os.PathLike[str]) -> Notes:
     if suffix in MIDI_EXTENSIONS:
         from tuplet.io.midi import read_midi
 
-        return read_midi(path)
+        return read_midi(path, reader=midi_reader)
     if suffix in SCORE_EXTENSIONS:
         from tuplet.io.score import read_score
 

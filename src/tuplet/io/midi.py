@@ -1,10 +1,12 @@
-"""MIDI files <-> note tables, through symusic.
+"""MIDI files <-> note tables, through symusic (and mido, to read notes as MusPy does).
 
 :func:`read_midi` checks what it can before handing a file to symusic's C++ parser (the header
 is read here: type-2 files, SMPTE timing and a zero resolution are refused with a clear reason),
 turns every parser failure into a one-line :class:`~tuplet.errors.BadFileError`, and refuses
-files whose tick values cannot be music. :func:`write_midi` writes one track per instrument,
-atomically.
+files whose tick values cannot be music. With ``reader="muspy"`` the notes are instead built
+from the file's messages as MusPy 0.5.0 builds them (the reader of the MMT authors' pipeline,
+which differs from symusic on files with unclosed notes or programs changed under a sounding
+note). :func:`write_midi` writes one track per instrument, atomically.
 
 A hostile file can still hang or crash a native parser; code that reads thousands of untrusted
 files should call :func:`read_midi` in worker processes with a deadline (see the corpus step).
@@ -28,6 +30,9 @@ MAX_TICK = 2**31 - 1
 MAX_LENGTH_BEATS = 100_000
 """Longer than any real piece (about 14 hours at 120 qpm): a file past it is broken."""
 _MICROSECONDS_PER_MINUTE = 60_000_000
+MIDI_READERS: tuple[str, ...] = ("symusic", "muspy")
+"""How :func:`read_midi` can turn a file's messages into notes (see its docstring)."""
+_NOTE_KEYS = ("t", "d", "p", "v", "prog", "drum", "tr")
 
 
 def _header_problem(head: bytes) -> str | None:
@@ -98,43 +103,9 @@ def normalise_map(ticks: np.ndarray, *values: np.ndarray) -> list[np.ndarray]:
     return [ticks[keep], *(v[keep] for v in values)]
 
 
-def read_midi(path: str | os.PathLike[str]) -> Notes:
-    """Read a MIDI file (type 0 or 1) into a note table at the file's own resolution.
-
-    One row per note. Tracks are as symusic splits the file (one per MIDI track and channel);
-    ``track`` numbers those that hold notes from 0, in file order. ``is_drum`` marks channel 10;
-    ``program`` is the track's program (0 for drums).
-    Zero-length notes are kept (duration 0). Maps are read from the file and normalised:
-    sorted by tick, one entry per tick (the last), entries that repeat the value in force
-    dropped; entries at negative ticks, tempos of 0 and key or time signatures out of range
-    are dropped.
-
-    Args:
-        path: The ``.mid`` file (any name; non-ASCII paths are fine).
-
-    Returns:
-        The notes, with ``ticks_per_beat`` the file's ticks per quarter note.
-
-    Raises:
-        BadFileError: The file is missing, unreadable, empty, not MIDI, MIDI type 2, timed in
-            SMPTE frames, corrupted or truncated, holds no notes, or has absurd tick values.
-    """
-    import symusic
-
-    p = check_readable_file(path)
-    with open(p, "rb") as f:
-        head = f.read(14)
-    problem = _header_problem(head)
-    if problem:
-        raise BadFileError(path, problem)
-    try:
-        score: Any = symusic.Score(p, ttype="tick")
-    except Exception as exc:  # symusic raises RuntimeError, but any failure is the file's
-        raise BadFileError(path, f"corrupted or truncated MIDI: {_short_reason(exc)}") from None
-
-    columns: dict[str, list[np.ndarray]] = {
-        k: [] for k in ("t", "d", "p", "v", "prog", "drum", "tr")
-    }
+def _symusic_note_columns(score: Any) -> dict[str, list[np.ndarray]]:
+    """Note columns of a symusic score, one block per track that holds notes."""
+    columns: dict[str, list[np.ndarray]] = {k: [] for k in _NOTE_KEYS}
     for track in score.tracks:
         arrays = track.notes.numpy()
         n = len(arrays["time"])
@@ -148,6 +119,132 @@ def read_midi(path: str | os.PathLike[str]) -> Notes:
         columns["prog"].append(np.full(n, 0 if track.is_drum else track.program, np.int16))
         columns["drum"].append(np.full(n, bool(track.is_drum)))
         columns["tr"].append(np.full(n, index, np.int32))
+    return columns
+
+
+def _muspy_track_notes(midi_track: Any) -> list[tuple[int, int, int, int, int, int]]:
+    """One MIDI track's notes as MusPy 0.5.0 pairs them (see :func:`_muspy_note_columns`).
+
+    Returns:
+        ``(onset, end, pitch, velocity, channel, program)`` tuples, in the order notes end.
+    """
+    notes = []
+    time = 0
+    programs = [0] * 16  # every channel starts at program 0 in every track
+    sounding: dict[tuple[int, int], list[tuple[int, int]]] = {}  # (channel, pitch) -> ons
+    for msg in midi_track:
+        time += msg.time
+        kind = msg.type
+        if kind == "program_change":
+            programs[msg.channel] = msg.program
+        elif kind == "note_on" and msg.velocity > 0:
+            sounding.setdefault((msg.channel, msg.note), []).append((time, msg.velocity))
+        elif kind in ("note_off", "note_on"):
+            waiting = sounding.get((msg.channel, msg.note))
+            if waiting:  # the earliest sounding note ends; a note-off with none is ignored
+                onset, velocity = waiting.pop(0)
+                notes.append((onset, time, msg.note, velocity, msg.channel, programs[msg.channel]))
+        elif kind == "end_of_track":
+            break
+    for (channel, pitch), waiting in sounding.items():  # never ended: end with the track
+        for onset, velocity in waiting:
+            notes.append((onset, time, pitch, velocity, channel, programs[channel]))
+    return notes
+
+
+def _muspy_note_columns(p: Path, path: str | os.PathLike[str]) -> dict[str, list[np.ndarray]]:
+    """Note columns as MusPy 0.5.0 reads a MIDI file (``muspy.read``: mido, ``"fifo"``).
+
+    MusPy walks each MIDI track's messages up to its end-of-track. A note-on of velocity > 0
+    opens a note on its channel and pitch; a note-off, or a note-on of velocity 0, ends the
+    earliest sounding note of that channel and pitch, or is ignored if none sounds. The note
+    takes the program in force on its channel when it *ends* (programs are per MIDI track,
+    every channel starting at 0). Notes still sounding when the track ends, end there.
+    symusic differs on the last two: it gives a note the program in force when it starts and
+    drops notes that never end.
+
+    Raises:
+        BadFileError: mido cannot parse the file (MusPy could not read it either).
+    """
+    import mido
+
+    try:
+        midi = mido.MidiFile(filename=str(p))
+    except Exception as exc:  # mido raises OSError, EOFError, ValueError, KeyError, ...
+        raise BadFileError(
+            path, f"MusPy's reader (mido) cannot parse it: {_short_reason(exc)}"
+        ) from None
+    rows = []
+    groups: dict[tuple[int, int, int], int] = {}  # (MIDI track, channel, program) -> track
+    for index, midi_track in enumerate(midi.tracks):
+        for onset, end, pitch, velocity, channel, program in _muspy_track_notes(midi_track):
+            group = groups.setdefault((index, channel, program), len(groups))
+            drum = channel == 9
+            rows.append((onset, end - onset, pitch, velocity, 0 if drum else program, drum, group))
+
+    columns: dict[str, list[np.ndarray]] = {k: [] for k in _NOTE_KEYS}
+    if rows:
+        table = np.array(rows, dtype=np.int64)
+        # MusPy sorts each track's notes by (time, pitch, duration, velocity)
+        t = table.T
+        table = table[np.lexsort((t[3], t[1], t[2], t[0], t[6]))]
+        dtypes = (np.int64, np.int64, np.int16, np.int16, np.int16, np.bool_, np.int32)
+        for key, column, dtype in zip(_NOTE_KEYS, table.T, dtypes, strict=True):
+            columns[key].append(column.astype(dtype))
+    return columns
+
+
+def read_midi(path: str | os.PathLike[str], *, reader: str = "symusic") -> Notes:
+    """Read a MIDI file (type 0 or 1) into a note table at the file's own resolution.
+
+    One row per note. ``is_drum`` marks channel 10; ``program`` is the note's program (0 for
+    drums). How notes are built from the file's messages depends on ``reader``:
+
+    * ``"symusic"``: as symusic splits the file, one track per MIDI track, channel and
+      program; a note takes the program in force when it starts; a note that never ends is
+      dropped. ``track`` numbers the tracks that hold notes from 0, in file order.
+    * ``"muspy"``: as MusPy 0.5.0 reads it (mido backend, the reader of the MMT authors'
+      pipeline): a note takes the program in force on its channel when it ends, and a note
+      that never ends lasts to the end of its MIDI track. ``track`` numbers the (MIDI track,
+      channel, program) groups in the order their first note ends.
+
+    Both pair a note-off with the earliest sounding note of its channel and pitch.
+    Zero-length notes are kept (duration 0). Maps are read by symusic and normalised:
+    sorted by tick, one entry per tick (the last), entries that repeat the value in force
+    dropped; entries at negative ticks, tempos of 0 and key or time signatures out of range
+    are dropped.
+
+    Args:
+        path: The ``.mid`` file (any name; non-ASCII paths are fine).
+        reader: ``"symusic"`` or ``"muspy"`` (see above).
+
+    Returns:
+        The notes, with ``ticks_per_beat`` the file's ticks per quarter note.
+
+    Raises:
+        BadFileError: The file is missing, unreadable, empty, not MIDI, MIDI type 2, timed in
+            SMPTE frames, corrupted or truncated, holds no notes, or has absurd tick values.
+        UsageError: ``reader`` is not one of :data:`MIDI_READERS`.
+    """
+    import symusic
+
+    if reader not in MIDI_READERS:
+        raise UsageError(f"unknown MIDI reader {reader!r} (choose from {', '.join(MIDI_READERS)})")
+    p = check_readable_file(path)
+    with open(p, "rb") as f:
+        head = f.read(14)
+    problem = _header_problem(head)
+    if problem:
+        raise BadFileError(path, problem)
+    try:
+        score: Any = symusic.Score(p, ttype="tick")
+    except Exception as exc:  # symusic raises RuntimeError, but any failure is the file's
+        raise BadFileError(path, f"corrupted or truncated MIDI: {_short_reason(exc)}") from None
+
+    if reader == "muspy":
+        columns = _muspy_note_columns(p, path)
+    else:
+        columns = _symusic_note_columns(score)
     if not columns["t"]:
         declared, found = _count_track_chunks(p)
         if found < declared:
