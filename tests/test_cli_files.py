@@ -6,14 +6,16 @@ from __future__ import annotations
 
 import json
 import shutil
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from tuplet.cli import main
-from tuplet.encoding import get_encoding, quantise
+from tuplet.encoding import get_encoding, quantise, shift_to_first_beat
 from tuplet.io import read_notes
+from tuplet.io.midi import write_midi
 
 DATA = Path(__file__).parent / "data"
 QUARTET = DATA / "multitrack_drums.mid"  # flute, clarinet, cello, bass and drums
@@ -53,6 +55,34 @@ def test_encode_then_decode_gives_the_quantised_piece(tmp_path, capsys, name, ki
     assert f"wrote {tmp_path / 'x.mid'}: {len(back)} notes" in out
     if name == "mmt":  # it has no drums: the 168 drum notes are left out, and it says so
         assert f"{len(expected)} of the file's 386 notes are encoded" in out
+
+
+@pytest.mark.parametrize(("name", "moved"), [("mmt", 7), ("tuplet", 4)])
+def test_encode_moves_a_late_first_note_to_the_start_unless_told(
+    tmp_path, capsys, name: str, moved: int
+) -> None:
+    # the quartet's notes 7.5 beats later, its 4/4 map where it was: the first note is in
+    # beat 7 (mmt moves by whole beats, as MMT's extract.py) and in the bar from beat 4
+    notes = read_notes(QUARTET)
+    late = replace(notes, onset_ticks=notes.onset_ticks + 15 * notes.ticks_per_beat // 2)
+    write_midi(late, tmp_path / "late.mid")
+    config = get_encoding(name)
+    for keep, expected in [([], shift_to_first_beat(late, config)), (["--keep-beats"], late)]:
+        codes = tmp_path / "codes.csv"
+        argv = ["encode", str(tmp_path / "late.mid"), "--encoding", name, "--out", str(codes)]
+        assert main([*argv, *keep, "--force"]) == 0
+        out = capsys.readouterr().out
+        assert (f"moved {moved} beats earlier" in out) == (not keep), out
+        decoded = tmp_path / "x.mid"
+        argv = ["decode", str(codes), "--encoding", name, "--out", str(decoded), "--force"]
+        assert main(argv) == 0
+        back, want = read_notes(decoded), quantise(expected, config)
+        assert back.ticks_per_beat == want.ticks_per_beat == 12
+        assert sorted(zip(back.onset_ticks.tolist(), back.pitch.tolist(), strict=True)) == sorted(
+            zip(want.onset_ticks.tolist(), want.pitch.tolist(), strict=True)
+        )
+        first_beat = 7.5 if keep else 7.5 - moved
+        assert back.onset_ticks.min() == first_beat * 12
 
 
 def test_decode_says_how_many_rows_it_skipped(tmp_path, capsys) -> None:

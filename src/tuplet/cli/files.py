@@ -53,17 +53,38 @@ def cmd_render(args: argparse.Namespace) -> int:
 
 
 def cmd_encode(args: argparse.Namespace) -> int:
-    """Encode a music file as note-tuple codes (CSV or .npy)."""
+    """Encode a music file as note-tuple codes (CSV or .npy).
+
+    By default the codes are those ``tuplet data prepare`` stores for the file: the piece
+    moved earlier so that its first note lies in beat 0 (``mmt``, as MMT's ``extract.py``
+    does) or in the first bar (``tuplet``), and, for ``mmt``, MIDI read as MusPy reads it.
+    ``--keep-beats`` keeps the file's own beats.
+    """
     import numpy as np
 
-    from tuplet.encoding import codes_to_csv, encode, get_encoding
+    from tuplet.encoding import (
+        adjust_resolution,
+        codes_to_csv,
+        encode,
+        get_encoding,
+        midi_reader_for,
+        shift_to_first_beat,
+    )
     from tuplet.io import read_notes
 
     out = Path(args.out)
     _refuse_overwrite(out, args.force)
     config = get_encoding(args.encoding)
-    notes = read_notes(args.file)
-    codes = encode(notes, config)
+    notes = read_notes(args.file, midi_reader=midi_reader_for(config))
+    res = config.resolution
+    moved_ticks = 0
+    if args.keep_beats:
+        piece = notes
+    else:
+        piece = shift_to_first_beat(notes, config)
+        # every note moves by the same ticks, so the last one tells how far
+        moved_ticks = int(adjust_resolution(notes, res).onset_ticks.max() - piece.onset_ticks.max())
+    codes = encode(piece, config)
     if out.suffix.lower() == ".csv":
         codes_to_csv(codes, config, out)
     elif out.suffix.lower() == ".npy":
@@ -73,6 +94,12 @@ def cmd_encode(args: argparse.Namespace) -> int:
     else:
         raise UsageError(f"{out}: --out must end in .csv or .npy")
     print(f"wrote {out}: {len(codes)} events x {codes.shape[1]} fields ({config.name} encoding)")
+    if moved_ticks:
+        print(
+            f"  note: moved {moved_ticks / res:g} beats earlier, so that the first note lies in "
+            f"the first {'beat' if config.name == 'mmt' else 'bar'}, as `tuplet data prepare` "
+            "stores it (--keep-beats keeps the file's beats)"
+        )
     kept = int((codes[:, 0] == config.type_codes["note"]).sum())
     if kept < len(notes):
         lost = "drums, programs it has no instrument for, " if config.name == "mmt" else ""
@@ -137,6 +164,12 @@ def register(sub: Any) -> None:
     p.add_argument("file")
     p.add_argument("--encoding", default="tuplet", choices=["mmt", "tuplet"])
     p.add_argument("--out", required=True, help="X.csv or X.npy")
+    p.add_argument(
+        "--keep-beats",
+        action="store_true",
+        help="keep the file's beats (default: move the first note to the first beat (mmt) "
+        "or bar (tuplet), as `tuplet data prepare` does)",
+    )
     p.add_argument("--force", action="store_true")
     p.set_defaults(handler=cmd_encode)
 

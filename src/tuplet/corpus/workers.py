@@ -82,12 +82,13 @@ def read_file(path: str, encoding: str, filters: Filters | None) -> dict[str, An
         ``{"song", "meta", "n_notes", "length_beats"}`` plus either ``codes``, ``hash``,
         ``programs``, ``drums`` (encoded) or ``reason`` and ``detail`` (skipped).
     """
-    from tuplet.encoding import encode, get_encoding, shift_to_first_beat
+    from tuplet.encoding import encode, get_encoding, midi_reader_for, shift_to_first_beat
     from tuplet.errors import BadFileError
     from tuplet.io import SCORE_EXTENSIONS, read_notes
     from tuplet.sniff import sniff_metadata
 
     p = Path(path)
+    config = get_encoding(encoding)
     result: dict[str, Any] = {"sha256": file_sha256(p), "error": None, "songs": []}
     broken: list[BadFileError] = []
     try:
@@ -97,14 +98,13 @@ def read_file(path: str, encoding: str, filters: Filters | None) -> dict[str, An
 
             songs = read_score_all(p, skipped=broken)
         else:
-            songs = [(p.name, read_notes(p))]
+            songs = [(p.name, read_notes(p, midi_reader=midi_reader_for(config)))]
     except BadFileError as exc:
         result["error"] = ("unreadable", exc.problem)
         return result
     except Exception as exc:  # a reader bug is still this file's problem, not the run's
         result["error"] = ("unreadable", f"{type(exc).__name__}: {' '.join(str(exc).split())}")
         return result
-    config = get_encoding(encoding)
     note_type = config.type_codes["note"]
     for err in broken:
         song = p.name + ("#" + err.path.rsplit("#", 1)[1] if "#" in err.path else "")

@@ -9,6 +9,7 @@ fields, event types and vocabularies of each encoding are described by its
   ``decode(encode(n), c)`` equals ``quantise(n, c)``;
 * :func:`mmt_filter_reason`, :func:`shift_to_first_beat`: the MMT paper's corpus filters and
   its "first note at beat 0" step, for the corpus stage;
+* :func:`midi_reader_for`: how MIDI files are read for an encoding (``mmt``: as MusPy does);
 * :func:`codes_to_csv` / :func:`codes_from_csv`: codes as CSV files with a header.
 """
 
@@ -53,6 +54,7 @@ __all__ = [
     "get_encoding",
     "instrument_code",
     "instrument_of_program",
+    "midi_reader_for",
     "mmt_filter_reason",
     "program_of_instrument",
     "quantise",
@@ -133,6 +135,18 @@ def quantise(notes: Notes, config: EncodingConfig) -> Notes:
     if config.name == "mmt":
         return mmt.quantise_mmt(notes, config)
     return extended.quantise_tuplet(notes, config)
+
+
+def midi_reader_for(config: EncodingConfig) -> str:
+    """The MIDI reader (``reader`` of :func:`tuplet.io.midi.read_midi`) an encoding reads with.
+
+    ``mmt`` reads as MusPy does (``"muspy"``), because MMT's codes are defined on the notes
+    MusPy reads: the MMT authors' pipeline reads every file with ``muspy.read``. On a file
+    with a note that never ends, or a program change under a sounding note, symusic reads
+    other notes (the note missing, or on the earlier program, which can double a note that
+    another track also plays). ``tuplet`` reads with symusic (``"symusic"``).
+    """
+    return "muspy" if config.name == "mmt" else "symusic"
 
 
 def _bar_start(notes: Notes, tick: int) -> int | None:
