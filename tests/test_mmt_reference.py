@@ -8,6 +8,7 @@ for row.
 
 from __future__ import annotations
 
+import json
 import shutil
 from collections import Counter
 from pathlib import Path
@@ -143,3 +144,25 @@ def test_muspy_reader_refuses_what_it_cannot_read(tmp_path) -> None:
             read_midi(path, reader=reader)
     with pytest.raises(UsageError, match="unknown MIDI reader 'pretty_midi'"):
         read_midi(path, reader="pretty_midi")
+
+
+def test_a_dataset_prepared_with_symusics_reading_is_started_over(tmp_path, capsys) -> None:
+    src = tmp_path / "src"
+    src.mkdir()
+    shutil.copy(MIDI["pop_band"], src / "pop_band.mid")
+    out = tmp_path / "ds"
+    args = ["data", "prepare", str(src), "--out", str(out), "--encoding", "mmt", "--jobs", "1"]
+    assert main([*args, "--quiet"]) == 0
+    info_path = out / "dataset.json"
+    info = json.loads(info_path.read_text())
+    assert info["midi_reader"] == "muspy"
+    # a folder prepared before the mmt path read MIDI as MusPy does records no reader: its
+    # codes for the band were symusic's, so the run reads every file again
+    del info["midi_reader"]
+    info_path.write_text(json.dumps(info))
+    capsys.readouterr()
+    assert main([*args, "--quiet"]) == 0
+    assert "started over: MIDI files are read otherwise now" in capsys.readouterr().out
+    [(_, codes)] = list(iter_sequences(out))
+    assert mismatch("pop_band", codes, reference("pop_band")) is None
+    assert json.loads(info_path.read_text())["midi_reader"] == "muspy"

@@ -170,7 +170,8 @@ class PrepareReport:
         notes_read: Notes of every song read in this run.
         seconds: Wall time of the run.
         splits: Sequences per split in the whole dataset after the run.
-        reset: Why the folder was emptied first (changed filters or encoding knobs), if it was.
+        reset: Why the folder was emptied first (changed filters, encoding knobs or MIDI
+            reader), if it was.
     """
 
     out_dir: str
@@ -227,8 +228,8 @@ def _default_jobs() -> int:
 _FORMATS = {".mid": "midi", ".midi": "midi", ".abc": "abc", ".krn": "humdrum"}
 
 
-def _info(config_dict: dict[str, Any], n_fields: int, sources: list[str], filters: Filters | None,
-          split: SplitRule, policy: RightsPolicy, complete: bool,
+def _info(config_dict: dict[str, Any], midi_reader: str, n_fields: int, sources: list[str],
+          filters: Filters | None, split: SplitRule, policy: RightsPolicy, complete: bool,
           **extra: Any) -> dict[str, Any]:  # fmt: skip
     import datetime
 
@@ -242,6 +243,7 @@ def _info(config_dict: dict[str, Any], n_fields: int, sources: list[str], filter
         "complete": complete,
         "updated": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "encoding": config_dict,
+        "midi_reader": midi_reader,
         "n_fields": n_fields,
         "codes_dtype": store.CODES_DTYPE,
         "sources": sources,
@@ -311,7 +313,7 @@ def prepare(
         UsageError: No sources, a missing source, a bad option, a bad manifest, or ``out_dir``
             holds a dataset of another encoding or files that are not a dataset.
     """
-    from tuplet.encoding import get_encoding
+    from tuplet.encoding import get_encoding, midi_reader_for
 
     t0 = time.perf_counter()
     if not sources:
@@ -349,11 +351,15 @@ def prepare(
             report.reset = "the encoding's settings changed"
         elif previous.get("filters") != (asdict(the_filters) if the_filters else None):
             report.reset = "the filters changed"
+        elif previous.get("midi_reader", "symusic") != midi_reader_for(config):
+            # datasets from before the mmt encoding read MIDI as MusPy does hold no reader
+            report.reset = "MIDI files are read otherwise now"
         if report.reset:
             store.reset(out)
     elif any(not p.name.startswith(".") and p.name not in ours for p in out.iterdir()):
         raise UsageError(f"{out} is not empty and holds no dataset: choose an empty folder")
-    info_args = (config.to_dict(), n_fields, source_list, the_filters, the_split, policy)
+    info_args = (config.to_dict(), midi_reader_for(config), n_fields, source_list, the_filters,
+                 the_split, policy)  # fmt: skip
     _write_info(out, _info(*info_args, complete=False))
     journal = store.recover(out, n_fields)
 
