@@ -416,7 +416,7 @@ def _drums_only(path: Path) -> Path:
         (("--prompt", "{silent}"), "tuplet", "no notes (--prompt needs"),
         (("--prompt", "{drums}"), "mmt", "none of its notes fits"),
         (("--prompt", "{missing}"), "tuplet", "no such file"),
-        (("--instruments", "piano,fiddle"), "tuplet", "valid: piano"),
+        (("--instruments", "piano,fidle"), "tuplet", "did you mean fiddle?"),
         (("--prompt", str(BACH), "--infill", "40:48"), "tuplet", "outside the piece"),
         (("--prompt", str(BACH), "--infill", "8:4"), "tuplet", "the span is empty"),
         (("--prompt", str(BACH), "--infill", "8:8"), "tuplet", "the span is empty"),

@@ -36,6 +36,7 @@ import numpy as np
 
 from tuplet.encoding import EncodingConfig, decode, encode, instrument_code
 from tuplet.errors import UsageError
+from tuplet.instruments import resolve_instrument, resolve_instruments
 from tuplet.notes import Notes
 from tuplet.session import (
     CONTEXT_SHARE,
@@ -52,16 +53,18 @@ from tuplet.session import (
 def instrument_codes(
     names: list[str] | tuple[str, ...] | None, encoding: EncodingConfig
 ) -> list[int] | None:
-    """Codes of instrument names (None stays None).
+    """Codes of instrument names as people type them (None stays None).
+
+    Names go through :func:`tuplet.instruments.resolve_instruments`: aliases (``guitar``,
+    ``choir``) become the encoding's names, families (``strings``) their instruments, and each
+    instrument is listed once.
 
     Raises:
-        UsageError: An unknown name (the message lists the valid ones), or an empty list.
+        UsageError: An unknown name (the message suggests the closest), or an empty list.
     """
     if names is None:
         return None
-    if not names:
-        raise UsageError("no instrument named (give names such as piano,violin)")
-    return [instrument_code(name.strip(), encoding) for name in names]
+    return [instrument_code(name, encoding) for name in resolve_instruments(names, encoding)]
 
 
 def check_fill(lm: LoadedModel) -> None:
@@ -435,12 +438,13 @@ def add_part(
 
     Raises:
         UsageError: A model without fill-in-the-middle, a piece without usable notes, an
-            unknown instrument, or one the piece already has.
+            unknown instrument, a family of several (``strings``), or one the piece has.
     """
     options = options or GenerationOptions()
     check_fill(lm)
     run = Session(lm, options)
-    (code,) = instrument_codes([instrument], run.enc) or [0]
+    instrument = resolve_instrument(instrument, run.enc)  # "fiddle" is the violin
+    code = instrument_code(instrument, run.enc)
     body = prompt_body(run, piece, "piece")
     notes = body[body[:, 0] == run.types["note"]]
     if (notes[:, run.col["instrument"]] == code).any():

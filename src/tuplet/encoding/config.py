@@ -245,17 +245,23 @@ def get_encoding(name: str, **overrides: Any) -> EncodingConfig:
 
 
 def instrument_code(name: str, config: EncodingConfig) -> int:
-    """The instrument code of an instrument name in an encoding (in any letter case).
+    """The instrument code of one of the encoding's own instrument names (in any letter case).
+
+    This is the strict lookup: ``strings`` is MMT's string ensemble here. The names people
+    type (``guitar``, ``choir``, the family ``strings``...) go through
+    :func:`tuplet.instruments.resolve_instruments` first.
 
     Raises:
-        UsageError: Unknown name; the message lists the valid names.
+        UsageError: Unknown name; the message suggests the closest valid one.
     """
+    from tuplet.instruments import suggestion
+
     names = config.instrument_names
     key = name.strip().lower()  # "Piano" is piano
     lowered = [n.lower() for n in names]
     if key not in lowered:
         raise UsageError(
-            f"unknown instrument {name!r} in the {config.name} encoding (valid: {', '.join(names)})"
+            f"unknown instrument {name!r} in the {config.name} encoding{suggestion(key, names)}"
         )
     return lowered.index(key) + 1
 
