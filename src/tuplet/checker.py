@@ -40,6 +40,7 @@ def check_sequence(
     max_events: int | None = None,
     max_beats: int | None = None,
     complete: bool = False,
+    max_gap_beats: int | None = None,
 ) -> list[Violation]:
     """Every way a sequence breaks the sampler's rules (module docstring); [] if none.
 
@@ -54,6 +55,8 @@ def check_sequence(
         max_events: Most rows allowed.
         max_beats: New timed events must start before this beat.
         complete: The sequence must end with end-of-song.
+        max_gap_beats: Rule ``gap``: new timed events start at most this many beats after the
+            timed event before them (or the start, or a fill's first beat); None = unchecked.
 
     Returns:
         The violations, in row order.
@@ -166,6 +169,56 @@ def check_sequence(
                 bad(i, "span", f"instrument {code}, not the span's {span[2]}")
     if complete and phase != "end":
         bad(len(codes) - 1, "order", "no end-of-song")
+    found += _check_playable(codes, config, prompt_length, max_gap_beats)
+    return sorted(found, key=lambda v: v.row)
+
+
+def _check_playable(
+    codes: np.ndarray, config: EncodingConfig, prompt_length: int, max_gap_beats: int | None
+) -> list[Violation]:
+    """Rules ``range``, ``drums``, ``polyphony`` and ``gap`` for the new rows of a sequence."""
+    from tuplet.encoding.vocab import KNOWN_DURATIONS_TICKS
+    from tuplet.ranges import DRUM_MAX_DURATION_TICKS, POLYPHONY_SLOTS, instrument_table
+
+    t = config.type_codes
+    col = {name: i for i, name in enumerate(config.fields)}
+    table = instrument_table(config)
+    found: list[Violation] = []
+    timed = np.isin(codes[:, 0], [t[x] for x in (*META, "note") if x in t])
+    notes = codes[:, 0] == t["note"]
+    v_instr = len(table.low)
+    instr = np.clip(codes[:, col["instrument"]], 0, v_instr - 1)
+    start = codes[:, col["beat"]] * config.resolution + codes[:, col["position"]]
+    dur = KNOWN_DURATIONS_TICKS[np.clip(codes[:, col["duration"]], 1, None) - 1]
+    last_beat = 1
+    if "fill-start" in t and (codes[:, 0] == t["fill-start"]).any():
+        last_beat = int(codes[codes[:, 0] == t["fill-start"], col["beat"]][0])
+    for i in range(len(codes)):
+        if timed[i] and i < prompt_length:
+            last_beat = int(codes[i, col["beat"]])
+        if i < prompt_length or not timed[i]:
+            continue
+        beat = int(codes[i, col["beat"]])
+        if max_gap_beats is not None and beat - last_beat > max_gap_beats:
+            found.append(Violation(i, "gap", f"{beat - last_beat} beats after the last event"))
+        last_beat = beat
+        if not notes[i]:
+            continue
+        code, pitch = int(instr[i]), int(codes[i, col["pitch"]]) - 1
+        if code == 0 or pitch < 0:  # the fields rule reports it
+            continue
+        if not table.low[code] <= pitch <= table.high[code]:
+            rule = "drums" if table.is_drums[code] else "range"
+            found.append(Violation(i, rule, f"pitch {pitch} outside {code}'s range"))
+        if table.is_drums[code] and dur[i] > DRUM_MAX_DURATION_TICKS:
+            found.append(Violation(i, "drums", f"a drum note of {dur[i]} ticks"))
+        if table.polyphony[code] < POLYPHONY_SLOTS:
+            before = notes[:i] & (instr[:i] == code)
+            sounding = before & (start[:i] <= start[i]) & (start[:i] + dur[:i] > start[i])
+            if sounding.sum() >= table.polyphony[code]:
+                found.append(
+                    Violation(i, "polyphony", f"{sounding.sum() + 1} notes of {code} at once")
+                )
     return found
 
 

@@ -20,6 +20,18 @@ The rules no model output can break (:func:`check_sequence` checks them; each ha
 * ``unison``: no sampled note repeats the pitch, duration and instrument of another note
   sampled at the same onset (the encoder keeps one such note, so no model ever saw two; a
   model that repeats one is stuck, and the copies would only pile up in the MIDI file).
+* ``range``: a note of a pitched instrument lies in that instrument's playable range
+  (:mod:`tuplet.ranges`: a violin never goes below G3).
+* ``polyphony``: an instrument never sounds more notes at once than it can (one for a flute,
+  four for a violin's quadruple stop, ten for a piano: :mod:`tuplet.ranges`), counting the
+  prompt's notes that still sound. When every allowed instrument is full at the current onset,
+  a new note must start later (as a note after a meta event at one onset must). In a fill,
+  notes of the prompt that start later can leave no instrument free at an onset the model
+  chose; the rule then gives way for that note.
+* ``drums``: drum notes are General MIDI kit pieces (keys 35..81) and hits (at most a beat).
+* ``gap``: a timed event starts at most ``max_gap_beats`` beats after the one before (or
+  after the start of the piece, or of a fill's span), so no piece has long dead air; a piece
+  may still end instead. Off without ``Limits.max_gap_beats``.
 
 Limits (:class:`Limits`): beats stay below the model's ``max_beat`` (its vocabulary); at
 most ``max_events`` rows (prompt and end-of-song included, at most the model's
@@ -46,12 +58,25 @@ import numpy as np
 from tuplet.checker import META as _META
 from tuplet.checker import Violation, check_sequence
 from tuplet.encoding import EncodingConfig
+from tuplet.encoding.vocab import KNOWN_DURATIONS_TICKS
 from tuplet.errors import UsageError
+from tuplet.ranges import POLYPHONY_SLOTS
 
 if TYPE_CHECKING:
     import torch
 
-RULES: tuple[str, ...] = ("order", "onset", "instruments", "fields", "span", "unison")
+RULES: tuple[str, ...] = (
+    "order",
+    "onset",
+    "instruments",
+    "fields",
+    "span",
+    "unison",
+    "range",
+    "polyphony",
+    "drums",
+    "gap",
+)
 
 
 @dataclass(frozen=True)
@@ -69,6 +94,8 @@ class Limits:
             notes, unless the piece has reached its last beat (see the module docstring).
         header_only: Stop at start-of-notes (to sample the instruments of a piece); such
             sequences end with start-of-notes instead of end-of-song.
+        max_gap_beats: Rule ``gap``: the most beats from one timed event to the next; None =
+            no bound.
     """
 
     max_events: int | None = None
@@ -76,6 +103,7 @@ class Limits:
     max_notes: int | None = None
     min_notes: int = 1
     header_only: bool = False
+    max_gap_beats: int | None = None
 
 
 @dataclass(frozen=True)
@@ -156,6 +184,7 @@ class PromptInfo(NamedTuple):
     timed_type: int  # type of the last timed event (0: none)
     instruments: tuple[int, ...]  # declared in the header
     fill: tuple[int, int, int] | None  # (first beat code, last beat code, instrument)
+    notes: np.ndarray | None = None  # (k, 3) start, end (in onset units), instrument
 
 
 def read_prompt(prompt: np.ndarray, enc: EncodingConfig) -> PromptInfo:
@@ -180,17 +209,21 @@ def read_prompt(prompt: np.ndarray, enc: EncodingConfig) -> PromptInfo:
     beat_col, pos_col = enc.field_index("beat"), enc.field_index("position")
     instr_col = enc.field_index("instrument")
     header = tuple(int(c) for c in prompt[types == t["instrument"], instr_col])
+    rows = prompt[types == t["note"]]
+    start = rows[:, beat_col] * enc.resolution + rows[:, pos_col]
+    end = start + KNOWN_DURATIONS_TICKS[rows[:, enc.field_index("duration")] - 1]
+    notes = np.stack([start, end, rows[:, instr_col]], axis=1)
     fill = None
     if "fill-end" in t and types[-1] == t["fill-end"]:
         start, end = prompt[-2], prompt[-1]
         fill = (int(start[beat_col]), int(end[beat_col]), int(end[instr_col]))
-        return PromptInfo(int(types[-1]), fill[0], 1, 0, header, fill)
+        return PromptInfo(int(types[-1]), fill[0], 1, 0, header, fill, notes)
     timed = np.flatnonzero(np.isin(types, [t[x] for x in (*_META, "note") if x in t]))
     if len(timed) == 0:
-        return PromptInfo(int(types[-1]), 1, 1, 0, header, None)
+        return PromptInfo(int(types[-1]), 1, 1, 0, header, None, notes)
     last = prompt[timed[-1]]
     return PromptInfo(
-        int(types[-1]), int(last[beat_col]), int(last[pos_col]), int(last[0]), header, None
+        int(types[-1]), int(last[beat_col]), int(last[pos_col]), int(last[0]), header, None, notes
     )
 
 
@@ -286,6 +319,101 @@ class MaskState:
         self.notes_ok = notes_ok[None].repeat(n, 1)  # (B, V_instr)
         allowed = requested.nonzero()
         self.max_header = int(allowed.max()) if len(allowed) else 0
+        self.max_gap = limits.max_gap_beats if self.on["gap"] else None
+        self.res = enc.resolution
+        self._init_playable(enc, info, n, device)
+
+    # ------------------------------------------------------------------ range, polyphony, drums
+    def _init_playable(self, enc: EncodingConfig, info: PromptInfo, n: int, device: Any) -> None:
+        """Tables of rules ``range``, ``drums`` and ``polyphony``, and the sounding notes."""
+        import torch
+
+        from tuplet.ranges import DRUM_MAX_DURATION_TICKS, instrument_table
+
+        table = instrument_table(enc)
+        v_instr, v_pitch, v_dur = (self.sizes[j] for j in (self.instr, self.pitch, self.dur))
+        midi = np.arange(v_pitch) - 1  # pitch code c is MIDI pitch c - 1
+        inside = (midi[None] >= table.low[:, None]) & (midi[None] <= table.high[:, None])
+        pitch_ok = np.ones((v_instr, v_pitch), dtype=bool)  # [instrument, pitch code]
+        dur_ok = np.ones((v_instr, v_dur), dtype=bool)  # [instrument, duration code]
+        drums = table.is_drums
+        if self.on["range"]:
+            pitch_ok[~drums] = inside[~drums]
+        if self.on["drums"]:
+            pitch_ok[drums] = inside[drums]
+            hit = np.concatenate([[True], KNOWN_DURATIONS_TICKS <= DRUM_MAX_DURATION_TICKS])
+            dur_ok[drums] = hit[None]
+        self.playable = bool((~pitch_ok).any() or (~dur_ok).any()) or self.on["polyphony"]
+        self.pitch_ok = torch.tensor(pitch_ok, device=device)
+        self.dur_ok = torch.tensor(dur_ok, device=device)
+        self.dur_ticks = torch.tensor(
+            np.concatenate([[0], KNOWN_DURATIONS_TICKS]), dtype=torch.long, device=device
+        )
+        poly = np.minimum(table.polyphony, POLYPHONY_SLOTS + 1)
+        if not self.on["polyphony"]:
+            poly[:] = POLYPHONY_SLOTS + 1
+        self.poly = torch.tensor(poly, dtype=torch.long, device=device)
+        # the notes that may still sound: (B, V_instr, slots) start and end, in onset units
+        # (beat code * resolution + position code); an empty slot is (0, 0)
+        starts = np.zeros((v_instr, POLYPHONY_SLOTS), dtype=np.int64)
+        ends = np.zeros_like(starts)
+        if info.notes is not None and self.on["polyphony"]:
+            for code in np.unique(info.notes[:, 2]):
+                mine = info.notes[info.notes[:, 2] == code]
+                latest = mine[np.argsort(mine[:, 1], kind="stable")[-POLYPHONY_SLOTS:]]
+                starts[code, : len(latest)], ends[code, : len(latest)] = latest[:, 0], latest[:, 1]
+        self.starts = torch.tensor(starts, device=device)[None].repeat(n, 1, 1)
+        self.ends = torch.tensor(ends, device=device)[None].repeat(n, 1, 1)
+        self._avail: torch.Tensor | None = None
+        self._floor: torch.Tensor | None = None
+
+    def _sounding_at(self, onset: torch.Tensor) -> torch.Tensor:
+        """(B, V_instr) how many tracked notes of each instrument sound at ``onset`` (B,)."""
+        t = onset[:, None, None]
+        return ((self.starts <= t) & (self.ends > t)).sum(dim=-1)
+
+    def _notes_allowed(self) -> torch.Tensor:
+        return self.notes_ok if self.on["instruments"] else self.any_instr.expand_as(self.notes_ok)
+
+    def note_floor(self) -> torch.Tensor:
+        """(B,) the earliest onset (in onset units) at which an allowed instrument has room.
+
+        The current onset where one has room now; else the end of the note whose end frees
+        the first instrument (the sounding notes all started by now, so none gets fuller).
+        """
+        import torch
+
+        if self._floor is None:
+            now = self.prev_beat * self.res + self.prev_pos
+            t = now[:, None, None]
+            sounding = (self.starts <= t) & (self.ends > t)  # (B, V_instr, slots)
+            count = sounding.sum(dim=-1)  # (B, V_instr)
+            big = torch.iinfo(torch.long).max
+            ends = torch.where(sounding, self.ends, big).sort(dim=-1).values
+            need = (count - self.poly[None]).clamp(0, POLYPHONY_SLOTS - 1)
+            free = torch.where(
+                count >= self.poly[None], ends.gather(-1, need[..., None])[..., 0], now[:, None]
+            )
+            allowed = self._notes_allowed()
+            floor = torch.where(allowed, free, big).min(dim=-1).values
+            self._floor = torch.where(allowed.any(dim=-1), floor, now)
+        return self._floor
+
+    def _floor_beat_pos(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """The beat and position codes of :meth:`note_floor`."""
+        floor = self.note_floor() - 1  # onset units run beat * res + position, position >= 1
+        return floor // self.res, floor % self.res + 1
+
+    def available(self, chosen: torch.Tensor) -> torch.Tensor:
+        """(B, V_instr) bool: instruments with room at the chosen onset (once per event)."""
+        if self._avail is None:
+            onset = chosen[:, self.beat] * self.res + chosen[:, self.pos]
+            allowed = self._notes_allowed()
+            avail = allowed & (self._sounding_at(onset) < self.poly[None])
+            # only a fill's later prompt notes can leave none: the rule gives way there
+            none = ~avail.any(dim=-1, keepdim=True)
+            self._avail = avail | (none & allowed)
+        return self._avail
 
     def select(self, index: torch.Tensor) -> None:
         """Keep rows ``index`` of the batch state."""
@@ -293,6 +421,8 @@ class MaskState:
             setattr(self, name, getattr(self, name)[index])
         self.notes_ok = self.notes_ok[index]
         self.sounding = self.sounding[index]
+        self.starts, self.ends = self.starts[index], self.ends[index]
+        self._avail = self._floor = None
 
     def early(self) -> torch.Tensor:
         """(B,) bool: the sequences that may not end yet.
@@ -333,10 +463,18 @@ class MaskState:
             # a type that needs a later onset is impossible when no later onset is left
             stuck = (self.prev_pos >= self.sizes[self.pos] - 1) & (self.prev_beat >= self.cap())
             m = m & ~(g.strict[self.prev_timed] & stuck[:, None])
+        if self.on["polyphony"]:  # no note while every instrument stays full until time is up
+            top = self.cap()
+            if self.max_gap is not None:
+                top = torch.minimum(top, self.prev_beat + self.max_gap)
+            m[:, g.note] &= self._floor_beat_pos()[0] <= top
+
         m = m & ~(g.is_eos & self.early()[:, None])
         force = self.n_notes >= (self.max_notes if self.max_notes is not None else 2**62)
         if force_end:
             force = torch.ones_like(force)
+        # rules that leave a sequence nothing (every instrument full to the end): it ends
+        force = force | ~m.any(dim=-1)
         return torch.where(force[:, None], g.is_eos, m)
 
     def field_mask(
@@ -355,6 +493,11 @@ class MaskState:
                 strict = self.g.strict[self.prev_timed, types]
                 bump = strict & (self.prev_pos >= self.sizes[self.pos] - 1)
                 ok = ok & (r >= (self.prev_beat + bump.long())[:, None])
+            if self.on["polyphony"]:
+                floor = torch.where(types == self.g.note, self._floor_beat_pos()[0], 0)
+                ok = ok & (r >= floor[:, None])
+            if self.max_gap is not None:
+                ok = ok & (r <= (self.prev_beat + self.max_gap)[:, None])
             if self.span:
                 # past the span's last beat means "the fill is complete" (see update),
                 # allowed once min_notes new notes are in
@@ -366,25 +509,41 @@ class MaskState:
             strict = self.g.strict[self.prev_timed, types]
             same = chosen[:, self.beat] == self.prev_beat
             low = torch.where(same, self.prev_pos + strict.long(), torch.ones_like(self.prev_pos))
+            if self.on["polyphony"]:
+                beat, pos = self._floor_beat_pos()
+                at = (types == self.g.note) & (chosen[:, self.beat] == beat)
+                low = torch.where(at, torch.maximum(low, pos), low)
             ok = ok & (r >= low[:, None])
-        elif j == self.pitch and self.unison:
-            # out: a pitch every allowed instrument plays at this onset in every duration
-            notes = self.notes_ok if self.on["instruments"] else self.any_instr
-            full = (self.sounding == self.all_durs) | ~notes[:, None, :]
-            ok = ok & ~(self._same_onset(chosen, types)[:, None] & full.all(dim=-1))
-        elif j == self.dur and self.unison:
-            # out: a duration every allowed instrument plays at this onset in this pitch
-            notes = self.notes_ok if self.on["instruments"] else self.any_instr
-            rows = torch.arange(len(types), device=types.device)
-            bits = self.sounding[rows, chosen[:, self.pitch]]  # (B, V_instr)
-            played = (bits[:, :, None] >> self.dur_bits).bitwise_and(1).bool()  # (B, V_i, V_d)
-            full = (played | ~notes[:, :, None]).all(dim=1)  # (B, V_dur)
-            ok = ok & ~(self._same_onset(chosen, types)[:, None] & full)
+        elif j == self.pitch:
+            if self.playable:  # a pitch some instrument with room can play
+                avail = self.available(chosen)
+                ok = ok & (avail[:, :, None] & self.pitch_ok[None]).any(dim=1)
+            if self.unison:
+                # out: a pitch every allowed instrument plays at this onset in every duration
+                notes = self.notes_ok if self.on["instruments"] else self.any_instr
+                full = (self.sounding == self.all_durs) | ~notes[:, None, :]
+                ok = ok & ~(self._same_onset(chosen, types)[:, None] & full.all(dim=-1))
+        elif j == self.dur:
+            if self.playable:  # a duration some instrument that can play the pitch can hold
+                avail = self.available(chosen) & self.pitch_ok.T[chosen[:, self.pitch]]
+                ok = ok & (avail[:, :, None] & self.dur_ok[None]).any(dim=1)
+            if self.unison:
+                # out: a duration every allowed instrument plays at this onset in this pitch
+                notes = self.notes_ok if self.on["instruments"] else self.any_instr
+                rows = torch.arange(len(types), device=types.device)
+                bits = self.sounding[rows, chosen[:, self.pitch]]  # (B, V_instr)
+                played = (bits[:, :, None] >> self.dur_bits).bitwise_and(1).bool()  # (B, V_i, V_d)
+                full = (played | ~notes[:, :, None]).all(dim=1)  # (B, V_dur)
+                ok = ok & ~(self._same_onset(chosen, types)[:, None] & full)
         elif j == self.instr:
             header = self.header_ok[None] if self.on["instruments"] else ok
             if self.on["order"]:
                 header = header & (r > self.last_instr[:, None])
             notes = self.notes_ok if self.on["instruments"] else ok
+            if self.playable:
+                notes = notes & self.available(chosen)
+                notes = notes & self.pitch_ok.T[chosen[:, self.pitch]]
+                notes = notes & self.dur_ok.T[chosen[:, self.dur]]
             if self.unison:
                 rows = torch.arange(len(types), device=types.device)
                 bits = self.sounding[rows, chosen[:, self.pitch]]  # (B, V_instr)
@@ -397,6 +556,18 @@ class MaskState:
             # with rules switched off, the rest may leave nothing: then anything goes
             ok = ok | ~ok.any(dim=-1, keepdim=True)
         return ok
+
+    def _track(self, row: torch.Tensor, is_note: torch.Tensor) -> None:
+        """Put each new note in its instrument's slot that ends first (an ended one, if any)."""
+        import torch
+
+        rows = torch.arange(len(row), device=row.device)
+        instr = row[:, self.instr].clamp(0, self.sizes[self.instr] - 1)
+        slot = self.ends[rows, instr].argmin(dim=-1)
+        start = row[:, self.beat] * self.res + row[:, self.pos]
+        end = start + self.dur_ticks[row[:, self.dur].clamp(0, len(self.dur_ticks) - 1)]
+        self.starts[rows, instr, slot] = torch.where(is_note, start, self.starts[rows, instr, slot])
+        self.ends[rows, instr, slot] = torch.where(is_note, end, self.ends[rows, instr, slot])
 
     def _same_onset(self, chosen: torch.Tensor, types: torch.Tensor) -> torch.Tensor:
         """(B,) bool: notes whose chosen onset is that of the notes in ``sounding``.
@@ -420,7 +591,7 @@ class MaskState:
         """
         import torch
 
-        self._same = None  # the next event chooses its onset afresh
+        self._same = self._avail = self._floor = None  # the next event starts afresh
         g = self.g
         types = row[:, 0]
         if self.span:
@@ -447,6 +618,8 @@ class MaskState:
             cell = cell[:, None]
             flat.scatter_(1, cell, flat.gather(1, cell) | bit[:, None])
             self.sounding = flat.view(B, v_pitch, v_instr)
+        if self.on["polyphony"]:
+            self._track(row, types == g.note)
         self.prev_beat = torch.where(timed, row[:, self.beat], self.prev_beat)
         self.prev_pos = torch.where(timed, row[:, self.pos], self.prev_pos)
         self.prev_timed = torch.where(timed, types, self.prev_timed)
