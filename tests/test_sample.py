@@ -368,7 +368,8 @@ def test_the_checker_names_what_is_broken(data_dir) -> None:
         c[drums[0], duration] = 13  # 15 ticks: more than a beat
 
     def two_flutes_at_once(c):
-        c[flutes[1], beat], c[flutes[1], enc.field_index("position")] = c[flutes[0], beat : beat + 2]
+        position = enc.field_index("position")
+        c[flutes[1], [beat, position]] = c[flutes[0], [beat, position]]
 
     def stray_field(c):
         c[notes[0], tempo] = 3
