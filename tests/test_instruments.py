@@ -1,6 +1,14 @@
-"""Instrument names musicians use (``tuplet.instruments``)."""
+"""Instrument names musicians use (``tuplet.instruments``), and ``tuplet generate`` answering a
+wrong name, a wrong file or a wrong length in a fraction of a second, before torch loads."""
 
 from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
 
 import pytest
 
@@ -16,7 +24,10 @@ from tuplet.instruments import (
     resolve_instrument,
     resolve_instruments,
 )
+from tuplet.sample import default_model_path
 
+DATA = Path(__file__).parent / "data"
+BACH = DATA / "bwv66.6.mid"  # 36 beats
 TUPLET = get_encoding("tuplet")
 MMT = get_encoding("mmt")
 
@@ -98,3 +109,87 @@ def test_the_tables_name_only_real_instruments_and_shadow_nothing_by_accident() 
         assert family == normalise(family) and family not in ALIASES, family
     # the one family that is also an instrument of MMT's table, on purpose (see the module)
     assert set(FAMILIES) & everything == {"strings"}
+
+
+# ------------------------------------------------------------------------------ the CLI
+def run_cli(*args: str, cwd: Path) -> tuple[subprocess.CompletedProcess[str], float]:
+    """``python -m tuplet ARGS`` as a user runs it, with its wall-clock seconds."""
+    env = {**os.environ, "PYTHONWARNINGS": "ignore"}
+    start = time.perf_counter()
+    done = subprocess.run(
+        [sys.executable, "-m", "tuplet", *args], capture_output=True, text=True, cwd=cwd, env=env
+    )
+    return done, time.perf_counter() - start
+
+
+def test_a_wrong_instrument_is_answered_in_one_line_before_anything_heavy_loads(tmp_path):
+    default_model_path()  # the shipped model's config.json is what the name is checked against
+    args = ("generate", "--instruments", "piano,guitr", "--out", str(tmp_path / "out"))
+    done, seconds = run_cli(*args, cwd=tmp_path)
+    assert done.returncode == 1 and done.stdout == ""
+    assert done.stderr.count("\n") == 1, done.stderr
+    assert done.stderr.startswith("tuplet: error: --instruments: unknown instrument 'guitr' ")
+    assert "did you mean guitar?" in done.stderr and "--list-instruments" in done.stderr
+    assert seconds < 1.5, seconds  # torch alone takes longer to import on most machines
+    assert not (tmp_path / "out").exists()
+
+
+def no_torch_on_the_way(*args: str) -> tuple[int, bool]:
+    """(exit status, whether torch was imported) of ``tuplet ARGS`` in a fresh interpreter."""
+    script = (
+        "import sys; from tuplet.cli import main; "
+        f"code = main({list(args)!r}); print(code, 'torch' in sys.modules)"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    code, torch = done.stdout.split()
+    return int(code), torch == "True"
+
+
+def mmt_config(folder: Path) -> Path:
+    """A checkpoint folder whose config.json says mmt (no weights: they are never read here)."""
+    info = json.loads((default_model_path() / "config.json").read_text())
+    info["encoding"] = get_encoding("mmt", max_beat=256).to_dict()
+    folder.mkdir()
+    (folder / "config.json").write_text(json.dumps(info))
+    return folder
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("--instruments", "guitr"), "did you mean guitar?"),
+        (("--instruments", "piano,drums", "--model", "{mmt}"), "mmt encoding has no drums"),
+        (("--add-part", "strings", "--prompt", str(BACH)), "name one"),
+        (("--prompt", str(DATA)), "is a folder, not a MIDI or score file"),
+        (("--prompt", str(DATA / "README.md")), "unknown file type '.md': --prompt takes"),
+        (("--prompt", str(BACH), "--prompt-beats", "64"), "36 beats long"),
+        (("--prompt", str(BACH), "--infill", "40:48"), "outside the piece"),
+        (("--prompt", str(BACH), "--add-part", "viola", "--model", "{mmt}"), "no fill events"),
+        (("--device", "nonsense"), "unknown device 'nonsense'"),
+        (("--max-events", "100000"), "max_seq_len 512"),
+        (("--temperature", "pich=1.2"), "no field named pich"),
+        (("--loop", "2", "--prompt", str(BACH), "--meter", "3/4"), "keeps its"),
+    ],
+)
+def test_argument_errors_come_before_torch(tmp_path, capsys, args, message) -> None:
+    folder = str(mmt_config(tmp_path / "mmt"))
+    args = tuple(a.format(mmt=folder) for a in args)
+    code, torch = no_torch_on_the_way("generate", "--out", str(tmp_path / "out"), *args)
+    assert code == 1 and not torch
+    from tuplet.cli import main
+
+    assert main(["generate", "--out", str(tmp_path / "out"), *args]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("tuplet: error: ") and err.count("\n") == 1, err
+    assert message in err
+
+
+def test_list_instruments_follows_the_models_encoding(tmp_path, capsys) -> None:
+    from tuplet.cli import main
+
+    assert main(["generate", "--list-instruments"]) == 0
+    out = capsys.readouterr().out
+    assert "instruments of the tuplet encoding" in out and "drums" in out
+    assert "strings = violin, viola, cello" in out and "fiddle = violin" in out
+    assert main(["generate", "--list-instruments", "--model", str(mmt_config(tmp_path / "m"))]) == 0
+    assert "no drums" in capsys.readouterr().out

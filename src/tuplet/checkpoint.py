@@ -233,14 +233,16 @@ def check_device(device: str | torch.device) -> None:
         raise UsageError("no Apple GPU (mps) is available here; use --device cpu")
 
 
-def load_checkpoint_info(folder: str | os.PathLike[str]) -> dict[str, Any]:
-    """The contents of a checkpoint's ``config.json`` (no weights loaded), plus ``path``.
+def load_checkpoint_config(folder: str | os.PathLike[str]) -> dict[str, Any]:
+    """A checkpoint's ``config.json``, checked as JSON only (no torch, no weights): fast.
+
+    What a command needs to check its arguments before the model loads (the encoding, the
+    training settings); :func:`load_checkpoint_info` also checks the model config.
 
     Raises:
-        BadFileError: No such folder, or a missing, unreadable or invalid ``config.json``.
+        BadFileError: No such folder, or a missing, unreadable or invalid ``config.json``
+            (a training run's folder: the message names the checkpoint in it).
     """
-    from tuplet.model import ModelConfig
-
     folder = Path(folder)
     _recover(folder)
     if not folder.is_dir():
@@ -268,13 +270,26 @@ def load_checkpoint_info(folder: str | os.PathLike[str]) -> dict[str, Any]:
     for key in ("model", "encoding", "weights_sha256", "checkpoint_id"):
         if key not in info:
             raise BadFileError(path, f"has no {key!r} entry")
+    info.setdefault("training", None)
+    info.setdefault("extra", {})
+    info["path"] = str(folder)
+    return info
+
+
+def load_checkpoint_info(folder: str | os.PathLike[str]) -> dict[str, Any]:
+    """The contents of a checkpoint's ``config.json`` (no weights loaded), plus ``path``.
+
+    Raises:
+        BadFileError: No such folder, or a missing, unreadable or invalid ``config.json``.
+    """
+    from tuplet.model import ModelConfig
+
+    info = load_checkpoint_config(folder)
+    path = Path(folder) / CONFIG_NAME
     try:
         ModelConfig.from_dict(info["model"])
     except (UsageError, TypeError, ValueError) as e:
         raise BadFileError(path, f"invalid model config ({e})") from None
-    info.setdefault("training", None)
-    info.setdefault("extra", {})
-    info["path"] = str(folder)
     return info
 
 

@@ -73,14 +73,28 @@ def check_fill(lm: LoadedModel) -> None:
     Raises:
         UsageError: Its encoding has no fill events, or it was trained with ``fim_rate`` 0.
     """
+    check_fill_config(lm.encoding, lm.info)
+
+
+def check_fill_config(encoding: EncodingConfig, info: dict[str, Any]) -> None:
+    """:func:`check_fill` from a checkpoint's config.json alone, before the model loads.
+
+    Args:
+        encoding: The checkpoint's encoding.
+        info: Its config.json (:func:`tuplet.checkpoint.load_checkpoint_config`).
+
+    Raises:
+        UsageError: The encoding has no fill events, or the model was trained with
+            ``fim_rate`` 0.
+    """
     from tuplet.fim import supports_fill
 
-    if not supports_fill(lm.encoding):
+    if not supports_fill(encoding):
         raise UsageError(
-            f"this model uses the {lm.encoding.name} encoding, which has no fill events: "
+            f"this model uses the {encoding.name} encoding, which has no fill events: "
             "infilling and adding a part need a model trained on the tuplet encoding"
         )
-    training = lm.info.get("training") or {}
+    training = info.get("training") or {}
     if training.get("fim_rate", None) == 0:
         raise UsageError(
             "this model was trained without fill-in-the-middle examples (fim_rate 0): "
@@ -537,6 +551,7 @@ __all__ = [
     "bar_beats",
     "can_fill",
     "check_fill",
+    "check_fill_config",
     "continuation",
     "infill",
     "instrument_codes",

@@ -11,11 +11,14 @@ from typing import TYPE_CHECKING, Any
 from tuplet.errors import BadFileError, UsageError
 
 if TYPE_CHECKING:
+    from tuplet.encoding import EncodingConfig
     from tuplet.generate import Generation, LoadedModel
     from tuplet.notes import Notes
     from tuplet.sample import SamplingSettings
 
 _SPAN = re.compile(r"^\s*(\d+)\s*:\s*(\d+)\s*(bars?|beats?)?\s*$")
+_DEVICE = re.compile(r"^(cpu|cuda|mps|xpu)(:\d+)?$")
+_LIST_HINT = "`tuplet generate --list-instruments` lists every name"
 _FLAGS = {
     "temperature": "--temperature",
     "top_k_frac": "--top-k-frac",
@@ -125,6 +128,10 @@ def _mode(args: argparse.Namespace) -> str:
         raise UsageError("--prompt-beats only goes with --prompt alone (a continuation)")
     if (args.meter is not None or args.tries is not None) and args.loop is None:
         raise UsageError("--meter and --tries only go with --loop")
+    if args.loop is not None and args.prompt is not None:
+        for what in ("instruments", "meter"):
+            if getattr(args, what) is not None:
+                raise UsageError(f"a loop made from --prompt keeps its {what}: leave out --{what}")
     if chosen:
         return chosen[0].lstrip("-")
     if args.prompt is not None:
@@ -132,27 +139,70 @@ def _mode(args: argparse.Namespace) -> str:
     return "instruments" if args.instruments is not None else "unconditional"
 
 
-def _read_prompt(path: str, lm: LoadedModel) -> Notes:
-    from tuplet.encoding import encode
-    from tuplet.io import read_notes
+def _read_prompt(path: str, encoding: EncodingConfig) -> tuple[Notes, int]:
+    """The prompt's notes, and its length in beats as the model's encoding holds it.
 
+    Raises:
+        BadFileError: A folder, an unknown file type, an unreadable file, no notes, or no
+            note that the encoding can hold.
+    """
+    import math
+
+    from tuplet.encoding import decode, encode
+    from tuplet.io import SUPPORTED_EXTENSIONS, read_notes
+
+    if not Path(path).exists():
+        raise BadFileError(path, "no such file (--prompt needs a MIDI or score file)")
+    if Path(path).is_dir():
+        raise BadFileError(path, "is a folder, not a MIDI or score file (--prompt takes one file)")
+    suffix = Path(path).suffix.lower()
+    if suffix not in SUPPORTED_EXTENSIONS:
+        raise BadFileError(
+            path,
+            f"unknown file type '{suffix or '(none)'}': --prompt takes a MIDI or score file "
+            f"({', '.join(SUPPORTED_EXTENSIONS)})",
+        )
     try:
         notes = read_notes(path)
     except BadFileError as exc:
         raise BadFileError(path, f"{exc.problem} (--prompt needs a MIDI or score file)") from None
     if len(notes) == 0:
         raise BadFileError(path, "has no notes to use as a prompt (choose a file with notes)")
-    codes = encode(notes, lm.encoding.with_max_beat(1_000_000))
-    if not (codes[:, 0] == lm.encoding.type_codes["note"]).any():
+    big = encoding.with_max_beat(1_000_000)
+    codes = encode(notes, big)
+    if not (codes[:, 0] == encoding.type_codes["note"]).any():
         raise BadFileError(
             path,
-            f"none of its notes fits the model's {lm.encoding.name} encoding "
+            f"none of its notes fits the model's {encoding.name} encoding "
             "(it drops drums and some programs): choose another file or model",
         )
-    return notes
+    return notes, math.ceil(decode(codes, big).end_ticks / encoding.resolution)
 
 
-def _run(args: argparse.Namespace, mode: str, lm: LoadedModel, prompt: Notes | None) -> Any:
+def _check_prompt_beats(args: argparse.Namespace, prompt: Notes, length: int) -> None:
+    """Refuse --prompt-beats or an --infill span that the prompt is too short for."""
+    if args.prompt_beats is not None and args.prompt_beats > length:
+        raise UsageError(
+            f"--prompt-beats {args.prompt_beats}: {args.prompt} is {length} beats long; give "
+            f"at most {length}, or leave --prompt-beats out to continue all of it"
+        )
+    if args.infill is not None:
+        start, end = _span(args.infill, prompt)
+        if start >= length:  # as tuplet.generate.infill would say, before the model loads
+            raise UsageError(
+                f"--infill {args.infill} (beats {start}:{end}): span {start}:{end} is outside "
+                f"the piece (beats 0:{length}): give START:END with START inside the piece"
+            )
+
+
+def _run(
+    args: argparse.Namespace,
+    mode: str,
+    lm: LoadedModel,
+    prompt: Notes | None,
+    names: list[str] | None,
+) -> Any:
+    """Generate in ``mode``; ``names`` are the encoding's names of --instruments/--add-part."""
     from tuplet import generate as g
     from tuplet.sample import Limits
 
@@ -169,7 +219,6 @@ def _run(args: argparse.Namespace, mode: str, lm: LoadedModel, prompt: Notes | N
         any_instrument=args.any_instrument,
         progress=not args.quiet,
     )
-    names = None if args.instruments is None else args.instruments.split(",")
     if mode == "loop":
         from tuplet.loop import loop
 
@@ -193,7 +242,8 @@ def _run(args: argparse.Namespace, mode: str, lm: LoadedModel, prompt: Notes | N
             raise UsageError(f"--infill {args.infill} (beats {start}:{end}): {e}") from None
     if mode == "add-part":
         assert prompt is not None
-        return g.add_part(lm, prompt, args.add_part, options=options)
+        assert names is not None
+        return g.add_part(lm, prompt, names[0], options=options)
     if mode == "continuation":
         assert prompt is not None
         return g.continuation(
@@ -272,22 +322,63 @@ def output_paths(out_dir: str | Path, n: int, *, wav: bool, png: bool) -> list[d
     ]
 
 
-def cmd_generate(args: argparse.Namespace) -> int:
-    """Generate as asked, write the samples and their reports, print what was written."""
-    import torch
+def _model_config(model: str | None) -> tuple[dict[str, Any], EncodingConfig]:
+    """The checkpoint's config.json and encoding, read as JSON only (no torch): fast."""
+    from tuplet.checkpoint import CONFIG_NAME, load_checkpoint_config
+    from tuplet.encoding import EncodingConfig
+    from tuplet.sample import default_model_path
 
-    from tuplet.generate import load_model
+    folder = default_model_path() if model is None else Path(model)
+    info = load_checkpoint_config(folder)
+    try:
+        return info, EncodingConfig.from_dict(info["encoding"])
+    except (UsageError, TypeError) as e:
+        raise BadFileError(folder / CONFIG_NAME, f"invalid encoding config ({e})") from None
 
-    mode = _mode(args)
+
+def _check_numbers(args: argparse.Namespace, info: dict[str, Any]) -> None:
+    """Refuse counts and limits out of range (the model's max_seq_len from its config.json)."""
     if args.n < 1:
         raise UsageError(f"--n must be at least 1, got {args.n}")
-    for name in ("max_notes", "max_beats", "max_events"):
+    for name in ("max_notes", "max_beats", "max_events", "threads", "loop", "tries"):
         if getattr(args, name) is not None and getattr(args, name) < 1:
             flag = "--" + name.replace("_", "-")
             raise UsageError(f"{flag} must be at least 1, got {getattr(args, name)}")
     if args.min_notes < 0 or (args.max_notes is not None and args.min_notes > args.max_notes):
         raise UsageError(f"--min-notes must be 0..--max-notes, got {args.min_notes}")
-    _settings(args)  # bad sampling options fail before anything is loaded
+    if args.prompt_beats is not None and args.prompt_beats < 1:
+        raise UsageError(f"--prompt-beats must be at least 1, got {args.prompt_beats}")
+    limit = info["model"].get("max_seq_len")
+    if args.max_events is not None and isinstance(limit, int) and args.max_events > limit:
+        raise UsageError(f"--max-events {args.max_events}: at most the model's max_seq_len {limit}")
+    if args.device is not None and not _DEVICE.match(args.device):
+        raise UsageError(f"unknown device {args.device!r} (use cpu, cuda or cuda:N)")
+    if args.meter is not None:
+        _meter(args.meter)
+
+
+def _instrument_names(args: argparse.Namespace, encoding: EncodingConfig) -> list[str] | None:
+    """The encoding's names of --instruments (families expanded) or of --add-part's one."""
+    from tuplet.instruments import UnknownInstrument, resolve_instrument, resolve_instruments
+
+    if args.add_part is not None:
+        flag, text = "--add-part", args.add_part
+    elif args.instruments is not None:
+        flag, text = "--instruments", args.instruments
+    else:
+        return None
+    try:
+        if flag == "--add-part":
+            return [resolve_instrument(text, encoding)]
+        return resolve_instruments(text.split(","), encoding)
+    except UnknownInstrument as e:
+        raise UsageError(f"{flag}: {e}; {_LIST_HINT}") from None
+    except UsageError as e:
+        raise UsageError(f"{flag}: {e}") from None
+
+
+def _free_paths(args: argparse.Namespace) -> list[dict[str, Path]]:
+    """The samples' files, refused if any exists without --force; no WAV without FluidSynth."""
     paths = output_paths(args.out, args.n, wav=args.wav, png=args.png)
     existing = [p for files in paths for p in files.values() if p.exists()]
     if existing and not args.force:
@@ -303,14 +394,49 @@ def cmd_generate(args: argparse.Namespace) -> int:
             print(f"note: no WAV: {e}", file=sys.stderr)
             args.wav = False
             paths = [{k: v for k, v in files.items() if k != "wav"} for files in paths]
+    return paths
+
+
+def cmd_generate(args: argparse.Namespace) -> int:
+    """Generate as asked, write the samples and their reports, print what was written.
+
+    Every argument that can be checked without the model is checked first, against the
+    encoding named in the checkpoint's config.json, so that a mistake is answered in a
+    fraction of a second; torch and the weights load only then.
+    """
+    from tuplet.sample import SamplingSettings
+
+    info, encoding = _model_config(args.model)
+    if args.list_instruments:
+        from tuplet.instruments import list_names
+
+        print(list_names(encoding))
+        return 0
+    mode = _mode(args)
+    _check_numbers(args, info)
+    recommended = info.get("sampling")
+    base = SamplingSettings.from_dict(recommended) if recommended else None
+    _settings(args, base).resolve(encoding.fields, encoding.vocab_sizes)  # bad knobs fail now
+    names = _instrument_names(args, encoding)
+    if mode in ("infill", "add-part"):
+        from tuplet.generate import check_fill_config
+
+        check_fill_config(encoding, info)
+    prompt = None
+    if args.prompt is not None:
+        prompt, length = _read_prompt(args.prompt, encoding)
+        _check_prompt_beats(args, prompt, length)
+    paths = _free_paths(args)
+
+    import torch
+
+    from tuplet.generate import load_model
+
     device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
     if args.threads is not None:
-        if args.threads < 1:
-            raise UsageError(f"--threads must be at least 1, got {args.threads}")
         torch.set_num_threads(args.threads)
     lm = load_model(args.model, device=device, dtype=args.dtype)
-    prompt = None if args.prompt is None else _read_prompt(args.prompt, lm)
-    generation = _run(args, mode, lm, prompt)
+    generation = _run(args, mode, lm, prompt, names)
     _write(generation, lm, args, paths)
     print(
         f"{mode}: {len(generation.pieces)} sample(s) in {generation.seconds:.1f} s "
@@ -354,7 +480,18 @@ def register(sub: Any) -> None:
     )
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     m = p.add_argument_group("modes")
-    m.add_argument("--instruments", default=None, help="comma-separated, e.g. piano,violin")
+    m.add_argument(
+        "--instruments",
+        default=None,
+        help="comma-separated, e.g. piano,violin or guitar,bass,drums; families such as "
+        "strings (violin, viola, cello) name several (see --list-instruments)",
+    )
+    m.add_argument(
+        "--list-instruments",
+        dest="list_instruments",
+        action="store_true",
+        help="list the instrument names, families and aliases the model takes, and stop",
+    )
     m.add_argument("--prompt", default=None, help="a MIDI or score file to work from")
     m.add_argument("--prompt-beats", dest="prompt_beats", type=int, default=None)
     m.add_argument("--infill", default=None, metavar="START:END", help="e.g. 16:32 or 4:8bars")
