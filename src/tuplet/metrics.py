@@ -31,6 +31,7 @@ from dataclasses import replace
 import numpy as np
 
 from tuplet.notes import Notes, maps_before, to_resolution
+from tuplet.wholepiece import WHOLE_PIECE_METRICS
 
 GRID_TICKS_PER_BEAT = 12
 """Resolution of the onset, drum-pattern and piano-roll grids (MMT's 12 ticks per beat)."""
@@ -350,8 +351,10 @@ METRICS: dict[str, Callable[[Notes], float]] = {
     "empty_beat_rate": empty_beat_rate,
     "empty_measure_rate": empty_measure_rate,
     "drum_pattern_consistency": drum_pattern_consistency,
+    **WHOLE_PIECE_METRICS,
 }
-"""Every per-piece metric by name, with its default settings (the MMT paper's three first)."""
+"""Every per-piece metric by name, with its default settings (the MMT paper's three first;
+the whole-piece measures of :mod:`tuplet.wholepiece` last)."""
 PAPER_METRICS: tuple[str, ...] = ("pitch_class_entropy", "scale_consistency", "groove_consistency")
 """The metrics of the MMT paper's table (closer to the ground truth is better)."""
 
