@@ -11,12 +11,17 @@ from tuplet.errors import UsageError
 
 
 def cmd_show(args: argparse.Namespace) -> int:
-    """Print what a music file holds."""
+    """Print what a music file holds (with a MIDI file's own track names)."""
     from tuplet.describe import describe_notes
-    from tuplet.io import read_notes
+    from tuplet.io import MIDI_EXTENSIONS, read_notes
 
     notes = read_notes(args.file)
-    print(describe_notes(notes, name=str(args.file)))
+    names = None
+    if Path(args.file).suffix.lower() in MIDI_EXTENSIONS:
+        from tuplet.io.midi import read_midi_track_names
+
+        names = read_midi_track_names(args.file)
+    print(describe_notes(notes, name=str(args.file), track_names=names))
     if Path(args.file).suffix.lower() == ".abc":  # an ABC file may hold many tunes
         text = Path(args.file).read_text(encoding="utf-8", errors="replace")
         tunes = sum(line.startswith("X:") for line in text.splitlines())
@@ -149,7 +154,11 @@ def cmd_decode(args: argparse.Namespace) -> int:
 
 def register(sub: Any) -> None:
     """Add the file commands to the ``tuplet`` parser."""
-    p = sub.add_parser("show", help="tracks, instruments, notes, length, tempo and meter of a file")
+    p = sub.add_parser(
+        "show",
+        help="tracks and their names, instruments, notes, length, bars, tempo, meter and key "
+        "(estimated where unstated) of a file; says when it looks like a played performance",
+    )
     p.add_argument("file")
     p.set_defaults(handler=cmd_show)
 

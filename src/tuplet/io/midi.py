@@ -307,6 +307,30 @@ def read_midi(path: str | os.PathLike[str], *, reader: str = "symusic") -> Notes
     )
 
 
+def read_midi_track_names(path: str | os.PathLike[str]) -> list[str]:
+    """The names a MIDI file gives the tracks of :func:`read_midi`'s table (symusic reader).
+
+    Entry ``i`` is the name of the table's track ``i`` (the ``i``-th track that holds notes,
+    as symusic splits the file), its whitespace collapsed; ``""`` where the file names none.
+    The note table does not keep names, so ``tuplet show`` reads them here.
+
+    Raises:
+        BadFileError: The file cannot be read (see :func:`read_midi`).
+    """
+    import symusic
+
+    p = check_readable_file(path)
+    with open(p, "rb") as f:
+        problem = _header_problem(f.read(14))
+    if problem:
+        raise BadFileError(path, problem)
+    try:
+        score: Any = symusic.Score(p, ttype="tick")
+    except Exception as exc:  # symusic raises RuntimeError, but any failure is the file's
+        raise BadFileError(path, f"corrupted or truncated MIDI: {_short_reason(exc)}") from None
+    return [" ".join(str(track.name).split()) for track in score.tracks if len(track.notes)]
+
+
 def _check_writable(notes: Notes, path: str | os.PathLike[str]) -> None:
     def refuse(problem: str) -> UsageError:
         return UsageError(f"{os.fspath(path)}: cannot write MIDI: {problem}")
