@@ -489,6 +489,7 @@ def optimizer_state_from_tensors(tensors: StateDict, meta: dict[str, Any]) -> di
 __all__ = [
     "check_device",
     "load_checkpoint",
+    "load_checkpoint_config",
     "load_checkpoint_info",
     "load_state",
     "optimizer_state_from_tensors",
