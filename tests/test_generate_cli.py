@@ -495,6 +495,35 @@ def test_instrument_codes_follow_the_encoding() -> None:
     assert instrument_code("Violin", enc) == instrument_code(" VIOLIN", enc) == 25
 
 
+def test_the_gap_rule_takes_the_models_bound_and_rules_can_be_switched_off(
+    models, tmp_path
+) -> None:
+    import shutil
+
+    from tuplet.checker import check_sequence
+
+    folder = tmp_path / "gap"
+    shutil.copytree(models["tuplet"], folder)
+    info = json.loads((folder / "config.json").read_text())
+    info["sampling"] = {"max_gap_beats": 1}
+    (folder / "config.json").write_text(json.dumps(info))
+    lm = load_model(folder)
+    assert lm.max_gap_beats == 1 and load_model(models["tuplet"]).max_gap_beats == 16
+
+    def gaps(options: GenerationOptions) -> int:
+        session = Session(lm, options)
+        outs = session.sample(session.header([1]), 4, max_events=80, min_notes=20)
+        return sum(v.rule == "gap" for o in outs for v in check_sequence(o, lm.encoding,
+                   prompt_length=len(session.header([1])), max_gap_beats=1))  # fmt: skip
+
+    assert gaps(GenerationOptions(seed=3)) == 0
+    assert gaps(GenerationOptions(seed=3, rules_off=("gap",))) > 0  # a random model leaps
+    out = tmp_path / "out"
+    args = ["generate", "--model", str(folder), "--out", str(out), "--quiet", "--max-events", "60"]
+    assert main([*args, "--rules-off", "range,gap", "--max-gap", "3"]) == 0
+    assert main([*args, "--force", "--rules-off", "rnage"]) == 1
+
+
 def test_the_model_recommends_its_sampling_settings(models, tmp_path) -> None:
     folder = tmp_path / "recommends"
     import shutil

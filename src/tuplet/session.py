@@ -23,6 +23,8 @@ from tuplet.sample import Constraints, Limits, SamplingSettings, default_model_p
 if TYPE_CHECKING:
     from tuplet.model import MusicTransformer
 
+DEFAULT_MAX_GAP_BEATS = 16
+"""The ``gap`` rule's bound for a model whose config recommends none: four 4/4 bars."""
 DEFAULT_MODEL_NAME = "default"
 """How reports name the shipped default model (its ``checkpoint_id`` identifies the version)."""
 CONTEXT_SHARE = 0.5
@@ -55,6 +57,16 @@ class LoadedModel:
             "cascade": c.cascade,
             "dtype": self.info.get("dtype", "float32"),
         }
+
+    @property
+    def max_gap_beats(self) -> int:
+        """The ``gap`` rule's bound: the checkpoint's (config.json's ``sampling``), else 16.
+
+        The shipped model's is the longest time between consecutive onsets in its training
+        pieces.
+        """
+        recommended = (self.info.get("sampling") or {}).get("max_gap_beats")
+        return int(recommended) if recommended else DEFAULT_MAX_GAP_BEATS
 
     @property
     def settings(self) -> SamplingSettings:
@@ -115,6 +127,8 @@ class GenerationOptions:
         limits: Length limits; ``max_beats`` counts from the start of the piece.
         any_instrument: Let new notes use any instrument, not only the declared ones.
         progress: Show progress bars.
+        rules_off: Sampler rules to switch off (:data:`tuplet.constraints.RULES`), e.g.
+            ``("range",)`` to see what the model does by itself.
     """
 
     n: int = 1
@@ -123,6 +137,7 @@ class GenerationOptions:
     limits: Limits = field(default_factory=Limits)
     any_instrument: bool = False
     progress: bool = False
+    rules_off: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -177,6 +192,9 @@ class Session:
             raise UsageError(f"n must be at least 1, got {options.n}")
         if options.settings is None:
             options = replace(options, settings=lm.settings)
+        if options.limits.max_gap_beats is None:
+            gap = replace(options.limits, max_gap_beats=lm.max_gap_beats)
+            options = replace(options, limits=gap)
         self.lm, self.options = lm, options
         self.enc = lm.encoding
         self.big = self.enc.with_max_beat(_BIG_BEAT)
@@ -200,6 +218,7 @@ class Session:
             instruments=kwargs.pop("instruments", None),
             any_instrument=o.any_instrument,
             forbid_types=kwargs.pop("forbid_types", ()),
+            disabled=frozenset(o.rules_off),
         )
         limits = replace(o.limits, **kwargs)
         start = time.perf_counter()

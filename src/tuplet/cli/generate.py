@@ -215,9 +215,11 @@ def _run(
             max_beats=args.max_beats,
             max_notes=args.max_notes,
             min_notes=args.min_notes,
+            max_gap_beats=args.max_gap,
         ),
         any_instrument=args.any_instrument,
         progress=not args.quiet,
+        rules_off=_rules_off(args),
     )
     if mode == "loop":
         from tuplet.loop import loop
@@ -340,7 +342,7 @@ def _check_numbers(args: argparse.Namespace, info: dict[str, Any]) -> None:
     """Refuse counts and limits out of range (the model's max_seq_len from its config.json)."""
     if args.n < 1:
         raise UsageError(f"--n must be at least 1, got {args.n}")
-    for name in ("max_notes", "max_beats", "max_events", "threads", "loop", "tries"):
+    for name in ("max_notes", "max_beats", "max_events", "threads", "loop", "tries", "max_gap"):
         if getattr(args, name) is not None and getattr(args, name) < 1:
             flag = "--" + name.replace("_", "-")
             raise UsageError(f"{flag} must be at least 1, got {getattr(args, name)}")
@@ -355,6 +357,18 @@ def _check_numbers(args: argparse.Namespace, info: dict[str, Any]) -> None:
         raise UsageError(f"unknown device {args.device!r} (use cpu, cuda or cuda:N)")
     if args.meter is not None:
         _meter(args.meter)
+    _rules_off(args)
+
+
+def _rules_off(args: argparse.Namespace) -> tuple[str, ...]:
+    """The rules --rules-off names (checked against the sampler's rules)."""
+    from tuplet.constraints import RULES
+
+    names = tuple(x.strip() for x in (args.rules_off or "").split(",") if x.strip())
+    unknown = [x for x in names if x not in RULES]
+    if unknown:
+        raise UsageError(f"--rules-off: unknown rule {unknown[0]!r} (rules: {', '.join(RULES)})")
+    return names
 
 
 def _instrument_names(args: argparse.Namespace, encoding: EncodingConfig) -> list[str] | None:
@@ -531,6 +545,22 @@ def register(sub: Any) -> None:
         help="no note starts at or after this beat (the last notes may ring past it)",
     )
     lim.add_argument("--max-notes", dest="max_notes", type=int, default=None, help="most new notes")
+    lim.add_argument(
+        "--max-gap",
+        dest="max_gap",
+        type=int,
+        default=None,
+        metavar="BEATS",
+        help="most beats from one event to the next (default: the model's; the shipped "
+        "model's is the longest in its training pieces, 13)",
+    )
+    lim.add_argument(
+        "--rules-off",
+        dest="rules_off",
+        default=None,
+        metavar="RULES",
+        help="sampler rules to switch off, e.g. range,polyphony (see tuplet.constraints)",
+    )
     lim.add_argument(
         "--min-notes",
         dest="min_notes",
