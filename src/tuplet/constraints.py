@@ -283,14 +283,14 @@ class MaskState:
         # current onset (rule "unison"; duration codes fit in an int64)
         self.unison = self.on["unison"] and self.sizes[self.dur] <= 63
         self.any_instr = torch.arange(self.sizes[self.instr], device=device)[None] > 0
+        self.dur_bits = torch.arange(self.sizes[self.dur], device=device)
+        self.all_durs = (1 << self.sizes[self.dur]) - 2  # codes 1.. (0 is no duration)
         self.sounding = torch.zeros(
             (n, self.sizes[self.pitch], self.sizes[self.instr]) if self.unison else (n, 0, 0),
             dtype=torch.long,
             device=device,
         )
-        self.dur_bits = torch.arange(self.sizes[self.dur], device=device)
         self._same: torch.Tensor | None = None
-        self.all_durs = (1 << self.sizes[self.dur]) - 2  # codes 1.. (0 is no duration)
         v_instr = self.sizes[self.instr]
         requested = torch.ones(v_instr, dtype=torch.bool, device=device)
         if constraints.instruments is not None:
@@ -514,27 +514,29 @@ class MaskState:
                 at = (types == self.g.note) & (chosen[:, self.beat] == beat)
                 low = torch.where(at, torch.maximum(low, pos), low)
             ok = ok & (r >= low[:, None])
-        elif j == self.pitch:
-            if self.playable:  # a pitch some instrument with room can play
-                avail = self.available(chosen)
-                ok = ok & (avail[:, :, None] & self.pitch_ok[None]).any(dim=1)
+        elif j == self.pitch and (self.playable or self.unison):
+            # a pitch some instrument may still play: one with room, in its range, and (rule
+            # unison) not sounding it at this onset in every duration already
+            can = self._notes_allowed()[:, :, None]  # (B, V_instr, 1)
+            if self.playable:
+                can = self.available(chosen)[:, :, None] & self.pitch_ok[None]
             if self.unison:
-                # out: a pitch every allowed instrument plays at this onset in every duration
-                notes = self.notes_ok if self.on["instruments"] else self.any_instr
-                full = (self.sounding == self.all_durs) | ~notes[:, None, :]
-                ok = ok & ~(self._same_onset(chosen, types)[:, None] & full.all(dim=-1))
-        elif j == self.dur:
-            if self.playable:  # a duration some instrument that can play the pitch can hold
-                avail = self.available(chosen) & self.pitch_ok.T[chosen[:, self.pitch]]
-                ok = ok & (avail[:, :, None] & self.dur_ok[None]).any(dim=1)
+                full = (self.sounding == self.all_durs).transpose(1, 2)  # (B, V_instr, V_pitch)
+                can = can & ~(self._same_onset(chosen, types)[:, None, None] & full)
+            ok = ok & can.any(dim=1)
+        elif j == self.dur and (self.playable or self.unison):
+            # a duration some instrument that may play the pitch can hold, and (rule unison)
+            # has not played in this pitch at this onset
+            can = self._notes_allowed()
+            if self.playable:
+                can = self.available(chosen) & self.pitch_ok.T[chosen[:, self.pitch]]
+            can = can[:, :, None] & self.dur_ok[None]  # (B, V_instr, V_dur)
             if self.unison:
-                # out: a duration every allowed instrument plays at this onset in this pitch
-                notes = self.notes_ok if self.on["instruments"] else self.any_instr
                 rows = torch.arange(len(types), device=types.device)
                 bits = self.sounding[rows, chosen[:, self.pitch]]  # (B, V_instr)
-                played = (bits[:, :, None] >> self.dur_bits).bitwise_and(1).bool()  # (B, V_i, V_d)
-                full = (played | ~notes[:, :, None]).all(dim=1)  # (B, V_dur)
-                ok = ok & ~(self._same_onset(chosen, types)[:, None] & full)
+                played = (bits[:, :, None] >> self.dur_bits).bitwise_and(1).bool()
+                can = can & ~(self._same_onset(chosen, types)[:, None, None] & played)
+            ok = ok & can.any(dim=1)
         elif j == self.instr:
             header = self.header_ok[None] if self.on["instruments"] else ok
             if self.on["order"]:
