@@ -5,12 +5,14 @@ import struct
 import subprocess
 import sys
 import wave
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from tuplet.errors import BadFileError, TupletError, UsageError
+from tuplet.gm import program_name
 from tuplet.io import (
     MIDI_EXTENSIONS,
     SCORE_EXTENSIONS,
@@ -164,7 +166,11 @@ def test_write_midi_round_trip(data_dir, tmp_path, name):
     assert back.ticks_per_beat == notes.ticks_per_beat
     assert rows_of(back) == rows_of(notes)
     assert same_maps(back, notes)
-    # the program of every note survives, and (program, drum) -> track is one-to-one
+    # the program and track of every note survive, and the tracks their names and channels
+    assert back.sorted().equals(notes.sorted()) and back.tracks == notes.tracks
+    assert list(tmp_path.iterdir()) == [out]  # no temporary file left behind
+    # a table without tracks (a generated piece): one track per (program, drum)
+    back = read_midi(write_midi(replace(notes, tracks=()), tmp_path / "bare.mid"))
     cols = ("onset_ticks", "pitch", "duration_ticks", "is_drum", "program")
     assert np.array_equal(
         np.stack([getattr(back.sorted(), c) for c in cols]),
@@ -172,7 +178,8 @@ def test_write_midi_round_trip(data_dir, tmp_path, name):
     )
     pairs = set(zip(back.program.tolist(), back.is_drum.tolist(), back.track.tolist(), strict=True))
     assert len(pairs) == len({t for *_, t in pairs}) == len({(p, d) for p, d, _ in pairs})
-    assert list(tmp_path.iterdir()) == [out]  # no temporary file left behind
+    named = {(t.program, t.is_drum): t.name for t in back.tracks}
+    assert named == {(p, d): program_name(p, d) for p, d, _ in pairs}
 
 
 def test_write_midi_keeps_tracks_of_distinct_instruments(data_dir, tmp_path):

@@ -11,8 +11,9 @@ from the start of the piece (beat 0 is the first); spans are half-open, ``start`
   than :data:`CONTEXT_SHARE` of the model's beats or events keeps its last window, so that
   there is room to go on; the result holds the whole prompt, then the new music.
   What a prompt gives is kept exactly (:func:`with_original`): the notes the model did not
-  write keep the file's ticks, velocities and programs, and the piece its tempo, meter and key
-  maps; only the new notes pass through the encoding.
+  write keep the file's ticks, velocities, programs and tracks, and the piece its tracks
+  (names, channels) and its tempo, meter and key maps up to its end; only the new notes pass
+  through the encoding, and go to the file's track of their instrument (:mod:`tuplet.tracks`).
 * :func:`infill`: regenerate a span of a piece for every part, or only for the named
   instruments (one pass each), keeping everything else; the prompts are fill-in-the-middle
   sequences (:mod:`tuplet.fim`), so the model sees the music before and after the span.
@@ -137,22 +138,26 @@ def piece_end_beat(run: Session, body: np.ndarray) -> int:
     return math.ceil(notes.end_ticks / run.enc.resolution)
 
 
+def note_instruments(run: Session, notes: Notes) -> np.ndarray:
+    """The encoding's instrument code of each note (0 where it has none for the note)."""
+    from tuplet.encoding import extended, vocab
+
+    if run.enc.name == "mmt":
+        return np.where(notes.is_drum, 0, vocab.instrument_of_program(notes.program))
+    return extended.instrument_codes(notes)
+
+
 def held_notes(run: Session, notes: Notes) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Of each note of a piece: whether the encoding holds it, its beat, its instrument code.
 
     The beat is the one the encoding gives it (onsets rounded to its resolution).
     """
-    from tuplet.encoding import extended, mmt, vocab
+    from tuplet.encoding import extended, mmt
     from tuplet.notes import to_resolution
 
     res = to_resolution(notes, run.enc.resolution)
-    if run.enc.name == "mmt":
-        held = mmt.kept_mask(res)
-        codes = np.where(res.is_drum, 0, vocab.instrument_of_program(res.program))
-    else:
-        held = extended.kept_mask(res)
-        codes = extended.instrument_codes(res)
-    return held, res.onset_ticks // run.enc.resolution, codes
+    held = mmt.kept_mask(res) if run.enc.name == "mmt" else extended.kept_mask(res)
+    return held, res.onset_ticks // run.enc.resolution, note_instruments(run, res)
 
 
 def added_rows(run: Session, after: np.ndarray, kept: np.ndarray) -> np.ndarray:
@@ -174,15 +179,19 @@ def with_original(run: Session, original: Notes, replaced: np.ndarray, new: np.n
     """The given piece, but for its ``replaced`` notes, with the ``new`` note rows added.
 
     Untouched notes keep everything the file gave them (ticks at its resolution, velocity,
-    program, track), and the piece keeps its tempo, meter and key maps; the new notes are
-    decoded and set to the piece's resolution, in tracks after the piece's own.
+    program, track), and the piece keeps its tracks (their names, programs and channels) and
+    its tempo, meter and key maps, but for entries past its new end
+    (:func:`tuplet.notes.maps_within`). The new notes are decoded, set to the piece's
+    resolution and put on its track of their instrument, or on a new track
+    (:func:`tuplet.tracks.place_notes`; after the piece's own tracks where it states none).
     """
-    from tuplet.notes import concat, to_resolution
+    from tuplet.notes import concat, maps_within, to_resolution
+    from tuplet.tracks import place_notes
 
     added = to_resolution(decode(run.whole(new), run.big), original.ticks_per_beat)
-    first = int(original.track.max()) + 1 if len(original) else 0
-    added = replace(added, track=added.track + first)
-    return concat([original.select(~replaced), added]).sorted()
+    added = place_notes(original, added, lambda notes: note_instruments(run, notes))
+    kept = replace(original.select(~replaced), tracks=added.tracks)
+    return maps_within(concat([kept, added]).sorted())
 
 
 # ------------------------------------------------------------------------------ modes
@@ -556,6 +565,7 @@ __all__ = [
     "infill",
     "instrument_codes",
     "load_model",
+    "note_instruments",
     "piece_end_beat",
     "prompt_body",
     "report",

@@ -2,7 +2,8 @@
 
 A :class:`Notes` is a structure of numpy arrays, one row per note, with times in **ticks** at a
 stated resolution (``ticks_per_beat``, a beat being a quarter note), plus the tempo map, the
-time-signature map and the key signatures where the source had them.
+time-signature map and the key signatures where the source had them, and the source's tracks
+where it had them.
 
 Schema (all arrays of one table have the same length ``n``):
 
@@ -26,7 +27,15 @@ Maps (each sorted by tick; may be empty, meaning "not stated"):
 * key signatures: ``key_ticks`` (int64), ``key_fifths`` (int16, -7..7 sharps (+) or flats (-)),
   ``key_mode`` (int16, 0 major, 1 minor).
 
-All conversions here are pure functions that return new tables.
+Tracks (``tracks``, a tuple of :class:`Track`; may be empty, meaning "not stated", as in a
+freshly generated piece): entry ``i`` is the source's track ``i``, the one whose notes have
+``track == i``: its ``name``, MIDI ``channel`` (0..15; 9, and only 9, for drums), ``program``
+(0 for drums) and ``is_drum``. Where it is stated, every note's ``track`` indexes it, and
+:func:`tuplet.io.midi.write_midi` writes one MIDI track per entry, a file's shape. A track may
+hold no notes (e.g. a part silent in a prompt's first bars).
+
+All conversions here are pure functions that return new tables; they keep the maps and the
+track table (:func:`concat`: the first table's).
 """
 
 from __future__ import annotations
@@ -55,6 +64,50 @@ NOTE_DTYPES: dict[str, Any] = {
     "track": np.int32,
 }
 DEFAULT_QPM = 120.0
+DRUM_CHANNEL = 9
+"""MIDI channel 10 (0-based 9): General MIDI's percussion channel."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class Track:
+    """One track of a source file: what a note's ``track`` index points to.
+
+    Attributes:
+        name: The track's name in the file (``""`` where it has none).
+        channel: MIDI channel 0..15: 9 for drums, any other for a pitched track.
+        program: General MIDI program 0..127 (0 for drums).
+        is_drum: A percussion track.
+    """
+
+    name: str = ""
+    channel: int = 0
+    program: int = 0
+    is_drum: bool = False
+
+    def __post_init__(self) -> None:
+        for name, kind in (("name", str), ("channel", int), ("program", int), ("is_drum", bool)):
+            object.__setattr__(self, name, kind(getattr(self, name)))
+        if not 0 <= self.program <= 127:
+            raise ValueError(f"track program must be 0..127, got {self.program}")
+        if not 0 <= self.channel <= 15 or (self.channel == DRUM_CHANNEL) != self.is_drum:
+            raise ValueError(
+                f"track channel {self.channel}: drums play on channel {DRUM_CHANNEL}, "
+                "other tracks on 0..15 but that one"
+            )
+
+
+def free_channel(tracks: tuple[Track, ...] | list[Track], is_drum: bool) -> int:
+    """The channel for a new track beside ``tracks``.
+
+    Drums play on :data:`DRUM_CHANNEL`; a pitched track takes the lowest channel that no track
+    uses, or, with all 15 taken, the lowest of those fewest tracks use.
+    """
+    if is_drum:
+        return DRUM_CHANNEL
+    counts = [0] * 16
+    for t in tracks:
+        counts[t.channel] += 1
+    return min((c for c in range(16) if c != DRUM_CHANNEL), key=lambda c: (counts[c], c))
 
 
 def _arr(values: Any, dtype: Any) -> np.ndarray:
@@ -85,6 +138,7 @@ class Notes:
     key_ticks: np.ndarray = field(default_factory=lambda: _empty(np.int64))
     key_fifths: np.ndarray = field(default_factory=lambda: _empty(np.int16))
     key_mode: np.ndarray = field(default_factory=lambda: _empty(np.int16))
+    tracks: tuple[Track, ...] = ()
 
     def __post_init__(self) -> None:
         if int(self.ticks_per_beat) <= 0:
@@ -114,6 +168,9 @@ class Notes:
             lengths = {len(getattr(self, g)) for g in group}
             if len(lengths) != 1:
                 raise ValueError(f"map columns {group} differ in length")
+        object.__setattr__(self, "tracks", tuple(self.tracks))
+        if self.tracks and n and not 0 <= self.track.min() <= self.track.max() < len(self.tracks):
+            raise ValueError(f"a note's track is not one of the {len(self.tracks)} tracks")
 
     # ------------------------------------------------------------------ basics
     def __len__(self) -> int:
@@ -128,12 +185,12 @@ class Notes:
 
     def equals(self, other: Notes) -> bool:
         """Whether two tables hold exactly the same rows and maps, in the same order."""
-        if self.ticks_per_beat != other.ticks_per_beat:
+        if self.ticks_per_beat != other.ticks_per_beat or self.tracks != other.tracks:
             return False
         return all(
             np.array_equal(getattr(self, f.name), getattr(other, f.name))
             for f in fields(self)
-            if f.name != "ticks_per_beat"
+            if f.name not in ("ticks_per_beat", "tracks")
         )
 
     @property
@@ -287,8 +344,20 @@ def maps_before(notes: Notes, end_ticks: int) -> Notes:
     )
 
 
+def maps_within(notes: Notes) -> Notes:
+    """The table without tempo, meter and key entries at or after its last note's end.
+
+    An entry at tick 0 stays (it states how the piece starts, even an empty one).
+    """
+    return maps_before(notes, max(notes.end_ticks, 1))
+
+
 def concat(tables: list[Notes]) -> Notes:
-    """Join note tables of the same resolution; maps are taken from the first table."""
+    """Join note tables of the same resolution.
+
+    Maps and the track table are taken from the first table: the other tables' ``track``
+    indices must point into it where it states tracks.
+    """
     if not tables:
         raise ValueError("concat needs at least one table")
     tpb = tables[0].ticks_per_beat
@@ -307,9 +376,10 @@ def from_rows(
 ) -> Notes:
     """Build a table from rows of ``(onset, duration, pitch, velocity, program, is_drum, track)``.
 
-    Handy for tests and small hand-made pieces; ``maps`` are passed on as map columns.
+    Handy for tests and small hand-made pieces; ``maps`` are passed on as map columns (and
+    ``tracks`` as the track table).
     """
     a = np.asarray(rows, dtype=np.int64).reshape(-1, len(NOTE_COLUMNS))
-    cols = {name: a[:, i] for i, name in enumerate(NOTE_COLUMNS)}
+    cols: dict[str, Any] = {name: a[:, i] for i, name in enumerate(NOTE_COLUMNS)}
     cols["is_drum"] = cols["is_drum"].astype(bool)
     return Notes(ticks_per_beat=ticks_per_beat, **cols, **maps)

@@ -6,7 +6,8 @@ turns every parser failure into a one-line :class:`~tuplet.errors.BadFileError`,
 files whose tick values cannot be music. With ``reader="muspy"`` the notes are instead built
 from the file's messages as MusPy 0.5.0 builds them (the reader of the MMT authors' pipeline,
 which differs from symusic on files with unclosed notes or programs changed under a sounding
-note). :func:`write_midi` writes one track per instrument, atomically.
+note). Both keep each track's name, program and channel (:class:`~tuplet.notes.Track`), and
+:func:`write_midi` writes them back, one MIDI track per track, atomically.
 
 A hostile file can still hang or crash a native parser; code that reads thousands of untrusted
 files should call :func:`read_midi` in worker processes with a deadline (see the corpus step).
@@ -23,7 +24,7 @@ import numpy as np
 from tuplet.errors import BadFileError, UsageError
 from tuplet.gm import program_name
 from tuplet.io import atomic_output, check_readable_file
-from tuplet.notes import Notes
+from tuplet.notes import DRUM_CHANNEL, Notes, Track, free_channel
 
 MAX_TICK = 2**31 - 1
 """symusic keeps ticks as int32: no note may end after this tick."""
@@ -103,15 +104,17 @@ def normalise_map(ticks: np.ndarray, *values: np.ndarray) -> list[np.ndarray]:
     return [ticks[keep], *(v[keep] for v in values)]
 
 
-def _symusic_note_columns(score: Any) -> dict[str, list[np.ndarray]]:
-    """Note columns of a symusic score, one block per track that holds notes."""
+def _symusic_note_columns(score: Any) -> tuple[dict[str, list[np.ndarray]], list[Any]]:
+    """Note columns of a symusic score, one block per track that holds notes, and those tracks."""
     columns: dict[str, list[np.ndarray]] = {k: [] for k in _NOTE_KEYS}
+    kept = []
     for track in score.tracks:
         arrays = track.notes.numpy()
         n = len(arrays["time"])
         if n == 0:
             continue
         index = len(columns["t"])
+        kept.append(track)
         columns["t"].append(arrays["time"].astype(np.int64))
         columns["d"].append(arrays["duration"].astype(np.int64))
         columns["p"].append(arrays["pitch"].astype(np.int16))
@@ -119,7 +122,31 @@ def _symusic_note_columns(score: Any) -> dict[str, list[np.ndarray]]:
         columns["prog"].append(np.full(n, 0 if track.is_drum else track.program, np.int16))
         columns["drum"].append(np.full(n, bool(track.is_drum)))
         columns["tr"].append(np.full(n, index, np.int32))
-    return columns
+    return columns, kept
+
+
+def _symusic_tracks(data: bytes, kept: list[Any]) -> tuple[Track, ...]:
+    """The :class:`Track` of each symusic track that holds notes, its channel from the file.
+
+    symusic keeps no channel: the file's bytes tell it (:mod:`tuplet.io.midi_channels`).
+    Where they tell another story than symusic's tracks (a malformed chunk symusic forgave),
+    the tracks get the channels symusic would write them on.
+    """
+    from tuplet.io.midi_channels import MalformedTrack, note_track_keys, symusic_channels
+
+    drums = [bool(t.is_drum) for t in kept]
+    try:
+        keys = note_track_keys(data)
+    except MalformedTrack:
+        keys = []
+    if [(program, channel == DRUM_CHANNEL) for channel, program in keys] != [
+        (int(t.program), drum) for t, drum in zip(kept, drums, strict=True)
+    ]:
+        keys = [(c, int(t.program)) for c, t in zip(symusic_channels(drums), kept, strict=True)]
+    return tuple(
+        Track(name=str(t.name), channel=channel, program=0 if drum else program, is_drum=drum)
+        for t, drum, (channel, program) in zip(kept, drums, keys, strict=True)
+    )
 
 
 def _muspy_track_notes(midi_track: Any) -> list[tuple[int, int, int, int, int, int]]:
@@ -152,7 +179,9 @@ def _muspy_track_notes(midi_track: Any) -> list[tuple[int, int, int, int, int, i
     return notes
 
 
-def _muspy_note_columns(p: Path, path: str | os.PathLike[str]) -> dict[str, list[np.ndarray]]:
+def _muspy_note_columns(
+    p: Path, path: str | os.PathLike[str]
+) -> tuple[dict[str, list[np.ndarray]], tuple[Track, ...]]:
     """Note columns as MusPy 0.5.0 reads a MIDI file (``muspy.read``: mido, ``"fifo"``).
 
     MusPy walks each MIDI track's messages up to its end-of-track. A note-on of velocity > 0
@@ -162,6 +191,10 @@ def _muspy_note_columns(p: Path, path: str | os.PathLike[str]) -> dict[str, list
     every channel starting at 0). Notes still sounding when the track ends, end there.
     symusic differs on the last two: it gives a note the program in force when it starts and
     drops notes that never end.
+
+    Returns:
+        The columns, and the track of each ``(MIDI track, channel, program)`` group: the MIDI
+        track's name, the channel and the program.
 
     Raises:
         BadFileError: mido cannot parse the file (MusPy could not read it either).
@@ -176,10 +209,14 @@ def _muspy_note_columns(p: Path, path: str | os.PathLike[str]) -> dict[str, list
         ) from None
     rows = []
     groups: dict[tuple[int, int, int], int] = {}  # (MIDI track, channel, program) -> track
+    tracks: list[Track] = []
     for index, midi_track in enumerate(midi.tracks):
         for onset, end, pitch, velocity, channel, program in _muspy_track_notes(midi_track):
+            drum = channel == DRUM_CHANNEL
             group = groups.setdefault((index, channel, program), len(groups))
-            drum = channel == 9
+            if group == len(tracks):
+                name, program = str(midi_track.name), 0 if drum else program
+                tracks.append(Track(name=name, channel=channel, program=program, is_drum=drum))
             rows.append((onset, end - onset, pitch, velocity, 0 if drum else program, drum, group))
 
     columns: dict[str, list[np.ndarray]] = {k: [] for k in _NOTE_KEYS}
@@ -191,14 +228,15 @@ def _muspy_note_columns(p: Path, path: str | os.PathLike[str]) -> dict[str, list
         dtypes = (np.int64, np.int64, np.int16, np.int16, np.int16, np.bool_, np.int32)
         for key, column, dtype in zip(_NOTE_KEYS, table.T, dtypes, strict=True):
             columns[key].append(column.astype(dtype))
-    return columns
+    return columns, tuple(tracks)
 
 
 def read_midi(path: str | os.PathLike[str], *, reader: str = "symusic") -> Notes:
     """Read a MIDI file (type 0 or 1) into a note table at the file's own resolution.
 
     One row per note. ``is_drum`` marks channel 10; ``program`` is the note's program (0 for
-    drums). How notes are built from the file's messages depends on ``reader``:
+    drums). ``tracks`` states each track's name (the MIDI track's), program and channel. How
+    notes are built from the file's messages depends on ``reader``:
 
     * ``"symusic"``: as symusic splits the file, one track per MIDI track, channel and
       program; a note takes the program in force when it starts; a note that never ends is
@@ -242,9 +280,10 @@ def read_midi(path: str | os.PathLike[str], *, reader: str = "symusic") -> Notes
         raise BadFileError(path, f"corrupted or truncated MIDI: {_short_reason(exc)}") from None
 
     if reader == "muspy":
-        columns = _muspy_note_columns(p, path)
+        columns, tracks = _muspy_note_columns(p, path)
     else:
-        columns = _symusic_note_columns(score)
+        columns, kept = _symusic_note_columns(score)
+        tracks = _symusic_tracks(p.read_bytes(), kept) if kept else ()
     if not columns["t"]:
         declared, found = _count_track_chunks(p)
         if found < declared:
@@ -304,6 +343,7 @@ def read_midi(path: str | os.PathLike[str], *, reader: str = "symusic") -> Notes
         key_ticks=key_ticks,
         key_fifths=key_fifths,
         key_mode=key_mode,
+        tracks=tracks,
     )
 
 
@@ -353,13 +393,76 @@ def _check_writable(notes: Notes, path: str | os.PathLike[str]) -> None:
         raise refuse("program outside 0..127")
 
 
+def _written_tracks(notes: Notes) -> list[tuple[Track, np.ndarray]]:
+    """The MIDI tracks :func:`write_midi` writes, in order: each one's track and note rows.
+
+    A table that states its tracks gives one per track, with the rows of the track's
+    instrument; rows whose program or drum flag is not their track's follow, one track per
+    instrument, named by General MIDI, on a channel no track uses (:func:`free_channel`). A
+    table without tracks gives one per ``(program, is_drum)``, named by General MIDI, ordered
+    by the smallest source ``track`` among its notes, on the channels symusic chooses.
+    """
+    from tuplet.io.midi_channels import symusic_channels
+
+    key = notes.is_drum.astype(np.int64) * 128 + notes.program
+    written: list[tuple[Track, np.ndarray]] = []
+    rest = np.ones(len(notes), dtype=bool)
+    for i, track in enumerate(notes.tracks):
+        rows = np.flatnonzero((notes.track == i) & (key == track.is_drum * 128 + track.program))
+        written.append((track, rows))
+        rest[rows] = False
+    rest_rows = np.flatnonzero(rest)
+    groups, inverse = np.unique(key[rest_rows], return_inverse=True)
+    first_track = np.full(len(groups), np.iinfo(np.int64).max)
+    np.minimum.at(first_track, inverse, notes.track[rest_rows].astype(np.int64))
+    order = np.lexsort((groups, first_track))
+    drums = [bool(groups[g] >= 128) for g in order]
+    channels = symusic_channels([t.is_drum for t, _ in written] + drums)[len(written) :]
+    for g, drum, channel in zip(order, drums, channels, strict=True):
+        program = int(groups[g] % 128)
+        if notes.tracks:
+            channel = free_channel([t for t, _ in written], drum)
+        name = program_name(program, drum)
+        track = Track(name=name, channel=channel, program=program, is_drum=drum)
+        written.append((track, rest_rows[inverse == g]))
+    return written
+
+
+def _symusic_track(notes: Notes, track: Track, rows: np.ndarray) -> Any:
+    """A symusic track of ``notes[rows]`` (see :func:`write_midi` for what is cut)."""
+    import symusic
+
+    rows = rows[
+        np.lexsort((notes.duration_ticks[rows], notes.pitch[rows], notes.onset_ticks[rows]))
+    ]
+    onset, pitch = notes.onset_ticks[rows], notes.pitch[rows]
+    duration = notes.duration_ticks[rows].copy()
+    # a note outlasting the next note of its pitch is cut where that one starts (see
+    # write_midi's docstring)
+    by_pitch = np.lexsort((onset, pitch))
+    o, end = onset[by_pitch], onset[by_pitch] + duration[by_pitch]
+    gap = np.diff(o)
+    cut = (np.diff(pitch[by_pitch]) == 0) & (gap > 0) & (end[:-1] > end[1:])
+    duration[by_pitch[:-1][cut]] = gap[cut]
+    out: Any = symusic.Track(name=track.name, program=track.program, is_drum=track.is_drum)
+    out.notes = symusic.Note.from_numpy(
+        onset.astype(np.int32),
+        duration.astype(np.int32),
+        pitch.astype(np.int8),
+        np.clip(notes.velocity[rows], 1, 127).astype(np.int8),
+    )
+    return out
+
+
 def write_midi(notes: Notes, path: str | os.PathLike[str]) -> Path:
     """Write a note table as a type-1 MIDI file at the table's resolution.
 
-    One track per ``(program, is_drum)`` pair, named by its General MIDI name; drum tracks play
-    on channel 10. Tracks are ordered by the smallest source ``track`` index among their notes,
-    so a table with one instrument per track keeps its track numbers through a write and a
-    read. Notes with the same instrument from different source tracks share one track.
+    A table that states its tracks (``notes.tracks``, as :func:`read_midi` gives them) is
+    written one MIDI track per track, in order, with its name, program and channel, a track
+    without notes included; a note whose program or drum flag is not its track's goes to a
+    track of its own instrument (see :func:`_written_tracks`). A table without tracks (a
+    generated piece) gets one track per ``(program, is_drum)`` pair, named by its General MIDI
+    name, drums on channel 10, ordered by the smallest source ``track`` index among its notes.
     Tempo, time-signature and key-signature maps are written as they are (tempos rounded to
     whole microseconds per quarter note, as MIDI stores them). Velocities are clipped to
     1..127 (0 would mean note-off). A note that outlasts a later note of the same pitch on its
@@ -380,39 +483,13 @@ def write_midi(notes: Notes, path: str | os.PathLike[str]) -> Path:
     """
     import symusic
 
+    from tuplet.io.midi_channels import set_channels, symusic_channels
+
     _check_writable(notes, path)
     score: Any = symusic.Score(notes.ticks_per_beat, ttype="tick")
-    if len(notes):
-        key = notes.is_drum.astype(np.int64) * 128 + notes.program
-        groups, inverse = np.unique(key, return_inverse=True)
-        first_track = np.full(len(groups), np.iinfo(np.int64).max)
-        np.minimum.at(first_track, inverse, notes.track.astype(np.int64))
-        velocity = np.clip(notes.velocity, 1, 127)
-        for g in np.lexsort((groups, first_track)):
-            rows = np.flatnonzero(inverse == g)
-            rows = rows[
-                np.lexsort((notes.duration_ticks[rows], notes.pitch[rows], notes.onset_ticks[rows]))
-            ]
-            onset, pitch = notes.onset_ticks[rows], notes.pitch[rows]
-            duration = notes.duration_ticks[rows].copy()
-            # a note outlasting the next note of its pitch is cut where that one starts (see
-            # the docstring)
-            by_pitch = np.lexsort((onset, pitch))
-            o, end = onset[by_pitch], onset[by_pitch] + duration[by_pitch]
-            gap = np.diff(o)
-            cut = (np.diff(pitch[by_pitch]) == 0) & (gap > 0) & (end[:-1] > end[1:])
-            duration[by_pitch[:-1][cut]] = gap[cut]
-            is_drum, program = bool(groups[g] >= 128), int(groups[g] % 128)
-            track: Any = symusic.Track(
-                name=program_name(program, is_drum), program=program, is_drum=is_drum
-            )
-            track.notes = symusic.Note.from_numpy(
-                onset.astype(np.int32),
-                duration.astype(np.int32),
-                pitch.astype(np.int8),
-                velocity[rows].astype(np.int8),
-            )
-            score.tracks.append(track)
+    written = _written_tracks(notes)
+    for track, rows in written:
+        score.tracks.append(_symusic_track(notes, track, rows))
     qpm_ok = notes.tempo_qpm > 0
     score.tempos = symusic.Tempo.from_numpy(
         notes.tempo_ticks[qpm_ok].astype(np.int32),
@@ -428,6 +505,10 @@ def write_midi(notes: Notes, path: str | os.PathLike[str]) -> Path:
         notes.key_fifths.astype(np.int8),
         notes.key_mode.astype(np.uint8),
     )
+    data = bytes(score.dumps_midi())
+    channels = [track.channel for track, _ in written]
+    if channels != symusic_channels([track.is_drum for track, _ in written]):
+        data = set_channels(data, channels)
     with atomic_output(path, ".mid") as tmp:
-        score.dump_midi(tmp)
+        tmp.write_bytes(data)
     return Path(path)
