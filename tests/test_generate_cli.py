@@ -5,12 +5,14 @@ keep their best seam, seeds repeat, files are not overwritten, bad input gets on
 from __future__ import annotations
 
 import json
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
+from songs import SONG_TRACKS, TPB, shape, write_song
 from tuplet.checkpoint import save_checkpoint
 from tuplet.cli import main
 from tuplet.encoding import get_encoding, instrument_code, quantise
@@ -20,7 +22,7 @@ from tuplet.io import read_notes
 from tuplet.io.midi import write_midi
 from tuplet.loop import LOOP_TICKS_PER_BEAT, loop, wrap_nll
 from tuplet.model import MusicTransformer, preset
-from tuplet.notes import Notes, from_rows
+from tuplet.notes import Notes, from_rows, maps_before
 from tuplet.sample import SamplingSettings
 
 DATA = Path(__file__).parent / "data"
@@ -326,6 +328,66 @@ def test_add_part_keeps_the_piece_and_adds_only_that_instrument(models, tmp_path
     added = [r for r in out if r[4] == 40]
     assert len(added) == report(tmp_path)["new_notes"] > 0
     assert max(r[0] for r in added) < 56 * given.ticks_per_beat  # inside the piece
+
+
+# ------------------------------------------------------------------------------ a file's shape
+@pytest.fixture(scope="module")
+def song(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """10 tracks: two vocal parts of one program, two guitars, three drum tracks... (songs.py)."""
+    return write_song(tmp_path_factory.mktemp("song") / "song.mid")
+
+
+def by_track(notes: Notes) -> dict[str, list[tuple[int, ...]]]:
+    """The exact() rows of each track, by the track's name."""
+    return {t.name: exact(notes.select(notes.track == i)) for i, t in enumerate(notes.tracks)}
+
+
+def assert_shape_kept(written: Notes, given: Notes, extra: tuple = ()) -> None:
+    """The file's tracks, as they were (``extra``: new tracks after them); drum notes on the
+    drum track of their key; maps as the file's up to the piece's end, none past it."""
+    assert shape(written) == [*SONG_TRACKS, *extra]
+    home = {36: "Kick", 38: "Snare", 42: "Hats"}  # the key each drum track plays
+    for i, track in enumerate(written.tracks):
+        keys = set(written.pitch[written.track == i].tolist()) if track.is_drum else set()
+        assert all(home[k] == track.name for k in keys & set(home)), (track.name, keys)
+    end = written.end_ticks
+    for ticks in (written.tempo_ticks, written.timesig_ticks, written.key_ticks):
+        assert all(t < end or t == 0 for t in ticks.tolist())
+    assert same_maps(written, maps_before(given, end))
+
+
+def test_a_continuation_keeps_every_track_and_its_maps_end_with_it(models, song, tmp_path):
+    args = ("--prompt", str(song), "--prompt-beats", "8", "--max-beats", "16", "--seed", "1")
+    assert generate(models, tmp_path, *args) == 0
+    given, written = read_notes(song), read_notes(tmp_path / "sample-01.mid")
+    assert_shape_kept(written, given)
+    assert written.length_beats < 24  # the file's maps at beats 24, 40 and 44 lie past it
+    after = by_track(written)
+    for name, rows in by_track(given).items():  # the prompt's notes on their own track
+        prompt = [r for r in rows if beat(r, TPB) < 8]
+        assert prompt and not Counter(prompt) - Counter(after[name]), name
+    assert report(tmp_path)["new_notes"] > 0
+
+
+def test_an_infill_keeps_every_track_and_the_notes_around_the_span(models, song, tmp_path):
+    assert generate(models, tmp_path, "--prompt", str(song), "--infill", "8:16", "--seed", "1") == 0
+    given, written = read_notes(song), read_notes(tmp_path / "sample-01.mid")
+    assert_shape_kept(written, given)
+    after = by_track(written)
+    outside = lambda r: not 8 <= beat(r, TPB) < 16  # noqa: E731
+    for name, rows in by_track(given).items():
+        assert [r for r in after[name] if outside(r)] == [r for r in rows if outside(r)], name
+    assert report(tmp_path)["new_notes"] > 0
+
+
+def test_an_added_part_gets_a_track_of_its_own_and_the_others_stay(models, song, tmp_path):
+    assert generate(models, tmp_path, "--prompt", str(song), "--add-part", "violin") == 0
+    given, written = read_notes(song), read_notes(tmp_path / "sample-01.mid")
+    # the violin on the first channel no track of the file uses, named by General MIDI
+    assert_shape_kept(written, given, extra=(("Violin", 2, 40, False),))
+    after = by_track(written)
+    assert {name: after[name] for name in by_track(given)} == by_track(given)
+    assert len(after["Violin"]) == report(tmp_path)["new_notes"] > 0
 
 
 def test_a_loop_is_exactly_its_length_and_keeps_its_best_seam(models, tmp_path) -> None:
