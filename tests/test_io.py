@@ -336,6 +336,16 @@ def test_score_agrees_with_music21s_own_midi_export(data_dir):
     assert same_maps(score, midi)
 
 
+def test_a_score_names_its_tracks_by_part_and_a_midi_write_keeps_them(data_dir, tmp_path):
+    score = read_score(data_dir / "bwv66.6.mxl")
+    voices = ["Soprano", "Alto", "Tenor", "Bass"]
+    assert [(t.name, t.channel, t.program) for t in score.tracks] == [
+        (name, channel, 0) for channel, name in enumerate(voices)
+    ]
+    back = read_midi(write_midi(score, tmp_path / "chorale.mid"))
+    assert back.tracks == score.tracks  # the MIDI file's tracks are named by part, not "Piano"
+
+
 def test_humdrum_score(data_dir):
     # music21's own MIDI export fails on this file (it expands repeats and finds them badly
     # formed); tuplet reads the notes as written

@@ -11,7 +11,8 @@ Conventions of the conversion:
 * pitches are sounding pitches (parts of transposing instruments are transposed);
 * each part is a track (``track`` = part index) and plays the program of its first instrument
   (``midiProgram``; 0, piano, when the score names none); a part whose instrument is unpitched
-  percussion, or on MIDI channel 10, is a drum part;
+  percussion, or on MIDI channel 10, is a drum part; the track takes the part's name, and a
+  channel in part order (drums on channel 10);
 * tied notes are merged; chord symbols and grace notes are not notes (they have no notated
   time) and are left out; velocity is the note's own when the score gives one, else
   :data:`DEFAULT_VELOCITY`;
@@ -36,7 +37,7 @@ import numpy as np
 from tuplet.errors import BadFileError, UsageError
 from tuplet.io import SCORE_EXTENSIONS, check_readable_file
 from tuplet.io.midi import normalise_map
-from tuplet.notes import Notes
+from tuplet.notes import DRUM_CHANNEL, Notes, Track
 
 SCORE_TICKS_PER_BEAT = 480
 """Resolution of notes read from scores: exact for tuplets of 3 and 5 and for 128th notes."""
@@ -136,6 +137,18 @@ def _part_program(part: Any) -> tuple[int, bool]:
     return (int(program) if program is not None and 0 <= program <= 127 else 0), False
 
 
+def _part_tracks(parts: list[Any]) -> tuple[Track, ...]:
+    """The track of each part: its name, program, and a channel in part order (drums: 10)."""
+    tracks: list[Track] = []
+    pitched = [c for c in range(16) if c != DRUM_CHANNEL]
+    for part in parts:
+        program, is_drum = _part_program(part)
+        name = " ".join(str(getattr(part, "partName", None) or "").split())
+        channel = DRUM_CHANNEL if is_drum else pitched[sum(not t.is_drum for t in tracks) % 15]
+        tracks.append(Track(name=name, channel=channel, program=program, is_drum=is_drum))
+    return tuple(tracks)
+
+
 def _score_to_notes(score: Any, ticks_per_beat: int = SCORE_TICKS_PER_BEAT) -> Notes:
     """Convert a music21 Score (or Part) to a note table; see the module docstring."""
     from music21 import harmony, key, meter, note, tempo
@@ -230,6 +243,7 @@ def _score_to_notes(score: Any, ticks_per_beat: int = SCORE_TICKS_PER_BEAT) -> N
         key_ticks=key_ticks,
         key_fifths=key_fifths,
         key_mode=key_mode,
+        tracks=_part_tracks(parts),
     ).sorted()
 
 
