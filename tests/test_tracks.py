@@ -45,19 +45,23 @@ def test_a_write_and_read_keeps_tracks_names_and_channels(song, tmp_path) -> Non
     assert seen == [(name, {channel}) for name, channel, _, _ in SONG_TRACKS]
 
 
-def test_a_track_without_notes_is_written_and_a_note_off_its_instrument_gets_its_own() -> None:
-    tracks = (
-        Track(name="Lead", channel=0, program=4, is_drum=False),
-        Track(name="Empty", channel=2, program=40, is_drum=False),
-    )
-    notes = from_rows([(0, 12, 60, 80, 4, 0, 0), (12, 12, 62, 80, 7, 0, 0)], 12, tracks=tracks)
+def test_what_write_midi_writes_of_odd_tracks() -> None:
     from tuplet.io.midi import _written_tracks
 
-    written = _written_tracks(notes)
+    tracks = (
+        Track(name="Lead", channel=0, program=4),
+        Track(name="Empty", channel=2, program=40),
+        Track(name="Same channel", channel=0, program=5),
+    )
+    rows = [(0, 12, 60, 80, 4, 0, 0), (12, 12, 62, 80, 7, 0, 0), (0, 12, 48, 80, 5, 0, 2)]
+    written = _written_tracks(from_rows(rows, 12, tracks=tracks))
     assert [(t, rows.tolist()) for t, rows in written] == [
         (tracks[0], [0]),
-        (tracks[1], []),
-        (Track(name="Clavinet", channel=1, program=7), [1]),  # 1: the first channel free
+        (tracks[1], []),  # a track without notes is written, empty
+        # channel 0 plays program 4: program 5 moves to the first channel free
+        (Track(name="Same channel", channel=1, program=5), [2]),
+        # a note whose program is not its track's gets a track of its own
+        (Track(name="Clavinet", channel=3, program=7), [1]),
     ]
 
 

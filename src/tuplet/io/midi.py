@@ -16,6 +16,7 @@ files should call :func:`read_midi` in worker processes with a deadline (see the
 from __future__ import annotations
 
 import os
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -397,8 +398,10 @@ def _written_tracks(notes: Notes) -> list[tuple[Track, np.ndarray]]:
     """The MIDI tracks :func:`write_midi` writes, in order: each one's track and note rows.
 
     A table that states its tracks gives one per track, with the rows of the track's
-    instrument; rows whose program or drum flag is not their track's follow, one track per
-    instrument, named by General MIDI, on a channel no track uses (:func:`free_channel`). A
+    instrument, on its channel, unless an earlier track set that channel to another program
+    (one program per channel: MIDI tracks state it at tick 0), which moves it to a channel no
+    track uses (:func:`free_channel`). Rows whose program or drum flag is not their track's
+    follow, one track per instrument, named by General MIDI, on a free channel. A
     table without tracks gives one per ``(program, is_drum)``, named by General MIDI, ordered
     by the smallest source ``track`` among its notes, on the channels symusic chooses.
     """
@@ -407,8 +410,13 @@ def _written_tracks(notes: Notes) -> list[tuple[Track, np.ndarray]]:
     key = notes.is_drum.astype(np.int64) * 128 + notes.program
     written: list[tuple[Track, np.ndarray]] = []
     rest = np.ones(len(notes), dtype=bool)
+    programs: dict[int, int] = {}  # channel -> the program its first track set
     for i, track in enumerate(notes.tracks):
         rows = np.flatnonzero((notes.track == i) & (key == track.is_drum * 128 + track.program))
+        if programs.setdefault(track.channel, track.program) != track.program:
+            channel = free_channel([*notes.tracks, *(t for t, _ in written)], track.is_drum)
+            track = replace(track, channel=channel)
+            programs.setdefault(channel, track.program)
         written.append((track, rows))
         rest[rows] = False
     rest_rows = np.flatnonzero(rest)
