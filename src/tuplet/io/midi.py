@@ -232,6 +232,44 @@ def _muspy_note_columns(
     return columns, tuple(tracks)
 
 
+def _map_columns(score: Any) -> dict[str, np.ndarray]:
+    """The tempo, time-signature and key maps of a symusic score, as :class:`Notes` columns.
+
+    Normalised (:func:`normalise_map`); entries at negative ticks, tempos of 0 and key or time
+    signatures out of range are dropped.
+    """
+    tempos = score.tempos.numpy()
+    valid = (tempos["mspq"] > 0) & (tempos["time"] >= 0)
+    tempo_ticks, tempo_qpm = normalise_map(
+        tempos["time"][valid].astype(np.int64),
+        _MICROSECONDS_PER_MINUTE / tempos["mspq"][valid].astype(np.float64),
+    )
+    sigs = score.time_signatures.numpy()
+    valid = (sigs["numerator"] > 0) & (sigs["denominator"] > 0) & (sigs["time"] >= 0)
+    sig_ticks, sig_num, sig_den = normalise_map(
+        sigs["time"][valid].astype(np.int64),
+        sigs["numerator"][valid].astype(np.int16),
+        sigs["denominator"][valid].astype(np.int16),
+    )
+    keys = score.key_signatures.numpy()
+    fifths = keys["key"].astype(np.int16)
+    mode = keys["tonality"].astype(np.int16)
+    valid = (np.abs(fifths) <= 7) & (mode <= 1) & (keys["time"] >= 0)
+    key_ticks, key_fifths, key_mode = normalise_map(
+        keys["time"][valid].astype(np.int64), fifths[valid], mode[valid]
+    )
+    return {
+        "tempo_ticks": tempo_ticks,
+        "tempo_qpm": tempo_qpm,
+        "timesig_ticks": sig_ticks,
+        "timesig_numerator": sig_num,
+        "timesig_denominator": sig_den,
+        "key_ticks": key_ticks,
+        "key_fifths": key_fifths,
+        "key_mode": key_mode,
+    }
+
+
 def read_midi(path: str | os.PathLike[str], *, reader: str = "symusic") -> Notes:
     """Read a MIDI file (type 0 or 1) into a note table at the file's own resolution.
 
@@ -307,26 +345,6 @@ def read_midi(path: str | os.PathLike[str], *, reader: str = "symusic") -> Notes
             f"beat {int(end.max()) // ticks_per_beat}, at {ticks_per_beat} ticks per beat)",
         )
 
-    tempos = score.tempos.numpy()
-    valid = (tempos["mspq"] > 0) & (tempos["time"] >= 0)
-    tempo_ticks, tempo_qpm = normalise_map(
-        tempos["time"][valid].astype(np.int64),
-        _MICROSECONDS_PER_MINUTE / tempos["mspq"][valid].astype(np.float64),
-    )
-    sigs = score.time_signatures.numpy()
-    valid = (sigs["numerator"] > 0) & (sigs["denominator"] > 0) & (sigs["time"] >= 0)
-    sig_ticks, sig_num, sig_den = normalise_map(
-        sigs["time"][valid].astype(np.int64),
-        sigs["numerator"][valid].astype(np.int16),
-        sigs["denominator"][valid].astype(np.int16),
-    )
-    keys = score.key_signatures.numpy()
-    fifths = keys["key"].astype(np.int16)
-    mode = keys["tonality"].astype(np.int16)
-    valid = (np.abs(fifths) <= 7) & (mode <= 1) & (keys["time"] >= 0)
-    key_ticks, key_fifths, key_mode = normalise_map(
-        keys["time"][valid].astype(np.int64), fifths[valid], mode[valid]
-    )
     return Notes(
         ticks_per_beat=ticks_per_beat,
         onset_ticks=onset,
@@ -336,14 +354,7 @@ def read_midi(path: str | os.PathLike[str], *, reader: str = "symusic") -> Notes
         program=np.concatenate(columns["prog"]),
         is_drum=np.concatenate(columns["drum"]),
         track=np.concatenate(columns["tr"]),
-        tempo_ticks=tempo_ticks,
-        tempo_qpm=tempo_qpm,
-        timesig_ticks=sig_ticks,
-        timesig_numerator=sig_num,
-        timesig_denominator=sig_den,
-        key_ticks=key_ticks,
-        key_fifths=key_fifths,
-        key_mode=key_mode,
+        **_map_columns(score),
         tracks=tracks,
     )
 
