@@ -270,6 +270,26 @@ def _map_columns(score: Any) -> dict[str, np.ndarray]:
     }
 
 
+def _open_score(path: str | os.PathLike[str]) -> tuple[Path, Any]:
+    """The checked path and symusic's score of a MIDI file.
+
+    Raises:
+        BadFileError: Unreadable, not a MIDI header, or a file symusic cannot parse.
+    """
+    import symusic
+
+    p = check_readable_file(path)
+    with open(p, "rb") as f:
+        problem = _header_problem(f.read(14))
+    if problem:
+        raise BadFileError(path, problem)
+    try:
+        score: Any = symusic.Score(p, ttype="tick")
+    except Exception as exc:  # symusic raises RuntimeError, but any failure is the file's
+        raise BadFileError(path, f"corrupted or truncated MIDI: {_short_reason(exc)}") from None
+    return p, score
+
+
 def read_midi(path: str | os.PathLike[str], *, reader: str = "symusic") -> Notes:
     """Read a MIDI file (type 0 or 1) into a note table at the file's own resolution.
 
@@ -303,21 +323,9 @@ def read_midi(path: str | os.PathLike[str], *, reader: str = "symusic") -> Notes
             SMPTE frames, corrupted or truncated, holds no notes, or has absurd tick values.
         UsageError: ``reader`` is not one of :data:`MIDI_READERS`.
     """
-    import symusic
-
     if reader not in MIDI_READERS:
         raise UsageError(f"unknown MIDI reader {reader!r} (choose from {', '.join(MIDI_READERS)})")
-    p = check_readable_file(path)
-    with open(p, "rb") as f:
-        head = f.read(14)
-    problem = _header_problem(head)
-    if problem:
-        raise BadFileError(path, problem)
-    try:
-        score: Any = symusic.Score(p, ttype="tick")
-    except Exception as exc:  # symusic raises RuntimeError, but any failure is the file's
-        raise BadFileError(path, f"corrupted or truncated MIDI: {_short_reason(exc)}") from None
-
+    p, score = _open_score(path)
     if reader == "muspy":
         columns, tracks = _muspy_note_columns(p, path)
     else:
@@ -369,17 +377,7 @@ def read_midi_track_names(path: str | os.PathLike[str]) -> list[str]:
     Raises:
         BadFileError: The file cannot be read (see :func:`read_midi`).
     """
-    import symusic
-
-    p = check_readable_file(path)
-    with open(p, "rb") as f:
-        problem = _header_problem(f.read(14))
-    if problem:
-        raise BadFileError(path, problem)
-    try:
-        score: Any = symusic.Score(p, ttype="tick")
-    except Exception as exc:  # symusic raises RuntimeError, but any failure is the file's
-        raise BadFileError(path, f"corrupted or truncated MIDI: {_short_reason(exc)}") from None
+    _, score = _open_score(path)
     return [" ".join(str(track.name).split()) for track in score.tracks if len(track.notes)]
 
 
