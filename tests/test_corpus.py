@@ -402,3 +402,23 @@ def test_rights_sidecar_is_applied_on_every_run(tmp_path: Path) -> None:
     assert prepare([str(src)], out, jobs=1, progress=False).processed == 0
     (record,) = read_jsonl(out / "provenance.jsonl")
     assert record["encoding"]["basis"] == "contract" and record["basis"] == "unknown"
+
+
+def test_splits_from_another_dataset_pins_its_items(corpus: Path, tmp_path: Path) -> None:
+    # items of `old` (all test there) keep their split in `new`, whose own rule says train
+    old, new = tmp_path / "old", tmp_path / "new"
+    prepare([corpus / "midi"], old, jobs=1, progress=False, split=(0.0, 0.0, 1.0))
+    prepare([corpus], new, jobs=1, progress=False, split=(1.0, 0.0, 0.0), splits_from=old)
+    before = {e["item"]: e["split"] for e in read_jsonl(old / "index.jsonl")}
+    after = {e["item"]: e["split"] for e in read_jsonl(new / "index.jsonl")}
+    assert set(before.values()) == {"test"} and len(before) == 3
+    assert {k: after[k] for k in before} == before
+    assert {v for k, v in after.items() if k not in before} == {"train"}
+    kept = [r for r in read_jsonl(new / "provenance.jsonl") if r.get("status") == "kept"]
+    assert {r["item"]: r["split"] for r in kept} == after
+    assert json.loads((new / "dataset.json").read_text())["splits_from"]["items"] == 3
+    # without it, a re-run splits by hash again
+    prepare([corpus], new, jobs=1, progress=False, split=(1.0, 0.0, 0.0))
+    assert {e["split"] for e in read_jsonl(new / "index.jsonl")} == {"train"}
+    with pytest.raises(UsageError, match="not a prepared dataset"):
+        prepare([corpus], tmp_path / "x", progress=False, splits_from=tmp_path)

@@ -30,6 +30,7 @@ def cmd_data_prepare(args: argparse.Namespace) -> int:
         manifest=args.manifest,
         timeout_s=args.timeout,
         progress=not args.quiet,
+        splits_from=args.splits_from,
     )
     print(report.summary() if hasattr(report, "summary") else report)
     return 0
@@ -67,6 +68,13 @@ def register(sub: Any) -> None:
     p.add_argument("--holder", default=None, help="rights holder of the folders given")
     p.add_argument("--manifest", default=None, help="a rights manifest (see docs/data.md)")
     p.add_argument("--timeout", type=float, default=60.0, help="seconds allowed per file")
+    p.add_argument(
+        "--splits-from",
+        default=None,
+        metavar="DATASET",
+        help="items of this prepared dataset keep its train/valid/test split (so models "
+        "trained on the two compare on pieces neither saw); the rest split by content hash",
+    )
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(handler=cmd_data_prepare)
     p = dsub.add_parser("inspect", help="counts by rights, style, instrument, length; skipped")

@@ -261,6 +261,18 @@ def _info(config_dict: dict[str, Any], midi_reader: str, n_fields: int, sources:
     }
 
 
+def _pinned_splits(dataset: str | os.PathLike[str] | None) -> dict[str, str]:
+    """The split of each item of another dataset folder (empty for None)."""
+    if dataset is None:
+        return {}
+    folder = Path(dataset)
+    if not (folder / store.INDEX_FILE).is_file():
+        raise UsageError(
+            f"{folder}: not a prepared dataset (no {store.INDEX_FILE}) to take splits from"
+        )
+    return {e["item"]: e["split"] for e in store.read_jsonl(folder / store.INDEX_FILE)}
+
+
 def _write_info(out: Path, info: dict[str, Any]) -> None:
     import json
 
@@ -282,6 +294,7 @@ def prepare(
     memory_limit_mb: int | None = 8192,
     progress: bool = True,
     worker_hook: Callable[[str], None] | None = None,
+    splits_from: str | os.PathLike[str] | None = None,
 ) -> PrepareReport:
     """Prepare (or bring up to date) a dataset folder from SOURCES.
 
@@ -305,6 +318,10 @@ def prepare(
         progress: Show a progress bar.
         worker_hook: Called with each path in the worker before it is read (a picklable,
             module-level function; for tests and debugging).
+        splits_from: Another dataset folder: an item it holds keeps the split it has there,
+            whatever its content hash says (so a model trained on that dataset can be compared
+            with one trained on this on pieces neither saw, after the encoding or the reading
+            of the files changed their hashes). Other items are split by hash.
 
     Returns:
         What the run did.
@@ -323,6 +340,7 @@ def prepare(
     config = get_encoding(encoding)
     the_filters = _as_filters(filters)
     the_split = _as_split(split)
+    pinned = _pinned_splits(splits_from)
     policy = RightsPolicy(rights, holder, None if manifest is None else Path(manifest))
     jobs = _default_jobs() if jobs is None else jobs
     if jobs < 1:
@@ -360,7 +378,11 @@ def prepare(
         raise UsageError(f"{out} is not empty and holds no dataset: choose an empty folder")
     info_args = (config.to_dict(), midi_reader_for(config), n_fields, source_list, the_filters,
                  the_split, policy)  # fmt: skip
-    _write_info(out, _info(*info_args, complete=False))
+    info_args_extra: dict[str, Any] = {}
+    if splits_from is not None:
+        info_args_extra["splits_from"] = {"dataset": str(Path(splits_from).resolve()),
+                                          "items": len(pinned)}  # fmt: skip
+    _write_info(out, _info(*info_args, complete=False, **info_args_extra))
     journal = store.recover(out, n_fields)
 
     # ----- what to read: new and changed files; what to drop: gone and changed files
@@ -402,7 +424,7 @@ def prepare(
     # ----- bring the rest up to date with today's split rule and declarations
     split_changed = False
     for e in journal.index:
-        new_split = the_split.split_of(e["hash"])
+        new_split = pinned.get(e["item"]) or the_split.split_of(e["hash"])
         split_changed |= new_split != e["split"]
         e["split"] = new_split
     if split_changed:
@@ -471,7 +493,7 @@ def prepare(
                     facts.update(status="skipped", reason=song["reason"])
                 else:
                     the_hash = song["hash"]
-                    split_name = the_split.split_of(the_hash)
+                    split_name = pinned.get(item) or the_split.split_of(the_hash)
                     kept_hashes[the_hash] = item
                     entry = {
                         "item": item,
@@ -542,6 +564,7 @@ def prepare(
             skipped_by_reason=dict(sorted(reasons_total.items())),
             ignored_by_extension=dict(sorted(ignored.items())),
             dead_rows=codes_rows - live_rows,
+            **info_args_extra,
         ),
     )
     report.seconds = time.perf_counter() - t0

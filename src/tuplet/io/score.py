@@ -9,10 +9,12 @@ at :data:`SCORE_TICKS_PER_BEAT`.
 Conventions of the conversion:
 
 * pitches are sounding pitches (parts of transposing instruments are transposed);
-* each part is a track (``track`` = part index) and plays the program of its first instrument
-  (``midiProgram``; 0, piano, when the score names none); a part whose instrument is unpitched
-  percussion, or on MIDI channel 10, is a drum part; the track takes the part's name, and a
-  channel in part order (drums on channel 10);
+* each part is a track (``track`` = part index) and plays the instrument its name names
+  ("Violin I", "Basso", "Cantus": :mod:`tuplet.io.part_names`), else the program of its first
+  instrument (``midiProgram``), else voices in music21's vocal collections
+  (:data:`SUNG_COLLECTIONS`: chorales, madrigals, masses...) and piano elsewhere; a part whose
+  instrument is unpitched percussion, or on MIDI channel 10, is a drum part; the track takes
+  the part's name, and a channel in part order (drums on channel 10);
 * tied notes are merged; chord symbols and grace notes are not notes (they have no notated
   time) and are left out; velocity is the note's own when the score gives one, else
   :data:`DEFAULT_VELOCITY`;
@@ -37,6 +39,7 @@ import numpy as np
 from tuplet.errors import BadFileError, UsageError
 from tuplet.io import SCORE_EXTENSIONS, check_readable_file
 from tuplet.io.midi import normalise_map
+from tuplet.io.part_names import VOICES, names_voice, program_from_part_name
 from tuplet.notes import DRUM_CHANNEL, Notes, Track
 
 SCORE_TICKS_PER_BEAT = 480
@@ -51,6 +54,10 @@ _ABC_TUNE = re.compile(r"^X:[ \t]*(\d*)", re.MULTILINE)
 # music21's test and demonstration files: addressable by name, but not music for "all"
 _NOT_IN_ALL = ("demos", "theoryExercises")
 _ALIASES = {"schumann": ("schumann_robert", "schumann_clara")}
+# music21 corpus folders of vocal music: their parts sing, named or not
+SUNG_COLLECTIONS = frozenset(
+    ("bach", "monteverdi", "palestrina", "trecento", "josquin", "ciconia", "luca", "lusitano")
+)
 # when one piece is in a folder in several formats, keep the first of these
 _FORMAT_PREFERENCE = (".mxl", ".musicxml", ".xml", ".krn", ".abc")
 
@@ -124,36 +131,63 @@ def _keys_and_ties(element: Any, note: Any) -> list[tuple[int, str | None]]:
     return keys
 
 
-def _part_program(part: Any) -> tuple[int, bool]:
-    """(program, is_drum) of a part, from its first instrument."""
+def _part_name(part: Any) -> str:
+    return " ".join(str(getattr(part, "partName", None) or "").split())
+
+
+def _part_programs(parts: list[Any], *, sung: bool = False) -> list[tuple[int, bool]]:
+    """(program, is_drum) of each part: see :mod:`tuplet.io.part_names` for the order.
+
+    A part's name decides its instrument when it names one; else the file's instrument (its
+    ``midiProgram``); else voices when ``sung`` (a collection of vocal music) and piano
+    otherwise. Unpitched percussion, or MIDI channel 10, is a drum part.
+    """
     from music21 import instrument
 
-    inst = part.getInstrument(returnDefault=False)
-    if inst is None:
-        return 0, False
-    if isinstance(inst, instrument.UnpitchedPercussion) or inst.midiChannel == 9:
-        return 0, True
-    program = inst.midiProgram
-    return (int(program) if program is not None and 0 <= program <= 127 else 0), False
+    insts = [part.getInstrument(returnDefault=False) for part in parts]
+    names = [_part_name(part) for part in parts]
+    in_choir = sung or any(names_voice(n) for n in names)
+    out: list[tuple[int, bool]] = []
+    for inst, name in zip(insts, names, strict=True):
+        if inst is not None and (
+            isinstance(inst, instrument.UnpitchedPercussion) or inst.midiChannel == 9
+        ):
+            out.append((0, True))
+            continue
+        choir = in_choir or isinstance(inst, instrument.Vocalist)
+        named = program_from_part_name(name, choir=choir)
+        if named is not None:
+            out.append((named, False))
+            continue
+        program = getattr(inst, "midiProgram", None)
+        if sung:  # a part of a vocal collection whose name names no instrument sings
+            out.append((VOICES, False))
+        elif program is not None and 0 <= program <= 127:
+            out.append((int(program), False))
+        else:
+            out.append((0, False))
+    return out
 
 
-def _part_tracks(parts: list[Any]) -> tuple[Track, ...]:
+def _part_tracks(parts: list[Any], programs: list[tuple[int, bool]]) -> tuple[Track, ...]:
     """The track of each part: its name, program, and a channel in part order (drums: 10)."""
     tracks: list[Track] = []
     pitched = [c for c in range(16) if c != DRUM_CHANNEL]
-    for part in parts:
-        program, is_drum = _part_program(part)
-        name = " ".join(str(getattr(part, "partName", None) or "").split())
+    for part, (program, is_drum) in zip(parts, programs, strict=True):
+        name = _part_name(part)
         channel = DRUM_CHANNEL if is_drum else pitched[sum(not t.is_drum for t in tracks) % 15]
         tracks.append(Track(name=name, channel=channel, program=program, is_drum=is_drum))
     return tuple(tracks)
 
 
-def _score_to_notes(score: Any, ticks_per_beat: int = SCORE_TICKS_PER_BEAT) -> Notes:
+def _score_to_notes(
+    score: Any, ticks_per_beat: int = SCORE_TICKS_PER_BEAT, *, sung: bool = False
+) -> Notes:
     """Convert a music21 Score (or Part) to a note table; see the module docstring."""
     from music21 import harmony, key, meter, note, tempo
 
     parts = list(score.parts) if score.hasPartLikeStreams() else [score]
+    part_programs = _part_programs(parts, sung=sung)
     onsets: list[float] = []
     durations: list[float] = []
     pitches: list[int] = []
@@ -165,7 +199,7 @@ def _score_to_notes(score: Any, ticks_per_beat: int = SCORE_TICKS_PER_BEAT) -> N
     # upper parts last, so that normalise_map (which keeps the last entry at a tick) favours them
     for index in reversed(range(len(parts))):
         part = parts[index]
-        program, is_drum = _part_program(part)
+        program, is_drum = part_programs[index]
         # in place: the stream is ours, freshly parsed, and a copy would cost most of the time
         if part.atSoundingPitch is not True:  # transposing instruments are written transposed
             part.toSoundingPitch(inPlace=True)
@@ -243,7 +277,7 @@ def _score_to_notes(score: Any, ticks_per_beat: int = SCORE_TICKS_PER_BEAT) -> N
         key_ticks=key_ticks,
         key_fifths=key_fifths,
         key_mode=key_mode,
-        tracks=_part_tracks(parts),
+        tracks=_part_tracks(parts, part_programs),
     ).sorted()
 
 
@@ -258,11 +292,11 @@ def _checked_path(path: str | os.PathLike[str]) -> Path:
     return check_readable_file(path)
 
 
-def _convert(stream: Any, shown: str | os.PathLike[str]) -> Notes:
+def _convert(stream: Any, shown: str | os.PathLike[str], *, sung: bool = False) -> Notes:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            notes = _score_to_notes(stream)
+            notes = _score_to_notes(stream, sung=sung)
     except Exception as exc:  # a score music21 parsed but cannot walk is still the file's fault
         raise BadFileError(shown, f"cannot convert the score: {_short_reason(exc)}") from None
     if len(notes) == 0:
@@ -303,10 +337,11 @@ def read_score(path: str | os.PathLike[str]) -> Notes:
             empty, cannot be parsed, or holds no notes.
     """
     p = _checked_path(path)
+    sung = _in_sung_collection(p)
     if p.suffix.lower() == ".abc":
         # parse the first tune only: milliseconds, where a 300-tune collection takes seconds
-        return _convert(_first_song(_parse(p, path, _abc_tunes(p)[0][1]), path), path)
-    return _convert(_first_song(_parse(p, path), path), path)
+        return _convert(_first_song(_parse(p, path, _abc_tunes(p)[0][1]), path), path, sung=sung)
+    return _convert(_first_song(_parse(p, path), path), path, sung=sung)
 
 
 def read_score_all(
@@ -332,6 +367,7 @@ def read_score_all(
             cannot be read.
     """
     p = _checked_path(path)
+    sung = _in_sung_collection(p)
     songs: list[tuple[str, Notes]] = []
 
     def keep(name: str, read: Any) -> None:
@@ -347,24 +383,38 @@ def read_score_all(
         numbers = [number for number, _ in tunes]
         by_number = all(numbers) and len(set(numbers)) == len(numbers)
         if len(tunes) == 1:
-            return [(p.name, _convert(_first_song(_parse(p, path, tunes[0][1]), path), path))]
+            song = _first_song(_parse(p, path, tunes[0][1]), path)
+            return [(p.name, _convert(song, path, sung=sung))]
         for i, (number, text) in enumerate(tunes, start=1):
             tag = number if by_number else str(i)
             shown = f"{os.fspath(path)}#{tag}"
             keep(
                 f"{p.name}#{tag}",
-                lambda t=text, s=shown: _convert(_first_song(_parse(p, s, t), s), s),
+                lambda t=text, s=shown: _convert(_first_song(_parse(p, s, t), s), s, sung=sung),
             )
         return songs
     stream = _parse(p, path)
     if not _is_opus(stream):
-        return [(p.name, _convert(stream, path))]
+        return [(p.name, _convert(stream, path, sung=sung))]
     for i, score in enumerate(stream.scores, start=1):
         shown = f"{os.fspath(path)}#{i}"
-        keep(f"{p.name}#{i}", lambda sc=score, s=shown: _convert(sc, s))
+        keep(f"{p.name}#{i}", lambda sc=score, s=shown: _convert(sc, s, sung=sung))
     if not songs and skipped is None:
         raise BadFileError(path, "no songs")
     return songs
+
+
+def _in_sung_collection(path: Path) -> bool:
+    """True for a file of one of music21's vocal collections (:data:`SUNG_COLLECTIONS`)."""
+    if not any(part in SUNG_COLLECTIONS for part in path.parts):
+        return False  # the cheap test first: most files are no corpus's
+    from music21 import common
+
+    try:
+        inside = path.resolve().relative_to(Path(common.getCorpusFilePath()).resolve())
+    except ValueError:
+        return False
+    return inside.parts[0] in SUNG_COLLECTIONS
 
 
 def _corpus_index() -> dict[str, list[Path]]:
