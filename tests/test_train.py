@@ -122,6 +122,24 @@ def test_fine_tune_from_checkpoint(dataset, tmp_path):
     assert result.steps == 8
     base, tuned = _weights(tmp_path / "base", "best"), _weights(tmp_path / "ft")
     assert any(not torch.equal(base[k], tuned[k]) for k in base)
+    # the base is recorded in every save, with its dataset and the energy it took, and kept
+    # when the run is resumed
+    base_info = json.loads((tmp_path / "base" / "best" / "config.json").read_text())
+    energy = json.loads((tmp_path / "base" / "energy.json").read_text())
+    (tmp_path / "base" / "best" / "energy.json").write_text(json.dumps(energy))
+    for folder in ("last", "best"):
+        record = json.loads((tmp_path / "ft" / folder / "config.json").read_text())["extra"]
+        assert record["base"]["checkpoint_id"] == base_info["checkpoint_id"]
+        assert record["base"]["weights_sha256"] == base_info["weights_sha256"]
+    train(dataset, tmp_path / "ft", ft, resume=True, progress=False, extend_to=10)
+    record = json.loads((tmp_path / "ft" / "last" / "config.json").read_text())["extra"]["base"]
+    assert record["checkpoint_id"] == base_info["checkpoint_id"]
+    # a base that carries its energy record passes it on
+    again = train(dataset, tmp_path / "ft2", ft, from_checkpoint=tmp_path / "base" / "best",
+                  progress=False)  # fmt: skip
+    assert again.steps == 8
+    record = json.loads((tmp_path / "ft2" / "last" / "config.json").read_text())["extra"]["base"]
+    assert record["energy_kwh"] == energy.get("total_kwh", energy["kwh"])
 
 
 def _free_port() -> int:

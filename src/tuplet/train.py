@@ -221,12 +221,14 @@ def train(
     if is_main:
         out.mkdir(parents=True, exist_ok=True)
     state = _State()
+    base: dict[str, Any] | None = None  # the checkpoint fine-tuned, recorded in every save
 
     # --------------------------------------------------------------- model & config
     if resume:
         if not (last_dir / "config.json").exists():
             raise UsageError(f"{out}: nothing to resume (no last/ checkpoint); drop --resume")
         model, ck = load_checkpoint(last_dir, device="cpu")
+        base = ck["extra"].get("base")
         config = replace(TrainConfig(), **ck["training"])
         if extend_to is not None and extend_to != config.steps:
             if extend_to < config.steps:
@@ -252,6 +254,7 @@ def train(
                 )
             config = replace(config, max_beat=ck["encoding"]["max_beat"])
             encoding = ck["encoding"]
+            base = _base_record(from_checkpoint, ck)
         else:
             enc = data_encoding.with_max_beat(config.max_beat)
             model_config: ModelConfig = preset(
@@ -368,7 +371,9 @@ def train(
     def save_last(step: int) -> None:
         if not is_main:
             return
-        extra = {"trainer": {"dataset": str(dataset_dir), "world_size": world}}
+        extra: dict[str, Any] = {"trainer": {"dataset": str(dataset_dir), "world_size": world}}
+        if base is not None:
+            extra["base"] = base
         tensors, opt_meta = optimizer_state_to_tensors(optimizer.state_dict())
         # one atomic save: weights, configs and trainer state together
         save_checkpoint(
@@ -481,7 +486,8 @@ def train(
                                 model,
                                 encoding=encoding,
                                 training=config.to_dict(),
-                                extra={"valid_nll_per_note": valid_nll, "step": state.step},
+                                extra={"valid_nll_per_note": valid_nll, "step": state.step}
+                                | ({"base": base} if base is not None else {}),
                             )
                         save_last(state.step)
                         saved_at = time.perf_counter()
@@ -543,6 +549,35 @@ def train(
     if distributed:
         dist.barrier()
     return TrainResult(out, state.step, state.best_valid, state.best_step, state.stopped, energy)
+
+
+def _base_record(path: str | os.PathLike[str], ck: dict[str, Any]) -> dict[str, Any]:
+    """What a fine-tuned model must say about the checkpoint it started from.
+
+    Its identity (id, weights hash, where it was read), the dataset it was trained on, the
+    energy its own training took (from its ``energy.json``, totals over resumed segments), and
+    its own base in turn: a model card lists them all, since a base model's training data is
+    part of what the fine-tuned model learned from.
+    """
+    folder = Path(path)
+    record: dict[str, Any] = {
+        "path": str(folder),
+        "checkpoint_id": ck.get("checkpoint_id"),
+        "weights_sha256": ck.get("weights_sha256"),
+        "dataset": ck.get("extra", {}).get("trainer", {}).get("dataset"),
+    }
+    energy = folder / "energy.json"
+    if energy.is_file():
+        try:
+            e = json.loads(energy.read_text())
+            record["energy_kwh"] = e.get("total_kwh", e.get("kwh"))
+            record["energy_kg_co2eq"] = e.get("total_kg_co2eq", e.get("kg_co2eq"))
+            record["energy_hours"] = e.get("total_hours", e.get("hours"))
+        except (OSError, ValueError):
+            pass  # an unreadable energy record is no reason not to fine-tune
+    if ck.get("extra", {}).get("base") is not None:
+        record["base"] = ck["extra"]["base"]
+    return record
 
 
 def _raise_interrupt(signum: int, frame: Any) -> None:
