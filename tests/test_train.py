@@ -140,6 +140,12 @@ def test_fine_tune_from_checkpoint(dataset, tmp_path):
     assert again.steps == 8
     record = json.loads((tmp_path / "ft2" / "last" / "config.json").read_text())["extra"]["base"]
     assert record["energy_kwh"] == energy.get("total_kwh", energy["kwh"])
+    from tuplet.card import model_card_text
+
+    card = model_card_text(tmp_path / "ft2" / "best", dataset)
+    assert "## Started from" in card and base_info["checkpoint_id"] in card
+    assert "with the training of the model it started from" in card
+    assert "## Started from" not in model_card_text(tmp_path / "base" / "best", dataset)
 
 
 def _free_port() -> int:

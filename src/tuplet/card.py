@@ -115,14 +115,26 @@ def model_card_text(
         "and nothing more is claimed.",
         "",
     ]
+    bases = _bases(info)
+    if bases:
+        lines += _base_lines(bases)
     energy_path = run / "energy.json"
     if energy_path.exists():
         e = json.loads(energy_path.read_text(encoding="utf-8"))
+        own_kwh = e.get("total_kwh", e["kwh"])
+        with_bases = [b.get("energy_kwh") for b in bases]
+        bases_kwh = sum(float(k) for k in with_bases if k is not None)
         lines += [
             "## Energy and CO2 of training",
             "",
-            f"- energy: {e.get('total_kwh', e['kwh']):.4g} kWh over "
-            f"{e.get('total_hours', e['hours']) * 60:.1f} minutes",
+            f"- energy: {own_kwh:.4g} kWh over "
+            f"{e.get('total_hours', e['hours']) * 60:.1f} minutes"
+            + (
+                f" (this run; {own_kwh + bases_kwh:.4g} kWh with the training of the "
+                "model it started from)"
+                if bases and all(k is not None for k in with_bases)
+                else ""
+            ),
             f"- emissions: {e.get('total_kg_co2eq', e['kg_co2eq']) * 1000:.4g} g CO2eq at "
             f"{e['grid_intensity_g_per_kwh']:.0f} g/kWh ({e['country_iso_code']}; "
             f"{e['intensity_source']})",
@@ -153,15 +165,17 @@ def model_card_text(
             ]
             lines.append("")
     covered = ", ".join(sorted(data["periods"])) or "the periods listed above"
+    common = [k for k, v in data["instruments"].items() if v >= 0.05 * n]
     lines += [
         "## What it is not suited for",
         "",
-        f"It knows only what it saw: {covered}; mostly vocal polyphony written for keyboard "
-        "playback. It has seen almost no drums, no popular, jazz, film or non-European music, "
-        "few instruments beyond piano and choir sounds, and no lyrics. Ask it for those and "
-        "it will answer in the style of a chorale, or badly. It is a small model trained for "
-        "minutes on a CPU: expect plausible textures, not finished compositions. Its output may "
-        "echo training pieces; check originality before publishing anything made with it.",
+        f"It knows only what it saw: {covered}; instruments in at least 5% of its pieces: "
+        f"{', '.join(common) or 'none'} (the full list is above). Music, instruments and "
+        "styles it has not seen (drums, popular, jazz, film or non-European music, lyrics, "
+        "unless listed above) it will answer in the style of what it knows, or badly. It is a "
+        "small model trained on a CPU: expect plausible textures, not finished compositions. "
+        "Its output may echo training pieces; check originality before publishing anything "
+        "made with it.",
         "",
         "## Make it yours",
         "",
@@ -177,6 +191,38 @@ def model_card_text(
     if notes:
         lines += ["## Notes", "", notes.strip(), ""]
     return "\n".join(lines)
+
+
+def _bases(info: dict[str, Any]) -> list[dict[str, Any]]:
+    """The checkpoints a model was fine-tuned from, nearest first."""
+    out: list[dict[str, Any]] = []
+    base = info.get("extra", {}).get("base")
+    while isinstance(base, dict) and len(out) < 16:
+        out.append(base)
+        base = base.get("base")
+    return out
+
+
+def _base_lines(bases: list[dict[str, Any]]) -> list[str]:
+    lines = [
+        "## Started from",
+        "",
+        "This model was fine-tuned from another; what that model learned from is part of what "
+        "this one learned from:",
+        "",
+    ]
+    for depth, b in enumerate(bases):
+        what = "the model it was fine-tuned from" if depth == 0 else "whose base was"
+        facts = [f"checkpoint `{b.get('checkpoint_id')}` (weights SHA-256 "
+                 f"`{str(b.get('weights_sha256'))[:16]}...`)"]  # fmt: skip
+        if b.get("dataset"):
+            facts.append(f"trained on `{b['dataset']}`")
+        if b.get("note"):
+            facts.append(str(b["note"]))
+        if b.get("energy_kwh") is not None:
+            facts.append(f"{b['energy_kwh']:.4g} kWh to train")
+        lines.append(f"- {what}: " + "; ".join(facts))
+    return [*lines, ""]
 
 
 def write_model_card(
