@@ -2,9 +2,10 @@
 
 Every command is a thin layer over the library: parse options, call one function, print a short
 report. Errors meant for people (:class:`tuplet.errors.TupletError`) are printed as one line
-without a traceback, and the exit status is non-zero. Each group of commands lives in its own
-module here and adds itself to the parser with ``register``; handlers import what they need
-when they run, so ``tuplet --help`` stays fast.
+without a traceback (with the short table some carry in ``details`` under it), and the exit
+status is non-zero. Each group of commands lives in its own module here and adds itself to the
+parser with ``register``; handlers import what they need when they run, so ``tuplet --help``
+stays fast.
 """
 
 from __future__ import annotations
@@ -55,6 +56,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return handler(args)
     except TupletError as exc:
         print(f"tuplet: error: {exc}", file=sys.stderr)
+        for line in exc.details:
+            print(f"  {line}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print("tuplet: interrupted", file=sys.stderr)
