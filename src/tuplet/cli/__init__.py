@@ -20,7 +20,7 @@ from tuplet.errors import TupletError
 
 Handler = Callable[[argparse.Namespace], int]
 
-COMMAND_MODULES = ("files", "data", "train", "generate", "evaluate", "analyze")
+COMMAND_MODULES = ("files", "data", "train", "generate", "evaluate", "analyze", "originality")
 
 
 def build_parser() -> argparse.ArgumentParser:

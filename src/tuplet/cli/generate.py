@@ -254,8 +254,48 @@ def _run(
     return g.unconditional(lm, instruments=names, options=options)
 
 
+def _check_originality(
+    args: argparse.Namespace,
+    mode: str,
+    lm: LoadedModel,
+    prompt: Notes | None,
+    names: list[str] | None,
+    generation: Generation,
+    index: Any,
+) -> tuple[Generation, list[tuple[Any, int]]]:
+    """Score each piece's new notes against the model's corpus; redraw copying pieces.
+
+    A piece that copies is drawn again, up to ``--redraws`` times. Returns the pieces and, per
+    piece, (report, redraws).
+    """
+    from dataclasses import replace
+
+    from tuplet.originality import new_notes
+
+    pieces = list(generation.pieces)
+    reports = [index.score(new_notes(p.notes, prompt)) for p in pieces]
+    redraws = [0] * len(pieces)
+    for attempt in range(1, args.redraws + 1):
+        blocked = [i for i, r in enumerate(reports) if r.verdict == "block"]
+        if not blocked:
+            break
+        print(f"  {len(blocked)} sample(s) copy the training data: drawing again ({attempt})")
+        again_args = argparse.Namespace(
+            **{**vars(args), "n": len(blocked), "seed": generation.seed + 7919 * attempt}
+        )
+        again = _run(again_args, mode, lm, prompt, names)
+        for i, piece in zip(blocked, again.pieces, strict=True):
+            pieces[i], redraws[i] = piece, attempt
+            reports[i] = index.score(new_notes(piece.notes, prompt))
+    return replace(generation, pieces=pieces), list(zip(reports, redraws, strict=True))
+
+
 def _write(
-    generation: Generation, lm: LoadedModel, args: argparse.Namespace, paths: list[dict[str, Path]]
+    generation: Generation,
+    lm: LoadedModel,
+    args: argparse.Namespace,
+    paths: list[dict[str, Path]],
+    checks: list[tuple[Any, int]] | None = None,
 ) -> None:
     import json
     from datetime import datetime, timezone
@@ -266,6 +306,10 @@ def _write(
 
     Path(args.out).mkdir(parents=True, exist_ok=True)
     for i, (piece, files) in enumerate(zip(generation.pieces, paths, strict=True)):
+        check = checks[i] if checks is not None else None
+        if check is not None and check[0].verdict == "block":
+            _withhold(generation, i, lm, args, files, check)
+            continue
         if args.force:  # an overwritten sample keeps no audio or picture of the one before
             for kind, ext in (("wav", ".wav"), ("png", ".png")):
                 if kind not in files:
@@ -291,12 +335,19 @@ def _write(
         if args.prompt is not None and args.prompt_beats is not None:
             data["prompt"]["beats"] = args.prompt_beats
         data["files"] = {kind: str(path) for kind, path in files.items()}
+        if check is not None:
+            data["originality"] = {**check[0].to_dict(), "redraws": check[1]}
+        elif args.originality != "off":
+            data["originality"] = None  # no index of the model's training data at hand
         with atomic_output(files["report"]) as tmp:
             tmp.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
         print(
             f"wrote {files['midi']}: {len(piece.notes)} notes ({piece.new_notes} new), "
             f"{piece.notes.length_beats:.1f} beats, {piece.notes.length_seconds:.1f} s"
         )
+        if check is not None:
+            again = f" (drawn {check[1] + 1} times)" if check[1] else ""
+            print(f"  {check[0].summary()}{again}")
         covered, before = (
             piece.details.get(k) for k in ("beats_with_new_notes", "beats_with_notes_before")
         )
@@ -308,6 +359,34 @@ def _write(
         if piece.details.get("silent_instruments"):
             silent = ", ".join(piece.details["silent_instruments"])
             print(f"  note: {silent} did not play in {files['midi'].name} (another --seed may)")
+
+
+def _withhold(
+    generation: Generation,
+    i: int,
+    lm: LoadedModel,
+    args: argparse.Namespace,
+    files: dict[str, Path],
+    check: tuple[Any, int],
+) -> None:
+    """A piece that still copies after its redraws: no music is written, only why."""
+    import json
+
+    from tuplet.generate import report
+    from tuplet.io import atomic_output
+
+    for path in files.values():
+        if path != files["report"] and args.force:
+            path.unlink(missing_ok=True)
+    data = report(generation, i, lm)
+    data["withheld"] = check[0].reason
+    data["originality"] = {**check[0].to_dict(), "redraws": check[1]}
+    with atomic_output(files["report"]) as tmp:
+        tmp.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
+    print(
+        f"withheld {files['midi'].name}: {check[0].reason}, after {check[1]} redraw(s) "
+        f"(report: {files['report']}; --originality off writes it anyway)"
+    )
 
 
 def output_paths(out_dir: str | Path, n: int, *, wav: bool, png: bool) -> list[dict[str, Path]]:
@@ -342,6 +421,8 @@ def _check_numbers(args: argparse.Namespace, info: dict[str, Any]) -> None:
     """Refuse counts and limits out of range (the model's max_seq_len from its config.json)."""
     if args.n < 1:
         raise UsageError(f"--n must be at least 1, got {args.n}")
+    if args.redraws < 0:
+        raise UsageError(f"--redraws must be 0 or more, got {args.redraws}")
     for name in ("max_notes", "max_beats", "max_events", "threads", "loop", "tries", "max_gap"):
         if getattr(args, name) is not None and getattr(args, name) < 1:
             flag = "--" + name.replace("_", "-")
@@ -450,8 +531,20 @@ def cmd_generate(args: argparse.Namespace) -> int:
     if args.threads is not None:
         torch.set_num_threads(args.threads)
     lm = load_model(args.model, device=device, dtype=args.dtype)
+    index = None
+    if args.originality != "off":
+        from tuplet.originality import index_for_model
+
+        index = index_for_model(args.model)
     generation = _run(args, mode, lm, prompt, names)
-    _write(generation, lm, args, paths)
+    checks = None
+    if index is not None:
+        generation, checks = _check_originality(
+            args, mode, lm, prompt, names, generation, index
+        )
+    elif args.originality != "off":
+        print("note: no index of this model's training data here: originality not checked")
+    _write(generation, lm, args, paths, checks)
     print(
         f"{mode}: {len(generation.pieces)} sample(s) in {generation.seconds:.1f} s "
         f"({generation.notes_per_second:.0f} new notes/s), seed {generation.seed}"
@@ -493,6 +586,19 @@ def register(sub: Any) -> None:
         "CPU only): faster on a CPU, slightly different",
     )
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument(
+        "--originality",
+        default="check",
+        choices=["check", "off"],
+        help="score every sample against the model's training data and draw again, then "
+        "withhold, one that copies it (default: check)",
+    )
+    p.add_argument(
+        "--redraws",
+        type=int,
+        default=3,
+        help="times a copying sample is drawn again before it is withheld (default 3)",
+    )
     m = p.add_argument_group("modes")
     m.add_argument(
         "--instruments",
