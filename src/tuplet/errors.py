@@ -11,7 +11,13 @@ import os
 
 
 class TupletError(Exception):
-    """Base class of every error tuplet raises on purpose."""
+    """Base class of every error tuplet raises on purpose.
+
+    Attributes:
+        details: Lines the CLI prints under the one-line message (a short table), if any.
+    """
+
+    details: tuple[str, ...] = ()
 
 
 class BadFileError(TupletError):
@@ -31,6 +37,19 @@ class BadFileError(TupletError):
 
 class UsageError(TupletError):
     """A request that cannot be carried out as asked (a wrong option value, a missing file)."""
+
+
+class RightsGateError(UsageError):
+    """Training refused by the rights gate (:mod:`tuplet.gate`).
+
+    Items of the data may not train a model for the declared use, or their files cannot be
+    verified. The message is one line (how many items, why, the first names); ``details`` holds the
+    count table the CLI prints under it.
+    """
+
+    def __init__(self, message: str, details: tuple[str, ...] = ()) -> None:
+        super().__init__(message)
+        self.details = details
 
 
 class MissingExtraError(TupletError):

@@ -177,6 +177,11 @@ _NOTICE_FLAGS: tuple[tuple[re.Pattern[str], str], ...] = (
 )
 
 
+def notice_flags(text: str) -> list[str]:
+    """The flags a licence notice or an SPDX id sets (``CC-BY-NC-4.0``: non_commercial...)."""
+    return [flag for pattern, flag in _NOTICE_FLAGS if pattern.search(text)]
+
+
 # ------------------------------------------------------------------------ manifests
 
 
@@ -439,7 +444,7 @@ def provenance_record(
 
     notice = meta.get("notice")
     if notice:
-        flags += [flag for pattern, flag in _NOTICE_FLAGS if pattern.search(notice)]
+        flags += notice_flags(notice)
         evidence.append(f"notice in the file: {notice}")
         if encoding["basis"] == "unknown":
             for pattern, basis, spdx in _LICENCES:
