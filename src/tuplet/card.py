@@ -116,6 +116,7 @@ def model_card_text(
         "",
     ]
     bases = _bases(info)
+    lines += _gate_lines(info, bases)
     if bases:
         lines += _base_lines(bases)
     energy_path = run / "energy.json"
@@ -201,6 +202,88 @@ def _bases(info: dict[str, Any]) -> list[dict[str, Any]]:
         out.append(base)
         base = base.get("base")
     return out
+
+
+def _gate_outcome(gate: dict[str, Any] | None) -> str:
+    """One rights-gate record in words."""
+    from tuplet.gate import REASONS
+
+    if gate is None:
+        return (
+            "no rights-gate record (trained before `tuplet train` checked rights, or by other "
+            "means): the rights of its data were not checked"
+        )
+    use = gate.get("use")
+    if gate.get("outcome") == "passed":
+        return (
+            f"passed for {use} use: all {gate.get('checked')} items have a known rights basis "
+            f"whose recorded terms allow {use} use, and every file matched the hash recorded "
+            "when the data was prepared"
+        )
+    why = ", ".join(f"{n} {REASONS.get(k, k)}" for k, n in (gate.get("counts") or {}).items())
+    return (
+        f"went on unverified for {use} use: {gate.get('failing')} of {gate.get('checked')} "
+        f'items failed ({why}), and training went on for this reason: "{gate.get("reason")}"'
+    )
+
+
+def _gate_lines(info: dict[str, Any], bases: list[dict[str, Any]]) -> list[str]:
+    """The card's "Rights gate" section: this run's outcome, its bases', and what it claims."""
+    from tuplet.gate import REASONS, USES
+
+    gate = info.get("extra", {}).get("rights_gate")
+    lines = [
+        "## Rights gate",
+        "",
+        "Before training, `tuplet train` checks every item of the train and valid splits for "
+        "the declared use: the rights basis and flags of its provenance record, and its file "
+        "against the SHA-256 recorded when the data was prepared (the table of uses is in "
+        "tuplet's `docs/data.md`).",
+        "",
+        f"- this model's training data: {_gate_outcome(gate)}",
+    ]
+    for depth, b in enumerate(bases):
+        what = "the model it was fine-tuned from" if depth == 0 else "whose base was"
+        lines.append(f"- {what}: {_gate_outcome(b.get('rights_gate'))}")
+    lines.append("")
+    if gate is not None and gate.get("outcome") != "passed":
+        counts = gate.get("counts") or {}
+        names = list(gate.get("items") or {})
+        lines += ["| reason | items |", "|---|---:|"]
+        lines += [f"| {REASONS.get(k, k)} | {n} |" for k, n in counts.items()]
+        lines += [
+            "",
+            "The first of them: " + ", ".join(f"`{n}`" for n in names[:5])
+            + ("; all are listed in `config.json` under `extra.rights_gate.items`."
+               if len(names) > 5 else "."),
+            "",
+        ]  # fmt: skip
+    use = gate.get("use") if gate is not None else None
+    gates = [gate, *(b.get("rights_gate") for b in bases)]
+    unchecked = [g for g in gates if g is None or g.get("outcome") != "passed"]
+    narrower = [g for g in gates if g is not None and g not in unchecked
+                and use in USES and USES.index(str(g.get("use"))) < USES.index(use)]  # fmt: skip
+    if unchecked or narrower or use not in USES:
+        why = (
+            "some of what it learned from was not checked, or did not pass, for the use it "
+            "was declared for"
+            if unchecked
+            else f"the model it started from passed for a narrower use than {use}"
+        )
+        lines += [
+            f"This model makes no licensed-data claim: {why}. Do not describe it, or what it "
+            "makes, as trained on licensed data.",
+            "",
+        ]
+    else:
+        lines += [
+            f"For {use} use, every item this model learned from has a rights basis that allows "
+            "it, as the provenance records declare (declarations by whoever prepared the data: "
+            "the gate checks them against each other and against the files, not against the "
+            "world).",
+            "",
+        ]
+    return lines
 
 
 def _base_lines(bases: list[dict[str, Any]]) -> list[str]:

@@ -5,6 +5,10 @@ prepared dataset with the MMT paper's schedule by default (Adam(W), linear warm-
 to 0.1x, gradient clipping 1.0, validation every N steps, early stopping), and writes into
 ``out_dir``:
 
+* nothing at all if the rights gate refuses (:mod:`tuplet.gate`): before any model is built,
+  the train and valid items are checked for the declared ``use`` (their rights basis, flags and
+  source files' SHA-256); ``allow_unverified`` with a ``reason`` goes on, and every save
+  records the outcome in ``extra["rights_gate"]``;
 * ``best/`` and ``last/``: checkpoints (``config.json`` + ``model.safetensors``), written
   atomically; ``last/`` also holds the trainer state (optimizer, step, early-stopping counters)
   as safetensors + JSON, so ``resume=True`` continues exactly where the last one left off.
@@ -163,6 +167,9 @@ def train(
     progress: bool = True,
     stop_after: int | None = None,
     extend_to: int | None = None,
+    use: str | None = None,
+    allow_unverified: bool = False,
+    reason: str | None = None,
 ) -> TrainResult:
     """Train (or fine-tune, or resume) a model; see the module docstring for what is written.
 
@@ -178,11 +185,18 @@ def train(
         extend_to: With ``resume``: train until this step instead of the run's own ``steps``
             (a finished run goes on; the decay is stretched to end there too, so the learning
             rate rises from its floor to where the longer schedule has it: a warm restart).
+        use: What the model is for, ``personal``, ``research`` or ``commercial`` (default
+            research; a resumed run keeps its own): the rights gate (:mod:`tuplet.gate`)
+            checks the train and valid items for it before any model is built.
+        allow_unverified: Go on although items fail the gate; ``reason``, the counts and the
+            items are recorded in every checkpoint (``extra["rights_gate"]``) and model card.
+        reason: Why the run may go on (required with ``allow_unverified``).
 
     Returns:
         A :class:`TrainResult`.
 
     Raises:
+        RightsGateError: Items of the train or valid split fail the rights gate.
         UsageError: On a dataset/checkpoint mismatch or a run folder in the wrong state.
     """
     import torch
@@ -191,6 +205,7 @@ def train(
     from tuplet.checkpoint import (
         check_device,
         load_checkpoint,
+        load_checkpoint_config,
         load_state,
         optimizer_state_from_tensors,
         optimizer_state_to_tensors,
@@ -199,6 +214,7 @@ def train(
     from tuplet.dataset import SequenceDataset, load_dataset_info, make_loader
     from tuplet.encoding import EncodingConfig
     from tuplet.energy import EnergyMeter, save_energy
+    from tuplet.gate import gate
     from tuplet.model import ModelConfig, MusicTransformer, preset
 
     out = Path(out_dir)
@@ -218,15 +234,35 @@ def train(
     # checkpoints carry the encoding as the model sees it (beats of one training window)
     encoding = data_encoding.with_max_beat(config.max_beat).to_dict()
     last_dir = out / "last"
+    if resume and not (last_dir / "config.json").exists():
+        raise UsageError(f"{out}: nothing to resume (no last/ checkpoint); drop --resume")
+    if not resume and is_main and (last_dir / "config.json").exists():
+        raise UsageError(f"{out}: holds a run already (use --resume, or another --out)")
+
+    # ---------------------------------------------------------------- rights gate
+    # before any model is built or anything written: a refused run costs nothing
+    recorded = load_checkpoint_config(last_dir)["extra"].get("rights_gate") if resume else None
+    rights_gate = gate(
+        dataset_dir, use, allow_unverified=allow_unverified, reason=reason, recorded=recorded
+    )
+    if progress and is_main and rights_gate["outcome"] != "passed":
+        print(
+            f"note: going on unverified for {rights_gate['use']} use: "
+            f"{rights_gate['failing']} of {rights_gate['checked']} items fail the rights gate; "
+            f"reason recorded: {rights_gate['reason']}",
+            file=sys.stderr,
+        )
     if is_main:
         out.mkdir(parents=True, exist_ok=True)
     state = _State()
     base: dict[str, Any] | None = None  # the checkpoint fine-tuned, recorded in every save
 
+    def run_extra() -> dict[str, Any]:
+        """What every save of the run records beside its own fields."""
+        return {"rights_gate": rights_gate} | ({"base": base} if base is not None else {})
+
     # --------------------------------------------------------------- model & config
     if resume:
-        if not (last_dir / "config.json").exists():
-            raise UsageError(f"{out}: nothing to resume (no last/ checkpoint); drop --resume")
         model, ck = load_checkpoint(last_dir, device="cpu")
         base = ck["extra"].get("base")
         config = replace(TrainConfig(), **ck["training"])
@@ -242,8 +278,6 @@ def train(
                 decay_steps=extend_to if stretch else config.decay_steps,
             )
     else:
-        if is_main and (last_dir / "config.json").exists():
-            raise UsageError(f"{out}: holds a run already (use --resume, or another --out)")
         if from_checkpoint is not None:
             model, ck = load_checkpoint(from_checkpoint, device="cpu")
             if ck["encoding"]["name"] != data_encoding.name:
@@ -371,9 +405,7 @@ def train(
     def save_last(step: int) -> None:
         if not is_main:
             return
-        extra: dict[str, Any] = {"trainer": {"dataset": str(dataset_dir), "world_size": world}}
-        if base is not None:
-            extra["base"] = base
+        extra = {"trainer": {"dataset": str(dataset_dir), "world_size": world}} | run_extra()
         tensors, opt_meta = optimizer_state_to_tensors(optimizer.state_dict())
         # one atomic save: weights, configs and trainer state together
         save_checkpoint(
@@ -487,7 +519,7 @@ def train(
                                 encoding=encoding,
                                 training=config.to_dict(),
                                 extra={"valid_nll_per_note": valid_nll, "step": state.step}
-                                | ({"base": base} if base is not None else {}),
+                                | run_extra(),
                             )
                         save_last(state.step)
                         saved_at = time.perf_counter()
@@ -555,9 +587,9 @@ def _base_record(path: str | os.PathLike[str], ck: dict[str, Any]) -> dict[str, 
     """What a fine-tuned model must say about the checkpoint it started from.
 
     Its identity (id, weights hash, where it was read), the dataset it was trained on, the
-    energy its own training took (from its ``energy.json``, totals over resumed segments), and
-    its own base in turn: a model card lists them all, since a base model's training data is
-    part of what the fine-tuned model learned from.
+    energy its own training took (from its ``energy.json``, totals over resumed segments), its
+    rights-gate record, and its own base in turn: a model card lists them all, since a base
+    model's training data is part of what the fine-tuned model learned from.
     """
     folder = Path(path)
     record: dict[str, Any] = {
@@ -575,6 +607,8 @@ def _base_record(path: str | os.PathLike[str], ck: dict[str, Any]) -> dict[str, 
             record["energy_hours"] = e.get("total_hours", e.get("hours"))
         except (OSError, ValueError):
             pass  # an unreadable energy record is no reason not to fine-tune
+    if ck.get("extra", {}).get("rights_gate") is not None:
+        record["rights_gate"] = ck["extra"]["rights_gate"]
     if ck.get("extra", {}).get("base") is not None:
         record["base"] = ck["extra"]["base"]
     return record

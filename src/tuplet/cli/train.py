@@ -56,6 +56,9 @@ def cmd_train(args: argparse.Namespace) -> int:
         from_checkpoint=args.from_checkpoint,
         device=args.device,
         progress=not args.quiet,
+        use=args.use,
+        allow_unverified=args.allow_unverified,
+        reason=args.reason,
     )
     print(
         f"{result.stopped} after {result.steps} steps; best valid NLL/note "
@@ -75,7 +78,8 @@ def register(sub: Any) -> None:
             "5k warm-up steps, linear decay to 0.1x at 100k, clip 1.0, validation every 1k "
             "steps, early stop after 20). With --from, fine-tuning defaults apply (lr 1e-4, "
             "1,000 steps, validation every 50, early stop after 5). Ctrl-C saves the last "
-            "checkpoint; --resume continues from it. Under torchrun, trains with DDP."
+            "checkpoint; --resume continues from it. Under torchrun, trains with DDP. Refuses to "
+            "start when the data's rights do not allow the declared --use (see the rights gate)."
         ),
     )
     p.add_argument("dataset", help="a folder made by `tuplet data prepare`")
@@ -118,6 +122,25 @@ def register(sub: Any) -> None:
     p.add_argument("--country", dest="country_iso_code", default=None, help="grid, e.g. DEU")
     p.add_argument("--num-workers", dest="num_workers", type=int, default=None)
     p.add_argument("--device", default=None, help="cpu, cuda, cuda:1 (default: cuda if any)")
+    r = p.add_argument_group(
+        "rights gate",
+        "before training, every train and valid item's rights record is checked for the "
+        "declared use, and its file against its SHA-256 (docs/data.md: the table of uses)",
+    )
+    r.add_argument(
+        "--use",
+        choices=("personal", "research", "commercial"),  # tuplet.gate.USES (not imported)
+        default=None,
+        help="what the model is for (default research; a resumed run keeps its own)",
+    )
+    r.add_argument(
+        "--allow-unverified",
+        dest="allow_unverified",
+        action="store_true",
+        help="go on although items fail the gate (needs --reason; recorded in the checkpoint "
+        "and model card, which then makes no licensed-data claim)",
+    )
+    r.add_argument("--reason", default=None, help="why the run may go on unverified")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     g = p.add_argument_group("model (new runs only)")
     g.add_argument(
