@@ -81,6 +81,8 @@ def test_short_run_lowers_the_loss_and_writes_everything(dataset, tmp_path):
     info = json.loads((tmp_path / "run" / "best" / "config.json").read_text())
     assert info["encoding"]["max_beat"] == TINY.max_beat
     assert info["training"]["seed"] == TINY.seed
+    # best/ names its dataset, so its training corpus can be found (originality)
+    assert info["extra"]["trainer"]["dataset"] == str(dataset)
     # a second run into the same folder is refused, not silently mixed
     with pytest.raises(UsageError, match="--resume"):
         train(dataset, tmp_path / "run", TINY, progress=False, **UNVERIFIED)

@@ -48,6 +48,12 @@ SHAPE_SUCCESSORS = 3
 """Each note's shapes pair it with two of its next this many notes."""
 SHAPE_MAX_BEATS = 4
 """A shape spans at most this many beats."""
+MAX_SHAPE_HITS = 2000
+"""A shape found more often than this in the corpus (a repeated chord, a scale step) casts no
+votes: it would cost the most time and point nowhere (bench/originality.py: scoring a 64-beat
+piece against the default corpus takes 48 ms with this cap, 120 ms without; on a corpus ten
+times larger, 39 ms against 1.3 s; the window scores found are then 0.017 below the exact best
+on average, equal in 72% of windows)."""
 CANDIDATES = 8
 """Best-voted translations verified exactly per window."""
 KGRAM = 5
@@ -311,6 +317,10 @@ class OriginalityIndex:
         lo = np.searchsorted(self._key, keys, "left")
         hi = np.searchsorted(self._key, keys, "right")
         counts = hi - lo
+        common = counts > MAX_SHAPE_HITS  # shapes found everywhere say little: skip them
+        if common.all():
+            common[np.argmin(counts)] = False  # unless nothing else is left
+        counts = np.where(common, 0, counts)
         if counts.sum() == 0:
             return 0.0, -1, 0, 0
         rows = np.repeat(lo - np.cumsum(np.r_[0, counts[:-1]]), counts) + np.arange(counts.sum())

@@ -518,7 +518,11 @@ def train(
                                 model,
                                 encoding=encoding,
                                 training=config.to_dict(),
-                                extra={"valid_nll_per_note": valid_nll, "step": state.step}
+                                extra={
+                                    "valid_nll_per_note": valid_nll,
+                                    "step": state.step,
+                                    "trainer": {"dataset": str(dataset_dir)},
+                                }
                                 | run_extra(),
                             )
                         save_last(state.step)
