@@ -1,53 +1,123 @@
 #!/usr/bin/env bash
-# Evaluate the trained default model and ship it inside the package with its model card.
-# Usage: bash scripts/ship-default.sh [N_SAMPLES]   (after scripts/train-default.sh)
+# Evaluate the trained default model and ship it inside the package with its model card and
+# originality index. Usage: bash scripts/ship-default.sh [N_SAMPLES]  (after train-default.sh)
+# Each step's result is kept in $EVAL; a re-run skips the steps already done.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 N=${1:-100}
-# Sampling settings shipped with the model (config.json "sampling"): chosen on the VALID split
-# (100 samples each, seed 2, against valid; see docs/default-model.md): pitch top-k 30% of the
-# codes instead of MMT's 10% (20% for the 600-step model), the other fields as MMT.
-TOPK="0.1,pitch=0.3"
-SAMPLING='{"top_k_frac": 0.1, "per_field": {"pitch": {"top_k_frac": 0.3}}, "chosen_on": "on the validation split (100 samples each of pitch top-k 10%, 20% and 30% against it: the smallest sum of the three MMT metric differences, each divided by the one MMT published)"}'
-DATA=data-out/default
-RUN=runs/default
-EVAL=runs/default-eval
+DATA=data-out/broad
+OLD=data-out/default                # the chorale model's data (chorales read as piano)
+OLD_VOICES=data-out/default-voices  # the same pieces read as today (chorales sing), same splits
+RUN=runs/broad-from
+BASE=runs/base-chorale
+EVAL=runs/broad-eval
+M="$RUN/best"
 mkdir -p "$EVAL"
-if [ "${CARD_ONLY:-0}" != 1 ]; then
-# per-note NLL on the held-out test split
-tuplet evaluate --model "$RUN/best" --data "$DATA" --split test --out "$EVAL/nll-test.json"
-# N unconditional samples, measured on their first 64 beats against the test split (as MMT)
-tuplet generate --model "$RUN/best" --n "$N" --seed 1 --max-beats 64 --out "$EVAL/samples" \
-  --top-k-frac "$TOPK" --force --quiet
-tuplet evaluate "$EVAL/samples" --reference "$DATA" --split test --trim 64 --out "$EVAL/metrics"
-fi
-python - "$RUN" "$DATA" "$EVAL" "$SAMPLING" <<'PY'
+[ -f "$OLD_VOICES/dataset.json" ] || tuplet data prepare music21:bach music21:monteverdi \
+  music21:trecento --out "$OLD_VOICES" --encoding tuplet --splits-from "$OLD" --quiet
+step() { [ -f "$1" ] && echo "have $1" || { echo "making $1"; shift; "$@"; }; }
+
+# per-note NLL: the new model and the chorale model, on the new test split and on the chorale
+# model's own test pieces (read both ways)
+for model in new old; do
+  ck=$M; [ $model = old ] && ck=$BASE
+  step "$EVAL/nll-$model-broad.json" tuplet evaluate --model "$ck" --data "$DATA" --split test --out "$EVAL/nll-$model-broad.json"
+  step "$EVAL/nll-$model-old.json" tuplet evaluate --model "$ck" --data "$OLD" --split test --out "$EVAL/nll-$model-old.json"
+  step "$EVAL/nll-$model-old-voices.json" tuplet evaluate --model "$ck" --data "$OLD_VOICES" --split test --out "$EVAL/nll-$model-old-voices.json"
+done
+
+# sampling settings, chosen on the VALID split: pitch top-k 10%, 20%, 30% (others as MMT)
+for k in 0.1 0.2 0.3; do
+  step "$EVAL/valid-p$k/sample-001.json" tuplet generate --model "$M" --n "$N" --seed 2 \
+    --max-beats 64 --top-k-frac "0.1,pitch=$k" --out "$EVAL/valid-p$k" --force --quiet --originality off
+  step "$EVAL/valid-p$k-metrics/evaluation.json" tuplet evaluate "$EVAL/valid-p$k" --reference "$DATA" \
+    --split valid --trim 64 --out "$EVAL/valid-p$k-metrics"
+done
+TOPK=$(python - "$EVAL" <<'PY'
+import json, sys
+from pathlib import Path
+mmt = {"pitch_class_entropy": 0.17, "scale_consistency": 0.025, "groove_consistency": 0.010}
+best = None
+for k in ("0.1", "0.2", "0.3"):
+    m = json.loads((Path(sys.argv[1]) / f"valid-p{k}-metrics" / "evaluation.json").read_text())["metrics"]
+    score = sum(m[name]["abs_mean_diff"] / mmt[name] for name in mmt)
+    print(f"pitch top-k {k}: sum of differences / MMT's {score:.3f}", file=sys.stderr)
+    best = min(best or (score, k), (score, k))
+print(best[1])
+PY
+)
+echo "chosen on valid: pitch top-k $TOPK"
+
+# N unconditional samples under those settings against the test split (first 64 beats, as MMT)
+step "$EVAL/samples/sample-001.json" tuplet generate --model "$M" --n "$N" --seed 1 --max-beats 64 \
+  --top-k-frac "0.1,pitch=$TOPK" --out "$EVAL/samples" --force --quiet --originality off
+step "$EVAL/metrics/evaluation.json" tuplet evaluate "$EVAL/samples" --reference "$DATA" --split test \
+  --trim 64 --out "$EVAL/metrics"
+# ... and with MMT's own sampler
+step "$EVAL/samples-mmt/sample-001.json" tuplet generate --model "$M" --n "$N" --seed 1 --max-beats 64 \
+  --top-k-frac 0.1 --out "$EVAL/samples-mmt" --force --quiet --originality off
+step "$EVAL/metrics-mmt/evaluation.json" tuplet evaluate "$EVAL/samples-mmt" --reference "$DATA" \
+  --split test --trim 64 --out "$EVAL/metrics-mmt"
+# continuations of held-out pieces
+step "$EVAL/continuations-test.json" tuplet evaluate --continuations --model "$M" --data "$DATA" \
+  --split test --out "$EVAL/continuations-test.json"
+
+# ship: weights, sampling settings, the silence bound and originality index from the training
+# data, the card
+python - "$RUN" "$DATA" "$EVAL" "$TOPK" <<'PY'
 import json, shutil, sys
 from pathlib import Path
+import numpy as np
 from tuplet.card import write_model_card
+from tuplet.evaluate import read_dataset_pieces
+from tuplet.originality import INDEX_FILE, OriginalityIndex
 run, data, ev = map(Path, sys.argv[1:4])
-sampling = json.loads(sys.argv[4])
-nll = json.loads((ev / "nll-test.json").read_text())
+topk = float(sys.argv[4])
+nll = json.loads((ev / "nll-new-broad.json").read_text())
 metrics = json.loads((ev / "metrics" / "evaluation.json").read_text())
 evaluation = {"held-out test split": {k: v for k, v in nll.items() if isinstance(v, (int, float))}}
+for label, name in (("the chorale model's test pieces, read as today", "old-voices"),
+                    ("the chorale model's test pieces, read as it was trained (piano)", "old")):
+    new = json.loads((ev / f"nll-new-{name}.json").read_text())
+    old = json.loads((ev / f"nll-old-{name}.json").read_text())
+    evaluation[label] = {"NLL per note, this model": new["nll_per_note_event"],
+                         "NLL per note, the chorale model": old["nll_per_note_event"]}
 table = evaluation.setdefault("unconditional samples vs test split (first 64 beats)", {})
 for name in ("pitch_class_entropy", "scale_consistency", "groove_consistency"):
     m = metrics["metrics"][name]
     table[f"{name}: samples mean"] = m["samples_mean"]
     table[f"{name}: test mean"] = m["reference_mean"]
     table[f"{name}: abs. difference"] = m["abs_mean_diff"]
-    table[f"{name}: overlapped area"] = m["overlap_area"]
+train = read_dataset_pieces(data, "train")
+gaps = []
+for p in train.pieces:
+    on = np.unique(p.onset_ticks) / p.ticks_per_beat
+    if len(on) > 1:
+        gaps.append(float(np.diff(on).max()))
+gap = int(np.ceil(max(gaps)))
+sampling = {"top_k_frac": 0.1, "per_field": {"pitch": {"top_k_frac": topk}},
+            "chosen_on": "on the validation split (100 samples each of pitch top-k 10%, 20% and "
+            "30% against it: the smallest sum of the three MMT metric differences, each divided "
+            "by the one MMT published)",
+            "max_gap_beats": gap,
+            "max_gap_beats_from": f"the longest time between consecutive onsets in the training "
+            f"split's {len(gaps)} pieces ({gap} beats; 99th percentile "
+            f"{np.percentile(gaps, 99):.0f})"}
 ship = Path("src/tuplet/data/default-model")
 tmp = ship.with_name(ship.name + ".tmp")
 shutil.rmtree(tmp, ignore_errors=True)
 shutil.copytree(run / "best", tmp)
 config = json.loads((tmp / "config.json").read_text())
-config["sampling"] = sampling  # tuplet generate's defaults for this model (weights unchanged)
+config["sampling"] = sampling
 (tmp / "config.json").write_text(json.dumps(config, indent=2) + "\n")
+index = OriginalityIndex.from_pieces(train.names, train.pieces)
+index.calibrate()
+index.save(tmp / INDEX_FILE)
 write_model_card(tmp, data, run_dir=run, evaluation=evaluation, name="tuplet default model")
 shutil.copy(run / "energy.json", tmp / "energy.json")
 shutil.copy(run / "loss_curve.png", tmp / "loss_curve.png")
 shutil.rmtree(ship, ignore_errors=True)
 tmp.rename(ship)
-print("shipped", ship, sum(f.stat().st_size for f in ship.iterdir()) // 1024, "KiB")
+print("shipped", ship, sum(f.stat().st_size for f in ship.iterdir()) // 1024, "KiB;",
+      "originality:", index.thresholds.calibrated_on, "; max gap", gap)
 PY

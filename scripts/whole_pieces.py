@@ -106,6 +106,11 @@ def main() -> None:
         (m, p), (hm, hp) = mine[name], theirs[name]
         print(f"  {name:24s} samples {m:8.3f} / {p:8.3f}   held-out {hm:8.3f} / {hp:8.3f}")
     print("  in range, per program:", {k: round(v, 4) for k, v in ranges(samples).items()})
+    plays: dict[int, int] = {}
+    for p in samples:
+        for program in set(p.program[~p.is_drum].tolist()):
+            plays[program] = plays.get(program, 0) + 1
+    print("  samples each program plays in:", dict(sorted(plays.items())), f"of {len(samples)}")
 
 
 if __name__ == "__main__":

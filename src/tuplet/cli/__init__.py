@@ -20,7 +20,9 @@ from tuplet.errors import TupletError
 
 Handler = Callable[[argparse.Namespace], int]
 
-COMMAND_MODULES = ("files", "data", "train", "generate", "evaluate", "analyze", "originality")
+COMMAND_MODULES = (
+    "files", "data", "train", "generate", "evaluate", "analyze", "originality", "audit"
+)
 
 
 def build_parser() -> argparse.ArgumentParser:
