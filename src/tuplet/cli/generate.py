@@ -296,6 +296,7 @@ def _write(
     args: argparse.Namespace,
     paths: list[dict[str, Path]],
     checks: list[tuple[Any, int]] | None = None,
+    judgement: Any = None,
 ) -> None:
     import json
     from datetime import datetime, timezone
@@ -335,6 +336,8 @@ def _write(
         if args.prompt is not None and args.prompt_beats is not None:
             data["prompt"]["beats"] = args.prompt_beats
         data["files"] = {kind: str(path) for kind, path in files.items()}
+        if judgement is not None:
+            data["prompt_judged"] = {**judgement.to_dict(), "forced": bool(args.force_prompt)}
         if check is not None:
             data["originality"] = {**check[0].to_dict(), "redraws": check[1]}
         elif args.originality != "off":
@@ -359,6 +362,21 @@ def _write(
         if piece.details.get("silent_instruments"):
             silent = ", ".join(piece.details["silent_instruments"])
             print(f"  note: {silent} did not play in {files['midi'].name} (another --seed may)")
+
+
+def _judge_prompt(
+    args: argparse.Namespace, lm: LoadedModel, info: dict[str, Any], prompt: Notes
+) -> Any:
+    """Judge the prompt against the model's scope: say a WARN; refuse an ABSTAIN unless forced."""
+    from tuplet.scope import Scope, abstain_message, judge
+
+    j = judge(lm, Scope.from_dict(info["scope"]), prompt, args.prompt_beats)
+    if j.level == "abstain" and not args.force_prompt:
+        raise UsageError(abstain_message(j))
+    if j.level != "ok":
+        head = "going on although " if j.level == "abstain" else ""
+        print(f"warning: {head}the prompt is outside what the model knows: " + "; ".join(j.reasons))
+    return j
 
 
 def _withhold(
@@ -536,6 +554,9 @@ def cmd_generate(args: argparse.Namespace) -> int:
         from tuplet.originality import index_for_model
 
         index = index_for_model(args.model)
+    judgement = None
+    if prompt is not None and info.get("scope") and not args.no_scope:
+        judgement = _judge_prompt(args, lm, info, prompt)
     generation = _run(args, mode, lm, prompt, names)
     checks = None
     if index is not None:
@@ -544,7 +565,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
         )
     elif args.originality != "off":
         print("note: no index of this model's training data here: originality not checked")
-    _write(generation, lm, args, paths, checks)
+    _write(generation, lm, args, paths, checks, judgement)
     print(
         f"{mode}: {len(generation.pieces)} sample(s) in {generation.seconds:.1f} s "
         f"({generation.notes_per_second:.0f} new notes/s), seed {generation.seed}"
@@ -592,6 +613,19 @@ def register(sub: Any) -> None:
         choices=["check", "off"],
         help="score every sample against the model's training data and draw again, then "
         "withhold, one that copies it (default: check)",
+    )
+    p.add_argument(
+        "--force-prompt",
+        dest="force_prompt",
+        action="store_true",
+        help="generate even when the model abstains on the prompt (out of its depth); the "
+        "report records it",
+    )
+    p.add_argument(
+        "--no-scope",
+        dest="no_scope",
+        action="store_true",
+        help="do not judge the prompt against what the model knows",
     )
     p.add_argument(
         "--redraws",
