@@ -98,3 +98,57 @@ def test_generate_abstains_on_a_foreign_prompt_unless_forced(
     assert main(ok) == 0
     assert json.loads((tmp_path / "ok" / "sample-01.json").read_text())["prompt_judged"][
         "level"] in ("ok", "warn")  # fmt: skip
+
+
+# ------------------------------------------------------------------ candidates, picked
+def test_each_score_punishes_its_case(run: tuple[Path, Path]) -> None:
+    from dataclasses import replace
+
+    from tuplet.originality import OriginalityIndex
+    from tuplet.pick import score_candidates
+
+    data, model = run
+    lm = load_model(model)
+    scope = measure_scope(lm, data, split="train")
+    chorale = read_notes(DATA / "bwv84.5.mid")
+    tpb = chorale.ticks_per_beat
+    other = read_notes(DATA / "lascia_chio_pianga.mid")
+    index = OriginalityIndex.from_pieces(["other"], [other])  # the corpus: not the chorale
+    copy = other.select((other.onset_ticks < 16 * other.ticks_per_beat) & ~other.is_drum)
+    copy = replace(copy, program=np.zeros(len(copy), dtype=np.int64))
+    constant = from_rows([(i * tpb, tpb, 60, 90, 0, False, 0) for i in range(32)], tpb)
+    rng = np.random.default_rng(1)
+    noise = from_rows([(int(o), tpb // 2, int(p), 90, 0, False, 0) for o, p in
+                       zip(np.sort(rng.integers(0, 32 * tpb, 200)), rng.integers(30, 100, 200),
+                           strict=True)], tpb)  # fmt: skip
+    own, copied, const, rand = score_candidates(
+        lm, [chorale.select(chorale.onset_ticks < 32 * tpb), copy, constant, noise], scope,
+        index=index)  # fmt: skip
+    assert copied.novelty == 0.0 and own.novelty > 0.3
+    assert const.value < own.value and "pitch_class_entropy" in const.outside
+    assert rand.surprise < own.surprise and rand.surprise < 0.05
+    assert own.total > max(copied.total, const.total, rand.total)
+
+
+def test_generate_keeps_the_best_candidates(run: tuple[Path, Path], tmp_path: Path) -> None:
+    data, model = run
+    base = ["generate", "--model", str(model), "--n", "4", "--seed", "0", "--max-beats", "16",
+            "--quiet", "--originality", "off"]  # fmt: skip
+    if "scope" in json.loads((model / "config.json").read_text()):
+        config = json.loads((model / "config.json").read_text())
+        del config["scope"]
+        (model / "config.json").write_text(json.dumps(config))
+    assert main([*base, "--keep", "2", "--out", str(tmp_path / "no-scope")]) != 0
+    write_scope(model, measure_scope(load_model(model), data, split="train"))
+    assert main([*base, "--keep", "5", "--out", str(tmp_path / "too-many")]) != 0
+    assert main([*base, "--keep", "2", "--out", str(tmp_path / "kept")]) == 0
+    reports = [json.loads((tmp_path / "kept" / f"sample-0{i}.json").read_text()) for i in (1, 2)]
+    assert not (tmp_path / "kept" / "sample-03.mid").exists()
+    assert [r["pick"]["rank"] for r in reports] == [1, 2]
+    assert reports[0]["pick"]["total"] >= reports[1]["pick"]["total"]
+    assert all(r["pick"]["of"] == 4 and 0 <= r["pick"]["value"] <= 1 for r in reports)
+    # the kept are the best of all four: drawing all four shows the others score no higher
+    assert main([*base, "--keep", "4", "--out", str(tmp_path / "all")]) == 0
+    totals = sorted((json.loads((tmp_path / "all" / f"sample-0{i}.json").read_text())["pick"]
+                     ["total"] for i in range(1, 5)), reverse=True)  # fmt: skip
+    assert [r["pick"]["total"] for r in reports] == totals[:2]

@@ -45,6 +45,9 @@ class Scope:
     nll_warn: float
     nll_abstain: float
     velocity: list[int] | None = None
+    nll_mean: float | None = None
+    nll_std: float | None = None
+    band: dict[str, list[float]] = field(default_factory=dict)
     prompt_beats: int = PROMPT_BEATS
     calibrated_on: str = ""
 
@@ -178,6 +181,9 @@ def measure_scope(
     nlls = [prompt_nll(lm, p, prompt_beats)[0] for p in items]
     nlls = [x for x in nlls if math.isfinite(x)]
     return Scope(
+        nll_mean=float(np.mean(nlls)),
+        nll_std=float(np.std(nlls)) or 1.0,
+        band=style_band(train.pieces),
         instruments=dict(sorted(counts.items(), key=lambda kv: -kv[1])),
         meters=dict(sorted(meters.items(), key=lambda kv: -kv[1])),
         tempo_qpm=[float(np.percentile(tempos, 1)), float(np.percentile(tempos, 99))]
@@ -196,6 +202,27 @@ def measure_scope(
             f"{np.percentile(nlls, 95):.2f}, 99th {np.percentile(nlls, 99):.2f} nats)"
         ),
     )
+
+
+BAND_METRICS = ("pitch_class_entropy", "scale_consistency", "groove_consistency", "polyphony",
+                "pitch_range")
+"""What a piece's style is measured by (on its first 64 beats) for :data:`Scope.band`."""
+
+
+def style_band(pieces: list[Notes]) -> dict[str, list[float]]:
+    """Each of :data:`BAND_METRICS`' 5th and 95th percentile over pieces' first 64 beats."""
+    from tuplet.metrics import METRICS, trim
+
+    values: dict[str, list[float]] = {m: [] for m in BAND_METRICS}
+    for p in pieces:
+        t = trim(p)
+        for m in BAND_METRICS:
+            v = float(METRICS[m](t))
+            if math.isfinite(v):
+                values[m].append(v)
+    return {
+        m: [float(np.percentile(v, 5)), float(np.percentile(v, 95))] for m, v in values.items() if v
+    }
 
 
 def judge(lm: Any, scope: Scope, notes: Notes, beats: int | None = None) -> Judgement:
@@ -285,6 +312,7 @@ def abstain_message(j: Judgement) -> str:
 
 
 __all__ = [
+    "BAND_METRICS",
     "FOREIGN_SHARE",
     "PROMPT_BEATS",
     "Judgement",
@@ -293,5 +321,6 @@ __all__ = [
     "judge",
     "measure_scope",
     "prompt_nll",
+    "style_band",
     "write_scope",
 ]

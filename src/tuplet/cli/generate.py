@@ -297,6 +297,7 @@ def _write(
     paths: list[dict[str, Path]],
     checks: list[tuple[Any, int]] | None = None,
     judgement: Any = None,
+    picks: list[tuple[int, Any]] | None = None,
 ) -> None:
     import json
     from datetime import datetime, timezone
@@ -336,6 +337,10 @@ def _write(
         if args.prompt is not None and args.prompt_beats is not None:
             data["prompt"]["beats"] = args.prompt_beats
         data["files"] = {kind: str(path) for kind, path in files.items()}
+        if picks is not None:
+            drawn, score = picks[i]
+            data["pick"] = {"rank": i + 1, "of": args.n, "drawn": drawn + 1,
+                            "adventurous": args.adventurous, **score.to_dict()}  # fmt: skip
         if judgement is not None:
             data["prompt_judged"] = {**judgement.to_dict(), "forced": bool(args.force_prompt)}
         if check is not None:
@@ -351,6 +356,12 @@ def _write(
         if check is not None:
             again = f" (drawn {check[1] + 1} times)" if check[1] else ""
             print(f"  {check[0].summary()}{again}")
+        if picks is not None:
+            sc = picks[i][1]
+            novelty = "-" if sc.novelty is None else f"{sc.novelty:.2f}"
+            print(f"  kept #{i + 1} of {args.n} (candidate {picks[i][0] + 1}): score "
+                  f"{sc.total:.2f} = novelty {novelty}, surprise {sc.surprise:.2f}, "
+                  f"value {sc.value:.2f}")  # fmt: skip
         covered, before = (
             piece.details.get(k) for k in ("beats_with_new_notes", "beats_with_notes_before")
         )
@@ -362,6 +373,60 @@ def _write(
         if piece.details.get("silent_instruments"):
             silent = ", ".join(piece.details["silent_instruments"])
             print(f"  note: {silent} did not play in {files['midi'].name} (another --seed may)")
+
+
+def _check_keep(args: argparse.Namespace, info: dict[str, Any]) -> None:
+    """--keep needs fewer than --n, and a model whose scope holds its style's band."""
+    if not 0.0 <= args.adventurous <= 1.0:
+        raise UsageError(f"--adventurous must be in 0..1, got {args.adventurous}")
+    if args.keep is None:
+        if args.adventurous:
+            raise UsageError("--adventurous weighs the candidates --keep picks: give --keep")
+        return
+    if not 1 <= args.keep <= args.n:
+        raise UsageError(f"--keep must be 1..--n ({args.n}), got {args.keep}")
+    if not (info.get("scope") or {}).get("band"):
+        raise UsageError(
+            "--keep scores candidates against the model's style, which it has not measured: "
+            "tuplet audit scope --model MODEL --data ITS_DATASET --write"
+        )
+    if args.adventurous and args.temperature is None:
+        args.temperature = f"{1.0 + 0.25 * args.adventurous:g}"  # bolder draws, too
+
+
+def _keep_best(
+    args: argparse.Namespace,
+    lm: LoadedModel,
+    info: dict[str, Any],
+    prompt: Notes | None,
+    generation: Generation,
+    checks: list[tuple[Any, int]] | None,
+    index: Any,
+) -> tuple[Generation, list[tuple[Any, int]] | None, list[tuple[int, Any]]]:
+    """Score every candidate (novelty, surprise, value) and keep the ``--keep`` best."""
+    from dataclasses import replace
+
+    from tuplet.originality import new_notes
+    from tuplet.pick import ranked, score_candidates
+    from tuplet.scope import Scope
+
+    blocked = {i for i, c in enumerate(checks or []) if c[0].verdict == "block"}
+    scores = score_candidates(
+        lm,
+        [new_notes(p.notes, prompt) for p in generation.pieces],
+        Scope.from_dict(info["scope"]),
+        index=index,
+        adventurous=args.adventurous,
+    )
+    for i in blocked:  # a withheld copy is never among the kept
+        scores[i] = replace(scores[i], total=-1.0)
+    order = ranked(scores, args.keep)
+    kept = replace(generation, pieces=[generation.pieces[i] for i in order])
+    return (
+        kept,
+        None if checks is None else [checks[i] for i in order],
+        [(i, scores[i]) for i in order],
+    )
 
 
 def _judge_prompt(
@@ -492,7 +557,7 @@ def _instrument_names(args: argparse.Namespace, encoding: EncodingConfig) -> lis
 
 def _free_paths(args: argparse.Namespace) -> list[dict[str, Path]]:
     """The samples' files, refused if any exists without --force; no WAV without FluidSynth."""
-    paths = output_paths(args.out, args.n, wav=args.wav, png=args.png)
+    paths = output_paths(args.out, args.keep or args.n, wav=args.wav, png=args.png)
     existing = [p for files in paths for p in files.values() if p.exists()]
     if existing and not args.force:
         more = f" (and {len(existing) - 1} more)" if len(existing) > 1 else ""
@@ -527,6 +592,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
         return 0
     mode = _mode(args)
     _check_numbers(args, info)
+    _check_keep(args, info)
     recommended = info.get("sampling")
     base = SamplingSettings.from_dict(recommended) if recommended else None
     _settings(args, base).resolve(encoding.fields, encoding.vocab_sizes)  # bad knobs fail now
@@ -565,7 +631,10 @@ def cmd_generate(args: argparse.Namespace) -> int:
         )
     elif args.originality != "off":
         print("note: no index of this model's training data here: originality not checked")
-    _write(generation, lm, args, paths, checks, judgement)
+    picks = None
+    if args.keep is not None:
+        generation, checks, picks = _keep_best(args, lm, info, prompt, generation, checks, index)
+    _write(generation, lm, args, paths, checks, judgement, picks)
     print(
         f"{mode}: {len(generation.pieces)} sample(s) in {generation.seconds:.1f} s "
         f"({generation.notes_per_second:.0f} new notes/s), seed {generation.seed}"
@@ -613,6 +682,22 @@ def register(sub: Any) -> None:
         choices=["check", "off"],
         help="score every sample against the model's training data and draw again, then "
         "withhold, one that copies it (default: check)",
+    )
+    p.add_argument(
+        "--keep",
+        type=int,
+        default=None,
+        metavar="K",
+        help="draw --n candidates and keep the K best by novelty, surprise and value (each "
+        "report holds its scores)",
+    )
+    p.add_argument(
+        "--adventurous",
+        type=float,
+        default=0.0,
+        metavar="0..1",
+        help="with --keep: favour the novel and the surprising over the safe (also samples "
+        "a little hotter)",
     )
     p.add_argument(
         "--force-prompt",
