@@ -152,3 +152,18 @@ def test_generate_keeps_the_best_candidates(run: tuple[Path, Path], tmp_path: Pa
     totals = sorted((json.loads((tmp_path / "all" / f"sample-0{i}.json").read_text())["pick"]
                      ["total"] for i in range(1, 5)), reverse=True)  # fmt: skip
     assert [r["pick"]["total"] for r in reports] == totals[:2]
+
+
+def test_card_writes_a_data_statement(run: tuple[Path, Path], tmp_path: Path) -> None:
+    data, model = run
+    audit = tmp_path / "audit.json"
+    audit.write_text(json.dumps({"rates": {"1": {"train": 0.5, "heldout": 0.0,
+                                                 "difference": 0.5}}}))  # fmt: skip
+    assert main(["card", str(model), "--data", str(data), "--extraction", str(audit)]) == 0
+    statement = (model / "DATA_STATEMENT.md").read_text()
+    assert "## Not covered" in statement and "East Asia" in statement
+    assert "12-tone equal temperament" in statement and "piano" in statement.lower()
+    assert "passed for research use" in statement  # its data is declared owned
+    assert "50.0% of training pieces and 0.0% of held-out" in statement
+    assert (model / "MODEL_CARD.md").read_text().startswith("# Model card:")
+    assert main(["card", str(model), "--data", str(tmp_path)]) != 0

@@ -308,6 +308,143 @@ def _base_lines(bases: list[dict[str, Any]]) -> list[str]:
     return [*lines, ""]
 
 
+# regions and styles worth naming when a corpus has none of them
+_COMMON_REGIONS = ("Africa", "East Asia", "South Asia", "the Middle East", "Latin America")
+_COMMON_GENRES = ("popular song", "jazz", "film and game music", "electronic dance music",
+                  "hip hop", "folk music outside Europe")  # fmt: skip
+
+
+def data_statement_text(
+    checkpoint: str | os.PathLike[str],
+    dataset: str | os.PathLike[str],
+    *,
+    extraction: dict[str, Any] | None = None,
+    run_dir: str | os.PathLike[str] | None = None,
+) -> str:
+    """A data statement (Markdown) of a model and its dataset.
+
+    What the data covers and does not, its rights, what the representation cannot hold,
+    energy, and the responsibility figures (originality calibration, extraction audit,
+    abstention) where they were measured.
+    """
+    from tuplet.checkpoint import load_checkpoint_info
+    from tuplet.corpus import inspect
+    from tuplet.encoding import EncodingConfig
+    from tuplet.encoding.vocab import INSTRUMENT_NAMES
+
+    info = load_checkpoint_info(checkpoint)
+    data = inspect(dataset)
+    enc = EncodingConfig.from_dict(info["encoding"])
+    n = int(data["sequences"])
+    regions = ", ".join(data["regions"]) or "none recorded"
+    periods = ", ".join(data["periods"]) or "none recorded"
+    genres = ", ".join(data["genres"]) or "none recorded"
+    lines = [
+        f"# Data statement: {Path(checkpoint).resolve().name}",
+        "",
+        f"What the model `{Path(checkpoint).name}` learned from, and what that leaves out. "
+        f"Made by `tuplet card` from the checkpoint and its dataset `{Path(dataset).name}` "
+        f"({n} pieces, {data['notes']:,} notes).",
+        "",
+        "## Covered",
+        "",
+        f"- genres: {genres}",
+        f"- regions: {regions}",
+        f"- periods: {periods}",
+        "- instruments (pieces using each): "
+        + ", ".join(f"{k} {v}" for k, v in data["instruments"].items()),
+        "",
+        "## Not covered",
+        "",
+        "- regions with no piece: "
+        + ", ".join(r for r in _COMMON_REGIONS if r not in data["regions"]),
+        "- styles with no piece (unless listed above): " + ", ".join(_COMMON_GENRES),
+        "- General MIDI instruments in no piece: "
+        + f"{sum(1 for name in INSTRUMENT_NAMES if not _seen(name, data['instruments']))} "
+        f"of the encoding's {len(INSTRUMENT_NAMES)}",
+        "",
+        "## What the representation cannot hold",
+        "",
+        "- pitches: the 128 MIDI keys of 12-tone equal temperament; no microtones, no tuning "
+        "systems, no pitch bends or glissandi;",
+        f"- time: onsets and durations on a grid of {enc.resolution} steps per beat (sixteenths "
+        f"and triplets exact; quintuplets, rubato and swing feel are rounded); windows of "
+        f"{enc.max_beat} beats;",
+        "- instruments: "
+        + ("MMT's 64 instrument classes, drums dropped;" if enc.name == "mmt" else
+           "64 instrument classes and drums; sound effects (General MIDI 120-127) dropped;")
+        + " no lyrics, no articulations, no audio timbre;",
+        "- " + ("velocity is not encoded;" if enc.name == "mmt"
+                else f"velocity in {enc.velocity_bins} bins; scores carry one velocity (64), so "
+                "a model of scores knows no dynamics."),
+        "",
+        "## Rights",
+        "",
+        "Rights basis of each item (the weaker of composition and encoding):",
+        "",
+        *_table(data["rights"], n),
+        "",
+        *(_gate_lines(info, _bases(info))),
+    ]
+    run = Path(run_dir) if run_dir is not None else Path(checkpoint).parent
+    for folder in (Path(checkpoint), run):
+        if (folder / "energy.json").exists():
+            e = json.loads((folder / "energy.json").read_text(encoding="utf-8"))
+            kwh, co2 = e.get("total_kwh", e["kwh"]), e.get("total_kg_co2eq", e["kg_co2eq"])
+            grid = e["country_iso_code"]
+            own = f"{kwh:.4g} kWh, {co2 * 1000:.4g} g CO2eq ({grid} grid) for its own training."
+            lines += ["## Energy", "", own, ""]
+            break
+    lines += ["## Responsibility figures", ""]
+    index = Path(checkpoint) / "originality.npz"
+    if index.exists():
+        from tuplet.originality import OriginalityIndex
+
+        t = OriginalityIndex.load(index).thresholds
+        lines.append(
+            f"- originality: every sample is scored against the training corpus; warn above a "
+            f"window cardinality score of {t.warn_cs:.2f} or {t.warn_verbatim} verbatim notes, "
+            f"draw again and withhold at {t.block_cs:.2f} or {t.block_verbatim} notes "
+            f"(calibrated on {t.calibrated_on})"
+        )
+    else:
+        lines.append("- originality: no index of the training corpus ships with this model")
+    if extraction:
+        for bars, r in extraction.get("rates", {}).items():
+            lines.append(
+                f"- extraction audit, {bars}-bar prompts: {100 * r['train']:.1f}% of training "
+                f"pieces and {100 * r['heldout']:.1f}% of held-out pieces reproduced "
+                f"(difference {100 * r['difference']:+.1f} points)"
+            )
+    else:
+        lines.append("- extraction audit: not run (tuplet audit extraction)")
+    scope = info.get("scope")
+    if scope:
+        lines.append(
+            f"- out of its depth: prompts are judged against what it saw ({scope['calibrated_on']}"
+            f"); above {scope['nll_abstain']:.2f} nats per note it abstains"
+        )
+    else:
+        lines.append("- out of its depth: no scope measured (tuplet audit scope --write)")
+    return "\n".join([*lines, ""])
+
+
+def _seen(name: str, instruments: dict[str, Any]) -> bool:
+    """Whether an encoding instrument name is among a dataset's General MIDI names."""
+    key = name.replace("-", " ").lower()
+    return any(key in k.lower() or k.lower() in key for k in instruments)
+
+
+def write_data_statement(checkpoint: str | os.PathLike[str], dataset: str | os.PathLike[str],
+                         **kwargs: Any) -> Path:  # fmt: skip
+    """Write ``DATA_STATEMENT.md`` into the checkpoint folder (atomically) and return its path."""
+    out = Path(checkpoint) / "DATA_STATEMENT.md"
+    tmp = out.with_name(out.name + ".tmp")
+    tmp.write_text(data_statement_text(checkpoint, dataset, **kwargs), encoding="utf-8")
+    os.replace(tmp, out)
+    return out
+
+
 def write_model_card(
     checkpoint: str | os.PathLike[str],
     dataset: str | os.PathLike[str],
