@@ -62,6 +62,13 @@ step "$EVAL/metrics-mmt/evaluation.json" tuplet evaluate "$EVAL/samples-mmt" --r
 step "$EVAL/continuations-test.json" tuplet evaluate --continuations --model "$M" --data "$DATA" \
   --split test --out "$EVAL/continuations-test.json"
 
+# the extraction audit: can it reproduce its training pieces from 1, 2, 4 bars?
+step "$EVAL/extraction.json" tuplet audit extraction --model "$M" --data "$DATA" --pieces 20 \
+  --out "$EVAL/extraction.json" --quiet
+# what it knows, and how it judges prompts: held-out (test) and foreign ones
+step "$EVAL/scope.json" tuplet audit scope --model "$M" --data "$DATA" --heldout test --quiet \
+  --foreign tests/data/multitrack_drums.mid tests/data/lascia_chio_pianga.mid --out "$EVAL/scope.json"
+
 # ship: weights, sampling settings, the silence bound and originality index from the training
 # data, the card
 python - "$RUN" "$DATA" "$EVAL" "$TOPK" <<'PY'
@@ -109,11 +116,32 @@ shutil.rmtree(tmp, ignore_errors=True)
 shutil.copytree(run / "best", tmp)
 config = json.loads((tmp / "config.json").read_text())
 config["sampling"] = sampling
+if "rights_gate" not in config["extra"]:  # the run began before tuplet train checked rights
+    from tuplet.gate import gate
+    config["extra"]["rights_gate"] = gate(
+        data, "research", allow_unverified=True,
+        reason="public-domain compositions; music21 corpus encodings distributed with "
+        "permission (terms recorded in provenance, not verified)",
+    ) | {"checked_when": "at shipping: the training run began before tuplet train checked rights"}
 (tmp / "config.json").write_text(json.dumps(config, indent=2) + "\n")
+config["scope"] = json.loads((ev / "scope.json").read_text())["scope"]
+(tmp / "config.json").write_text(json.dumps(config, indent=2) + "\n")
+extraction = json.loads((ev / "extraction.json").read_text())
+evaluation["extraction audit (continuations of 8 bars reproducing the piece, CS >= 0.9)"] = {
+    f"{bars}-bar prompts: {group}": rates[group]
+    for bars, rates in extraction["rates"].items() for group in ("train", "heldout", "difference")
+}
+scope_eval = json.loads((ev / "scope.json").read_text())
+evaluation["prompts judged against its scope (first 16 beats)"] = {
+    **{f"test pieces: {k}": v for k, v in scope_eval["test"].items()},
+    **{f"{Path(f).name}: level": j["level"] for f, j in scope_eval.get("foreign", {}).items()},
+}
 index = OriginalityIndex.from_pieces(train.names, train.pieces)
 index.calibrate()
 index.save(tmp / INDEX_FILE)
 write_model_card(tmp, data, run_dir=run, evaluation=evaluation, name="tuplet default model")
+from tuplet.card import write_data_statement
+write_data_statement(tmp, data, extraction=extraction, run_dir=run)
 shutil.copy(run / "energy.json", tmp / "energy.json")
 shutil.copy(run / "loss_curve.png", tmp / "loss_curve.png")
 shutil.rmtree(ship, ignore_errors=True)
