@@ -69,6 +69,13 @@ def test_in_style_prompts_pass_and_foreign_ones_abstain(run: tuple[Path, Path]) 
     noise = judge(lm, scope, from_rows(rows, ticks_per_beat=480), 16)
     assert noise.level != "ok" and noise.nll_per_note > scope.nll_abstain
     assert Scope.from_dict(json.loads(json.dumps(scope.to_dict()))) == scope
+    # its doubts, bar by bar: after random notes it is less sure than in its own piece
+    from tuplet.scope import bar_entropy
+
+    mine = bar_entropy(lm, read_notes(DATA / "bwv84.5.mid"), 16)
+    theirs = bar_entropy(lm, from_rows(rows, ticks_per_beat=480), 16)
+    assert sorted(mine) == [0, 1, 2, 3] and scope.entropy_warn is not None
+    assert np.mean(list(theirs.values())) > np.mean(list(mine.values()))
 
 
 def test_generate_abstains_on_a_foreign_prompt_unless_forced(
@@ -96,8 +103,13 @@ def test_generate_abstains_on_a_foreign_prompt_unless_forced(
           "--prompt-beats", "8", "--max-beats", "12", "--seed", "0", "--quiet",
           "--originality", "off", "--out", str(tmp_path / "ok")]  # fmt: skip
     assert main(ok) == 0
-    assert json.loads((tmp_path / "ok" / "sample-01.json").read_text())["prompt_judged"][
-        "level"] in ("ok", "warn")  # fmt: skip
+    report = json.loads((tmp_path / "ok" / "sample-01.json").read_text())
+    assert report["prompt_judged"]["level"] in ("ok", "warn")
+    # the model's doubts as it wrote, bar by bar, against its scope's threshold
+    unsure = report["unsure_bars"]
+    assert unsure["threshold"] == pytest.approx(
+        json.loads((model / "config.json").read_text())["scope"]["entropy_warn"], abs=1e-4)
+    assert set(unsure["bars"]) <= {int(b) for b in unsure["entropy"]} and unsure["entropy"]
 
 
 # ------------------------------------------------------------------ candidates, picked

@@ -48,6 +48,7 @@ class Scope:
     nll_mean: float | None = None
     nll_std: float | None = None
     band: dict[str, list[float]] = field(default_factory=dict)
+    entropy_warn: float | None = None
     prompt_beats: int = PROMPT_BEATS
     calibrated_on: str = ""
 
@@ -137,6 +138,44 @@ def prompt_nll(lm: Any, notes: Notes, beats: int | None = None) -> tuple[float, 
     return float(nll[is_note].mean()), per_bar
 
 
+def bar_entropy(lm: Any, notes: Notes, beats: int | None = None) -> dict[int, float]:
+    """How unsure the model is, bar by bar (bars from 0; {} when no note can be scored).
+
+    The mean entropy (nats, summed over the fields a note fills) of its predictive
+    distribution at each note of the piece's first ``beats`` beats, given the events before
+    it. These are the distributions the sampler draws from (before its rules and top-k), so on
+    a generated piece they are the model's doubts as it wrote each bar.
+    """
+    import torch
+
+    from tuplet.generate import Session, prompt_body
+    from tuplet.session import GenerationOptions
+    from tuplet.wholepiece import beats_per_bar
+
+    run = Session(lm, GenerationOptions())
+    seq = run.whole(prompt_body(run, notes, "piece", beats))[:-1][: lm.model.config.max_seq_len]
+    model = lm.model
+    with torch.inference_mode():
+        codes = torch.as_tensor(seq, device=next(model.parameters()).device)[None]
+        inputs, targets = codes[:, :-1], codes[:, 1:]
+        h, _ = model.hidden(inputs)
+        logits = model.all_field_logits(h, targets)
+        ent = torch.stack(
+            [-(lg.float().softmax(-1) * lg.float().log_softmax(-1)).sum(-1) for lg in logits],
+            dim=-1,
+        )[0]  # (T, F)
+        if model.config.defined_fields is not None:
+            types = targets[0, :, 0].clamp(0, len(model.config.defined_fields) - 1)
+            ent = ent * model.defined[types].float()
+    event = ent.sum(-1).cpu().numpy()
+    rows = seq[1:]
+    is_note = rows[:, 0] == run.types["note"]
+    if not is_note.any():
+        return {}
+    bars = ((rows[is_note, run.col["beat"]] - 1) // beats_per_bar(notes)).astype(int)
+    return {int(b): float(event[is_note][bars == b].mean()) for b in np.unique(bars)}
+
+
 def measure_scope(
     lm: Any,
     dataset: str | os.PathLike[str],
@@ -180,7 +219,9 @@ def measure_scope(
         items = tqdm(items, desc="scope", unit="prompt", dynamic_ncols=True)
     nlls = [prompt_nll(lm, p, prompt_beats)[0] for p in items]
     nlls = [x for x in nlls if math.isfinite(x)]
+    doubts = [v for p in held.pieces for v in bar_entropy(lm, p, 64).values()]
     return Scope(
+        entropy_warn=float(np.percentile(doubts, 95)) if doubts else None,
         nll_mean=float(np.mean(nlls)),
         nll_std=float(np.std(nlls)) or 1.0,
         band=style_band(train.pieces),
@@ -318,6 +359,7 @@ __all__ = [
     "Judgement",
     "Scope",
     "abstain_message",
+    "bar_entropy",
     "judge",
     "measure_scope",
     "prompt_nll",

@@ -307,6 +307,7 @@ def _write(
     from tuplet.loop import loop_midi_notes
 
     Path(args.out).mkdir(parents=True, exist_ok=True)
+    doubts = (lm.info.get("scope") or {}).get("entropy_warn") is not None  # measured?
     for i, (piece, files) in enumerate(zip(generation.pieces, paths, strict=True)):
         check = checks[i] if checks is not None else None
         if check is not None and check[0].verdict == "block":
@@ -337,6 +338,9 @@ def _write(
         if args.prompt is not None and args.prompt_beats is not None:
             data["prompt"]["beats"] = args.prompt_beats
         data["files"] = {kind: str(path) for kind, path in files.items()}
+        unsure = _unsure_bars(lm, piece) if doubts else None
+        if unsure is not None:
+            data["unsure_bars"] = unsure
         if picks is not None:
             drawn, score = picks[i]
             data["pick"] = {"rank": i + 1, "of": args.n, "drawn": drawn + 1,
@@ -356,6 +360,10 @@ def _write(
         if check is not None:
             again = f" (drawn {check[1] + 1} times)" if check[1] else ""
             print(f"  {check[0].summary()}{again}")
+        if unsure:
+            listed = ", ".join(str(b) for b in unsure["bars"])
+            print(f"  note: the model was unsure in bar(s) {listed} (its choices there were "
+                  "more open than in 95% of bars of its own style)")  # fmt: skip
         if picks is not None:
             sc = picks[i][1]
             novelty = "-" if sc.novelty is None else f"{sc.novelty:.2f}"
@@ -373,6 +381,17 @@ def _write(
         if piece.details.get("silent_instruments"):
             silent = ", ".join(piece.details["silent_instruments"])
             print(f"  note: {silent} did not play in {files['midi'].name} (another --seed may)")
+
+
+def _unsure_bars(lm: LoadedModel, piece: Any) -> dict[str, Any]:
+    """The bars (from 1) of a piece where the model's doubts passed its scope's threshold."""
+    from tuplet.scope import bar_entropy
+
+    warn = float(lm.info["scope"]["entropy_warn"])
+    doubts = bar_entropy(lm, piece.notes)
+    bars = sorted(b + 1 for b, v in doubts.items() if v > warn)
+    return {"bars": bars, "threshold": round(warn, 4),
+            "entropy": {str(b + 1): round(v, 4) for b, v in sorted(doubts.items())}}  # fmt: skip
 
 
 def _check_keep(args: argparse.Namespace, info: dict[str, Any]) -> None:
