@@ -21,7 +21,8 @@ from tuplet.errors import TupletError
 Handler = Callable[[argparse.Namespace], int]
 
 COMMAND_MODULES = (
-    "files", "data", "train", "generate", "evaluate", "analyze", "originality", "audit", "card"
+    "files", "data", "train", "generate", "evaluate", "analyze", "originality", "audit", "card",
+    "studio",
 )
 
 
