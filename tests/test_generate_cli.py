@@ -618,3 +618,20 @@ def test_the_model_recommends_its_sampling_settings(models, tmp_path) -> None:
     (folder / "config.json").write_text(json.dumps(bad))
     with pytest.raises(UsageError, match="top_k_frac"):
         _ = load_model(folder).settings
+
+
+def test_a_loop_from_a_file_keeps_its_tracks(models, song, tmp_path) -> None:
+    args = ("--prompt", str(song), "--loop", "2", "--tries", "2", "--seed", "1")
+    assert generate(models, tmp_path, *args) == 0
+    written = read_notes(tmp_path / "sample-01.mid")
+    # every note on a track of the file, by name, channel and program (no General MIDI names)
+    names = {name for name, _, _, _ in SONG_TRACKS}
+    used = {written.tracks[i].name for i in set(written.track.tolist())}
+    assert used and used <= names, used
+    for i, track in enumerate(written.tracks):
+        mine = written.select(written.track == i)
+        assert all(mine.program == track.program) and all(mine.is_drum == track.is_drum)
+    home = {36: "Kick", 38: "Snare", 42: "Hats"}  # drum notes on their own drum track
+    for i, track in enumerate(written.tracks):
+        keys = set(written.pitch[written.track == i].tolist()) if track.is_drum else set()
+        assert all(home[k] == track.name for k in keys & set(home)), (track.name, keys)

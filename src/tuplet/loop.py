@@ -40,6 +40,7 @@ from tuplet.generate import (
     Session,
     can_fill,
     instrument_codes,
+    note_instruments,
     piece_end_beat,
     prompt_body,
 )
@@ -225,6 +226,8 @@ def loop(
         best = _best(scores)
         chosen = candidates[best]
         notes = _clip(decode(run.whole(chosen), run.big), length * run.enc.resolution)
+        if prompt is not None:  # the loop's notes on the prompt's tracks (names, channels)
+            notes = _on_tracks(run, prompt, notes, length)
         if not meta:  # the encoding has no meter: state it in the file
             notes = replace(
                 notes,
@@ -253,6 +256,20 @@ def loop(
         )
     request = {"bars": n_bars, "meter": f"{num}/{den}", "tries": tries, "instruments": instruments}
     return run.finish("loop", pieces, request)
+
+
+def _on_tracks(run: Session, prompt: Notes, notes: Notes, length: int) -> Notes:
+    """A prompt's loop on the prompt's tracks (the loop keeps its own maps).
+
+    Each note goes on the track of its instrument that played there
+    (:func:`tuplet.tracks.place_notes`).
+    """
+    from tuplet.notes import to_resolution
+    from tuplet.tracks import place_notes
+
+    given = to_resolution(prompt, notes.ticks_per_beat)
+    given = given.select(given.onset_ticks < length * notes.ticks_per_beat)
+    return place_notes(given, notes, lambda n: note_instruments(run, n))
 
 
 def _best(scores: list[float]) -> int:
