@@ -186,6 +186,16 @@ def test_generate_scores_every_sample_and_withholds_a_copier(index, tmp_path, ca
     assert report["originality"]["verdict"] in ("ok", "warn")
     assert report["originality"]["redraws"] == 0 and (tmp_path / "ok" / "sample-01.mid").exists()
     assert "originality" in capsys.readouterr().out
+    assert report["originality"]["thresholds"]["block_cs"] == index.thresholds.block_cs
+    # the musician sets a stricter block: the reports say which thresholds were used
+    strict_args = ["generate", "--model", str(lenient), "--out", str(tmp_path / "strict-cli"),
+                   *rest, "--block-cs", "0.5", "--block-verbatim", "8"]  # fmt: skip
+    assert main(strict_args) == 0
+    used = json.loads((tmp_path / "strict-cli" / "sample-01.json").read_text())["originality"]
+    assert used["thresholds"]["block_cs"] == 0.5 and used["thresholds"]["block_verbatim"] == 8
+    assert used["thresholds"]["warn_cs"] <= 0.5
+    assert "set on the command line" in used["thresholds"]["calibrated_on"]
+    assert main([*strict_args[:-3], "2"]) != 0  # --block-cs 2: out of range
     # --originality off: nothing is scored
     assert main([*args, "--originality", "off", "--force"]) == 0
     assert "originality" not in json.loads((out / "sample-01.json").read_text())

@@ -98,6 +98,7 @@ class OriginalityReport:
     windows: list[WindowScore] = field(default_factory=list)
     verdict: str = "ok"
     reason: str = ""
+    thresholds: dict[str, Any] | None = None
 
     def to_dict(self, *, windows: bool = True) -> dict[str, Any]:
         """The report as JSON-safe data (without the windows if ``windows`` is False)."""

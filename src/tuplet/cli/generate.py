@@ -268,7 +268,7 @@ def _check_originality(
     A piece that copies is drawn again, up to ``--redraws`` times. Returns the pieces and, per
     piece, (report, redraws).
     """
-    from dataclasses import replace
+    from dataclasses import asdict, replace
 
     from tuplet.originality import new_notes
 
@@ -287,6 +287,8 @@ def _check_originality(
         for i, piece in zip(blocked, again.pieces, strict=True):
             pieces[i], redraws[i] = piece, attempt
             reports[i] = index.score(new_notes(piece.notes, prompt))
+    for r in reports:  # each report says which thresholds judged it
+        r.thresholds = asdict(index.thresholds)
     return replace(generation, pieces=pieces), list(zip(reports, redraws, strict=True))
 
 
@@ -392,6 +394,22 @@ def _unsure_bars(lm: LoadedModel, piece: Any) -> dict[str, Any]:
     bars = sorted(b + 1 for b, v in doubts.items() if v > warn)
     return {"bars": bars, "threshold": round(warn, 4),
             "entropy": {str(b + 1): round(v, 4) for b, v in sorted(doubts.items())}}  # fmt: skip
+
+
+def _blocking(args: argparse.Namespace, t: Any) -> Any:
+    """The index's thresholds with the blocking the command line set (warnings no higher)."""
+    from dataclasses import replace
+
+    cs = t.block_cs if args.block_cs is None else args.block_cs
+    run = t.block_verbatim if args.block_verbatim is None else args.block_verbatim
+    return replace(
+        t,
+        block_cs=cs,
+        warn_cs=min(t.warn_cs, cs),
+        block_verbatim=run,
+        warn_verbatim=min(t.warn_verbatim, run),
+        calibrated_on=t.calibrated_on + "; blocking set on the command line",
+    )
 
 
 def _check_keep(args: argparse.Namespace, info: dict[str, Any]) -> None:
@@ -525,6 +543,10 @@ def _check_numbers(args: argparse.Namespace, info: dict[str, Any]) -> None:
         raise UsageError(f"--n must be at least 1, got {args.n}")
     if args.redraws < 0:
         raise UsageError(f"--redraws must be 0 or more, got {args.redraws}")
+    if args.block_cs is not None and not 0.0 < args.block_cs <= 1.0:
+        raise UsageError(f"--block-cs must be in (0, 1], got {args.block_cs}")
+    if args.block_verbatim is not None and args.block_verbatim < 3:
+        raise UsageError(f"--block-verbatim must be at least 3 notes, got {args.block_verbatim}")
     for name in ("max_notes", "max_beats", "max_events", "threads", "loop", "tries", "max_gap"):
         if getattr(args, name) is not None and getattr(args, name) < 1:
             flag = "--" + name.replace("_", "-")
@@ -639,6 +661,8 @@ def cmd_generate(args: argparse.Namespace) -> int:
         from tuplet.originality import index_for_model
 
         index = index_for_model(args.model)
+        if index is not None and (args.block_cs is not None or args.block_verbatim is not None):
+            index.thresholds = _blocking(args, index.thresholds)
     judgement = None
     if prompt is not None and info.get("scope") and not args.no_scope:
         judgement = _judge_prompt(args, lm, info, prompt)
@@ -730,6 +754,23 @@ def register(sub: Any) -> None:
         dest="no_scope",
         action="store_true",
         help="do not judge the prompt against what the model knows",
+    )
+    p.add_argument(
+        "--block-cs",
+        dest="block_cs",
+        type=float,
+        default=None,
+        metavar="CS",
+        help="withhold a sample with a 16-beat window this close to a training piece (0..1; "
+        "default: the model's calibrated threshold, 0.9 or above)",
+    )
+    p.add_argument(
+        "--block-verbatim",
+        dest="block_verbatim",
+        type=int,
+        default=None,
+        metavar="NOTES",
+        help="withhold a sample that quotes this many notes of a training melody in a row",
     )
     p.add_argument(
         "--redraws",
