@@ -65,9 +65,27 @@ step "$EVAL/continuations-test.json" tuplet evaluate --continuations --model "$M
 # the extraction audit: can it reproduce its training pieces from 1, 2, 4 bars?
 step "$EVAL/extraction.json" tuplet audit extraction --model "$M" --data "$DATA" --pieces 20 \
   --out "$EVAL/extraction.json" --quiet
-# what it knows, and how it judges prompts: held-out (test) and foreign ones
+# what it knows, and how it judges prompts: held-out (test) and foreign ones: a drum-heavy
+# 10-track pop song (tests/songs.py), a Handel aria arranged for a band with drums, flute,
+# clarinet, cello, bass and drums, and random notes on a piano
+python - "$EVAL" <<'PY'
+import sys
+from pathlib import Path
+import numpy as np
+sys.path.insert(0, "tests")
+from songs import write_song
+from tuplet.io.midi import write_midi
+from tuplet.notes import from_rows
+ev = Path(sys.argv[1])
+write_song(ev / "foreign-pop-song.mid")
+rng = np.random.default_rng(0)
+rows = [(int(o), 240, int(p), 80, 0, False, 0)
+        for o, p in zip(np.sort(rng.integers(0, 64 * 480, 256)), rng.integers(30, 100, 256))]
+write_midi(from_rows(rows, ticks_per_beat=480), ev / "foreign-random-notes.mid")
+PY
 step "$EVAL/scope.json" tuplet audit scope --model "$M" --data "$DATA" --heldout test --quiet \
-  --foreign tests/data/multitrack_drums.mid tests/data/lascia_chio_pianga.mid --out "$EVAL/scope.json"
+  --foreign "$EVAL/foreign-pop-song.mid" tests/data/lascia_chio_pianga.mid \
+  tests/data/multitrack_drums.mid "$EVAL/foreign-random-notes.mid" --out "$EVAL/scope.json"
 
 # ship: weights, sampling settings, the silence bound and originality index from the training
 # data, the card
