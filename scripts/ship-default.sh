@@ -66,8 +66,8 @@ step "$EVAL/continuations-test.json" tuplet evaluate --continuations --model "$M
 step "$EVAL/extraction.json" tuplet audit extraction --model "$M" --data "$DATA" --pieces 20 \
   --out "$EVAL/extraction.json" --quiet
 # what it knows, and how it judges prompts: held-out (test) and foreign ones: a drum-heavy
-# 10-track pop song (tests/songs.py), a Handel aria arranged for a band with drums, flute,
-# clarinet, cello, bass and drums, and random notes on a piano
+# 10-track pop song (tests/songs.py), a Handel aria arranged for piano, bass, cello, winds and
+# drums, flute, clarinet, cello and bass with drums, and random notes on a piano
 python - "$EVAL" <<'PY'
 import sys
 from pathlib import Path
