@@ -4,6 +4,8 @@
 #
 # System programs (installed only when missing):
 #   fluidsynth + the General MIDI SoundFont  audio (tuplet render, generate --wav, the tests)
+#   chromium (Debian/Ubuntu)                  the studio's browser tests (Playwright drives it;
+#                                             no browser is downloaded)
 # Debian/Ubuntu: apt-get as root, or `sudo -n` where that needs no password; macOS: Homebrew.
 # Where none of those works, it prints the exact command to run and goes on with the Python part
 # (everything but audio works without them).
@@ -12,13 +14,16 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-APT_PACKAGES=(fluidsynth fluid-soundfont-gm)
+APT_PACKAGES=(fluidsynth fluid-soundfont-gm chromium)
 BREW_PACKAGES=(fluid-synth)
 SOUNDFONT=/usr/share/sounds/sf2/FluidR3_GM.sf2
 
 missing_system() {
   command -v fluidsynth >/dev/null 2>&1 || return 0
   if [ "$(uname -s)" = Linux ] && [ ! -e "$SOUNDFONT" ] && [ -z "${TUPLET_SOUNDFONT:-}" ]; then
+    return 0
+  fi
+  if command -v apt-get >/dev/null 2>&1 && ! command -v chromium >/dev/null 2>&1; then
     return 0
   fi
   return 1
@@ -61,4 +66,4 @@ install_system
 python3 -m venv .venv
 . .venv/bin/activate
 python -m pip install -q torch==2.13.0
-python -m pip install -q -e '.[test,bench]'
+python -m pip install -q -e '.[test,bench,studio]'

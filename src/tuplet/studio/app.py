@@ -1,0 +1,488 @@
+"""The studio's web app: one page and a JSON API over a project, a model and a job pool.
+
+Safe by default:
+
+* only requests whose ``Host`` header names the loopback (``127.0.0.1``, ``localhost``,
+  ``[::1]``, with the studio's port when it is known) are served: a page elsewhere cannot drive
+  the studio through DNS rebinding;
+* every request that changes something (POST) carries the per-launch token that the page
+  receives in its HTML (header ``X-Tuplet-Token``); other sites cannot read it;
+* uploads are checked for size (streamed, refused past the limit) and type (extension and
+  content) before anything changes; a file that is not music gets one clear line;
+* no request names a path: pieces, candidates, jobs and examples are ids, static files a fixed
+  list; the project folder is the only place written (uploads are read from its ``tmp/``);
+* generation runs in a bounded pool with a bounded queue (:mod:`tuplet.studio.jobs`): when
+  full, requests are refused with 503 "busy, try again"; a failing job keeps its error.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import secrets
+import threading
+import zipfile
+from collections.abc import AsyncIterator
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import HTMLResponse, JSONResponse, Response
+
+from tuplet.errors import BadFileError, TupletError, UsageError
+from tuplet.notes import Notes
+from tuplet.studio.jobs import DONE, Busy, Job, JobPool
+from tuplet.studio.project import Candidate, Project, empty_piece
+from tuplet.studio.schemas import ActionBody, NewBody, PickBody
+from tuplet.studio.work import (
+    Action,
+    ModelHolder,
+    candidates_of,
+    check_action,
+    generate_action,
+    notes_key,
+    piece_json,
+    track_keys,
+)
+
+LOOPBACK_NAMES = ("127.0.0.1", "localhost", "[::1]")
+TOKEN_HEADER = "x-tuplet-token"
+MAX_UPLOAD_BYTES = 4 * 1024 * 1024
+STATIC_FILES = {"studio.js": "text/javascript", "studio.css": "text/css"}
+EXAMPLE_COLLECTIONS = (("bach", 4), ("monteverdi", 2), ("trecento", 2))
+RENDERS_AT_ONCE = 2
+
+
+def host_allowed(host: str, port: int | None) -> bool:
+    """Whether a Host header names the loopback (and ``port``, when given)."""
+    host = host.strip().lower()
+    if host.startswith("["):
+        name, _, rest = host.partition("]")
+        name, given = name + "]", rest[1:] if rest.startswith(":") else None
+        if rest and not rest.startswith(":"):
+            return False
+    else:
+        name, _, given_port = host.partition(":")
+        given = given_port if ":" in host else None
+    if name not in LOOPBACK_NAMES:
+        return False
+    if given is None or port is None:
+        return given is None or given.isdigit()
+    return given == str(port)
+
+
+def _sniff(name: str, head: bytes) -> str | None:
+    """Why ``head`` (a file's first bytes) is not the kind its name says, or None."""
+    suffix = Path(name).suffix.lower()
+    if suffix in (".mid", ".midi"):
+        return None if head.startswith(b"MThd") else "not a MIDI file (no MThd header)"
+    if suffix == ".mxl":
+        return None if head.startswith(b"PK") else "not a compressed MusicXML file (.mxl)"
+    if b"\x00" in head:
+        return "not a text score (it holds binary data)"
+    if suffix in (".xml", ".musicxml") and b"<" not in head[:512]:
+        return "not a MusicXML file (no XML)"
+    return None
+
+
+class Studio:
+    """What the app's requests share: the project, the model, the pool, the token."""
+
+    def __init__(
+        self,
+        model: ModelHolder,
+        project: Project,
+        token: str,
+        pool: JobPool,
+        port: int | None,
+        max_upload_bytes: int,
+        max_events: int | None,
+    ) -> None:
+        self.model, self.project, self.token, self.pool = model, project, token, pool
+        self.port, self.max_upload_bytes, self.max_events = port, max_upload_bytes, max_events
+        self.renders = threading.BoundedSemaphore(RENDERS_AT_ONCE)
+        self._examples: dict[str, Path] | None = None
+        self.job_candidates: dict[str, list[str]] = {}
+
+    def examples(self) -> dict[str, Path]:
+        """Bundled corpus pieces by id (a few per collection)."""
+        if self._examples is None:
+            from tuplet.io.score import music21_corpus_paths
+
+            found: dict[str, Path] = {}
+            for collection, count in EXAMPLE_COLLECTIONS:
+                try:
+                    paths = music21_corpus_paths(collection)
+                except UsageError:
+                    continue
+                for path in paths[:count]:
+                    found[f"{collection}-{path.stem}"] = path
+            self._examples = found
+        return self._examples
+
+    def state(self) -> dict[str, Any]:
+        """Everything the page draws."""
+        p = self.project
+        with p.lock:
+            return {
+                "piece": piece_json(p.piece, self.model.encoding),
+                "history": p.history_dict(),
+                "label": p.entry.label,
+                "model": self.model.describe(),
+                "queue": {"waiting": self.pool.waiting, "max": self.pool.max_queued},
+            }
+
+    def candidate_json(self, cand: Candidate) -> dict[str, Any]:
+        """A candidate as the page shows it."""
+        return {
+            "id": cand.id,
+            "label": cand.label,
+            "report": cand.report,
+            "withheld": cand.withheld,
+            "piece": piece_json(cand.notes, self.model.encoding),
+        }
+
+    def render(self, notes: Notes, loop_seconds: float | None = None) -> Path:
+        """The WAV of a piece (cached in the project by content)."""
+        from tuplet.io.audio import render_wav
+
+        path = self.project.render_path(notes_key(notes, loop_seconds))
+        if not path.is_file():
+            with self.renders:
+                if not path.is_file():
+                    render_wav(notes, path, loop_seconds=loop_seconds)
+        return path
+
+    def run_job(self, job: Job, action: Action, piece: Notes) -> list[str]:
+        """A worker's job: generate, then keep the candidates in the project."""
+        generation = generate_action(self.model.lm, action, piece, self.max_events)
+        ids = []
+        for c in candidates_of(generation, action, piece, self.model):
+            cand = Candidate(
+                secrets.token_hex(8), job.id, action.label, c["notes"], c["report"],
+                c["loop_seconds"], c["withheld"],
+            )  # fmt: skip
+            if not job.cancel_requested:
+                self.project.add_candidate(cand)
+                ids.append(cand.id)
+        self.job_candidates[job.id] = ids
+        return ids
+
+
+def create_app(
+    model: str | Path | None = None,
+    project_dir: str | Path = "tuplet-project",
+    token: str | None = None,
+    *,
+    port: int | None = None,
+    workers: int = 1,
+    max_queued: int = 4,
+    max_upload_bytes: int = MAX_UPLOAD_BYTES,
+    max_events: int | None = None,
+    device: str = "cpu",
+) -> FastAPI:
+    """The studio's FastAPI app.
+
+    Args:
+        model: A checkpoint folder; None = the shipped default model (weights load on the
+            first generation).
+        project_dir: The project folder (created, or reopened with its history).
+        token: The per-launch token state changes need; None draws one
+            (``app.state.studio.token``).
+        port: The port it is served on (the Host header must name it); None accepts any.
+        workers: Generation jobs at once.
+        max_queued: Jobs that may wait; more are refused with 503.
+        max_upload_bytes: The largest file that may be opened.
+        max_events: Limit on events per sequence (default: the model's context).
+        device: Where the model runs.
+
+    Raises:
+        UsageError: An unknown model.
+        TupletError: A project folder that cannot be used.
+    """
+    studio = Studio(
+        ModelHolder(model, device),
+        Project(project_dir),
+        token or secrets.token_urlsafe(24),
+        JobPool(workers, max_queued),
+        port,
+        max_upload_bytes,
+        max_events,
+    )
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Any) -> AsyncIterator[None]:
+        yield
+        studio.pool.close()
+
+    app = FastAPI(
+        title="tuplet studio", docs_url=None, redoc_url=None, openapi_url=None, lifespan=lifespan
+    )
+    app.state.studio = studio
+
+    def error(status: int, message: str) -> JSONResponse:
+        return JSONResponse({"error": message}, status_code=status)
+
+    @app.middleware("http")
+    async def guard(request: Request, call_next: Any) -> Any:
+        if not host_allowed(request.headers.get("host", ""), studio.port):
+            return error(403, "this studio answers only on this machine's loopback address")
+        if request.method not in ("GET", "HEAD"):
+            given = request.headers.get(TOKEN_HEADER, "")
+            if not secrets.compare_digest(given.encode(), studio.token.encode()):
+                return error(403, "missing or wrong studio token: reload the page")
+        response = await call_next(request)
+        response.headers["Cache-Control"] = "no-store"
+        response.headers["X-Content-Type-Options"] = "nosniff"
+        response.headers["X-Frame-Options"] = "DENY"
+        return response
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+        parts = []
+        for e in exc.errors():
+            where = ".".join(str(x) for x in e.get("loc", ()) if x != "body")
+            parts.append(f"{where}: {e.get('msg')}" if where else str(e.get("msg")))
+        return error(422, "; ".join(parts) or "invalid request")
+
+    @app.exception_handler(Busy)
+    async def busy(request: Request, exc: Busy) -> JSONResponse:
+        return JSONResponse({"error": str(exc)}, status_code=503, headers={"Retry-After": "5"})
+
+    @app.exception_handler(TupletError)
+    async def refused(request: Request, exc: TupletError) -> JSONResponse:
+        return error(400, str(exc))
+
+    # ---------------------------------------------------------------- the page
+    static = resources.files("tuplet.studio") / "static"
+
+    @app.get("/", response_class=HTMLResponse)
+    def index() -> HTMLResponse:
+        html = (static / "index.html").read_text(encoding="utf-8")
+        csp = ("default-src 'self'; img-src 'self' data: blob:; media-src 'self' blob:; "
+               "style-src 'self'; script-src 'self'; connect-src 'self'")  # fmt: skip
+        return HTMLResponse(
+            html.replace("{{TOKEN}}", studio.token), headers={"Content-Security-Policy": csp}
+        )
+
+    @app.get("/static/{name}")
+    def static_file(name: str) -> Response:
+        if name not in STATIC_FILES:
+            return error(404, "no such file")
+        return Response((static / name).read_bytes(), media_type=STATIC_FILES[name])
+
+    @app.get("/favicon.ico")
+    def favicon() -> Response:
+        return Response(status_code=204)
+
+    # ---------------------------------------------------------------- the piece
+    @app.get("/api/state")
+    def state() -> dict[str, Any]:
+        return studio.state()
+
+    @app.get("/api/examples")
+    def examples() -> dict[str, Any]:
+        return {"examples": [{"id": k, "title": k.replace("-", ": ", 1)}
+                             for k in studio.examples()]}  # fmt: skip
+
+    @app.post("/api/new")
+    def new(body: NewBody) -> dict[str, Any]:
+        studio.project.set_piece(empty_piece(body.qpm, (body.meter[0], body.meter[1])), "new piece")
+        return studio.state()
+
+    @app.post("/api/example")
+    def example(body: PickBody) -> Any:
+        from tuplet.io import read_notes
+
+        path = studio.examples().get(body.id)
+        if path is None:
+            return error(404, f"no example {body.id!r}")
+        studio.project.set_piece(read_notes(path), f"open example {body.id}")
+        return studio.state()
+
+    @app.post("/api/open")
+    async def open_file(request: Request, name: str) -> Any:
+        from starlette.concurrency import run_in_threadpool
+
+        from tuplet.io import SUPPORTED_EXTENSIONS, read_notes
+
+        shown = Path(name).name[:120] or "(no name)"
+        suffix = Path(shown).suffix.lower()
+        if suffix not in SUPPORTED_EXTENSIONS:
+            return error(
+                415, f"{shown}: not a file tuplet reads (open {', '.join(SUPPORTED_EXTENSIONS)})"
+            )
+        limit = studio.max_upload_bytes
+        declared = request.headers.get("content-length", "")
+        if declared.isdigit() and int(declared) > limit:
+            return error(413, f"{shown}: too big ({int(declared):,} bytes; at most {limit:,})")
+        data = bytearray()
+        async for chunk in request.stream():
+            data += chunk
+            if len(data) > limit:
+                return error(413, f"{shown}: too big (more than {limit:,} bytes)")
+        if not data:
+            return error(400, f"{shown}: empty file")
+        problem = _sniff(shown, bytes(data[:4096]))
+        if problem:
+            return error(415, f"{shown}: {problem}")
+        tmp = studio.project.scratch(suffix)
+        try:
+            tmp.write_bytes(bytes(data))
+            try:
+                notes = await run_in_threadpool(read_notes, tmp)
+            except BadFileError as exc:
+                return error(400, f"{shown}: {exc.problem}")
+            except Exception as exc:  # a reader's crash is the file's problem here
+                return error(400, f"{shown}: cannot read it ({type(exc).__name__})")
+        finally:
+            tmp.unlink(missing_ok=True)
+        if len(notes) == 0:
+            return error(400, f"{shown}: has no notes")
+        studio.project.set_piece(notes, f"open {shown}")
+        return studio.state()
+
+    @app.post("/api/undo")
+    def undo() -> dict[str, Any]:
+        studio.project.undo()
+        return studio.state()
+
+    @app.post("/api/redo")
+    def redo() -> dict[str, Any]:
+        studio.project.redo()
+        return studio.state()
+
+    # ---------------------------------------------------------------- actions
+    @app.post("/api/actions", status_code=202)
+    def act(body: ActionBody) -> Any:
+        if body.model not in (None, studio.model.name):
+            return error(
+                404, f"unknown model {body.model!r}: this studio runs {studio.model.name!r}"
+            )
+        piece = studio.project.piece
+        action = check_action(body.to_action(), piece, studio.model)
+        job = studio.pool.submit(action.mode, lambda job: studio.run_job(job, action, piece))
+        return JSONResponse(job.to_dict(), status_code=202)
+
+    @app.get("/api/jobs/{job_id}")
+    def job(job_id: str) -> Any:
+        found = studio.pool.get(job_id)
+        if found is None:
+            return error(404, "no such job")
+        data = found.to_dict()
+        if found.status == DONE:
+            cands = [studio.project.candidates.get(c) for c in found.result or []]
+            data["candidates"] = [studio.candidate_json(c) for c in cands if c is not None]
+        return data
+
+    @app.post("/api/jobs/{job_id}/cancel")
+    def cancel(job_id: str) -> Any:
+        found = studio.pool.cancel(job_id)
+        if found is None:
+            return error(404, "no such job")
+        return found.to_dict()
+
+    def candidate(cid: str) -> Candidate | None:
+        return studio.project.candidates.get(cid)
+
+    @app.post("/api/candidates/{cid}/keep")
+    def keep(cid: str) -> Any:
+        if candidate(cid) is None:
+            return error(404, "no such candidate (kept or discarded already?)")
+        studio.project.keep(cid)
+        return studio.state()
+
+    @app.post("/api/candidates/{cid}/discard")
+    def discard(cid: str) -> Any:
+        if candidate(cid) is None:
+            return error(404, "no such candidate")
+        studio.project.discard(cid)
+        return {"discarded": cid}
+
+    # ---------------------------------------------------------------- audio and files
+    def wav(notes: Notes, loop_seconds: float | None, filename: str | None) -> Response:
+        from tuplet.io.audio import AudioUnavailable
+
+        if len(notes) == 0:
+            return error(404, "the piece has no notes to play")
+        try:
+            path = studio.render(notes, loop_seconds)
+        except AudioUnavailable as exc:
+            return error(503, f"no audio on this machine: {exc}")
+        headers = {}
+        if filename:
+            headers["Content-Disposition"] = f'attachment; filename="{filename}"'
+        return Response(path.read_bytes(), media_type="audio/wav", headers=headers)
+
+    @app.get("/api/audio/piece.wav")
+    def piece_wav(download: bool = False, tracks: str | None = None) -> Response:
+        notes = studio.project.piece
+        if tracks is not None:  # mute and solo: only these tracks sound
+            keys, _ = track_keys(notes)
+            chosen = [int(t) for t in tracks.split(",") if t.strip().isdigit()]
+            notes = notes.select(np.isin(keys, chosen))
+        return wav(notes, None, "piece.wav" if download else None)
+
+    @app.get("/api/audio/candidates/{cid}.wav")
+    def candidate_wav(cid: str) -> Response:
+        cand = candidate(cid)
+        if cand is None:
+            return error(404, "no such candidate")
+        return wav(cand.notes, cand.loop_seconds, None)
+
+    def midi_bytes(notes: Notes) -> bytes:
+        from tuplet.io import write_midi
+
+        tmp = studio.project.scratch(".mid")
+        try:
+            write_midi(notes, tmp)
+            return tmp.read_bytes()
+        finally:
+            tmp.unlink(missing_ok=True)
+
+    def attachment(data: bytes, media: str, filename: str) -> Response:
+        headers = {"Content-Disposition": f'attachment; filename="{filename}"'}
+        return Response(data, media_type=media, headers=headers)
+
+    @app.get("/api/download/piece.mid")
+    def download_midi() -> Response:
+        notes = studio.project.piece
+        if len(notes) == 0:
+            return error(404, "the piece has no notes to download")
+        return attachment(midi_bytes(notes), "audio/midi", "piece.mid")
+
+    @app.get("/api/download/tracks.zip")
+    def download_tracks() -> Response:
+        notes = studio.project.piece
+        if len(notes) == 0:
+            return error(404, "the piece has no notes to download")
+        keys, tracks = track_keys(notes)
+        buffer = io.BytesIO()
+        with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as z:
+            for i, (name, _, _) in enumerate(tracks):
+                mask = keys == i
+                if mask.any():
+                    safe = "".join(ch if ch.isalnum() else "-" for ch in name).strip("-") or "track"
+                    z.writestr(f"{i + 1:02d}-{safe[:40]}.mid", midi_bytes(notes.select(mask)))
+        return attachment(buffer.getvalue(), "application/zip", "tracks.zip")
+
+    @app.get("/api/download/report.json")
+    def download_report() -> Response:
+        data = json.dumps(studio.project.reports(), indent=2).encode()
+        return attachment(data, "application/json", "report.json")
+
+    return app
+
+
+__all__ = [
+    "LOOPBACK_NAMES",
+    "MAX_UPLOAD_BYTES",
+    "TOKEN_HEADER",
+    "Studio",
+    "create_app",
+    "host_allowed",
+]

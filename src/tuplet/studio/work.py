@@ -1,0 +1,447 @@
+"""The studio's actions as calls of :mod:`tuplet.generate`, and the piece as the page draws it.
+
+An :class:`Action` is what the page asks for; :func:`check_action` refuses a bad one before it
+is queued (unknown instrument, span outside the piece, numbers out of range), and
+:func:`run_action` generates its candidates in a worker, with a report each as
+``tuplet generate`` writes it (model, settings, seed, notes, times), its originality against
+the model's training corpus where an index is at hand, and the piece's instruments.
+
+Adventurousness ``a`` in 0..1 maps to the sampler: temperature ``1 + 0.25 a`` (as
+``tuplet generate --adventurous``) and every field's top-k share times ``1 + a`` (at 0, the
+model's recommended settings exactly).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import threading
+from dataclasses import dataclass, replace
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from tuplet.errors import UsageError
+from tuplet.notes import Notes
+
+if TYPE_CHECKING:
+    from tuplet.encoding import EncodingConfig
+    from tuplet.generate import Generation, LoadedModel
+    from tuplet.originality import OriginalityIndex
+    from tuplet.sample import SamplingSettings
+
+MODES = ("generate", "continue", "rewrite", "add-part", "loop")
+MAX_CANDIDATES = 8
+MAX_BARS = 64
+MAX_BAR_LINES = 4000
+
+
+# ------------------------------------------------------------------------------ the model
+class ModelHolder:
+    """The studio's model.
+
+    Its config is read at once (a bad path fails at launch), its weights on first use, and the
+    originality index of its training corpus once (None when not at hand).
+    """
+
+    def __init__(self, path: str | Path | None, device: str = "cpu") -> None:
+        from tuplet.checkpoint import load_checkpoint_config
+        from tuplet.encoding import EncodingConfig
+        from tuplet.sample import default_model_path
+
+        self.path = None if path is None else Path(path)
+        folder = default_model_path() if path is None else Path(path)
+        if not folder.is_dir():
+            raise UsageError(f"unknown model {str(path)!r}: no checkpoint folder there")
+        self.info = load_checkpoint_config(folder)
+        self.encoding: EncodingConfig = EncodingConfig.from_dict(self.info["encoding"])
+        self.name = "default" if path is None else folder.name
+        self.device = device
+        self._lm: LoadedModel | None = None
+        self._index: Any = None
+        self._lock = threading.Lock()
+
+    @property
+    def lm(self) -> LoadedModel:
+        """The loaded model (loaded once, on first use)."""
+        with self._lock:
+            if self._lm is None:
+                from tuplet.generate import load_model
+
+                self._lm = load_model(self.path, device=self.device)
+            return self._lm
+
+    @property
+    def index(self) -> OriginalityIndex | None:
+        """The originality index, or None (looked up once)."""
+        with self._lock:
+            if self._index is None:
+                from tuplet.originality import index_for_model
+
+                self._index = index_for_model(self.path) or False
+            return self._index or None
+
+    def describe(self) -> dict[str, Any]:
+        """What the page shows about the model."""
+        from tuplet.generate import check_fill_config
+
+        try:
+            check_fill_config(self.encoding, self.info)
+            fill = True
+        except UsageError:
+            fill = False
+        return {
+            "name": self.name,
+            "checkpoint_id": self.info.get("checkpoint_id"),
+            "encoding": self.encoding.name,
+            "can_fill": fill,
+            "instruments": list(self.encoding.instrument_names),
+        }
+
+
+# ------------------------------------------------------------------------------ the piece
+def track_keys(notes: Notes) -> tuple[np.ndarray, list[tuple[str, int, bool]]]:
+    """Each note's track for the page, and each track's (name, program, is_drum).
+
+    A piece with a track table uses it; one without (a fresh generation) gets one track per
+    (program, drums) pair.
+    """
+    from tuplet.gm import program_name
+
+    if notes.tracks:
+        tracks = [
+            (t.name or program_name(t.program, t.is_drum), t.program, t.is_drum)
+            for t in notes.tracks
+        ]
+        return notes.track.astype(np.int64), tracks
+    pairs = sorted(set(zip(notes.program.tolist(), notes.is_drum.tolist(), strict=True)))
+    lookup = {p: i for i, p in enumerate(pairs)}
+    keys = np.array(
+        [lookup[p] for p in zip(notes.program.tolist(), notes.is_drum.tolist(), strict=True)],
+        dtype=np.int64,
+    )
+    return keys, [(program_name(p, d), p, bool(d)) for p, d in pairs]
+
+
+def bar_starts(notes: Notes, end_beat: float) -> list[float]:
+    """Beats where bars start, up to ``end_beat``, following the time-signature map."""
+    tpb = notes.ticks_per_beat
+    sig_beats = (notes.timesig_ticks / tpb).tolist() if len(notes.timesig_ticks) else [0.0]
+    nums = notes.timesig_numerator.tolist() if len(notes.timesig_ticks) else [4]
+    dens = notes.timesig_denominator.tolist() if len(notes.timesig_ticks) else [4]
+    starts: list[float] = []
+    beat, i = 0.0, 0
+    while beat < end_beat and len(starts) < MAX_BAR_LINES:
+        while i + 1 < len(sig_beats) and sig_beats[i + 1] <= beat + 1e-9:
+            i += 1
+        starts.append(round(beat, 4))
+        beat += max(nums[i] * 4 / dens[i], 0.25)
+    return starts
+
+
+def beats_per_bar(meter: tuple[int, int]) -> float:
+    """Beats (quarter notes) in one bar of ``meter``."""
+    return meter[0] * 4 / meter[1]
+
+
+def piece_json(notes: Notes, encoding: EncodingConfig | None = None) -> dict[str, Any]:
+    """The piece as the page draws it: notes in beats, tracks, tempo and meter maps, bars."""
+    tpb = notes.ticks_per_beat
+    keys, tracks = track_keys(notes)
+    meter = (4, 4)
+    if len(notes.timesig_ticks):
+        meter = int(notes.timesig_numerator[0]), int(notes.timesig_denominator[0])
+    length = notes.end_ticks / tpb
+    shown = max(length, 8 * beats_per_bar(meter))
+    rows = (
+        np.stack(
+            [
+                np.round(notes.onset_ticks / tpb, 4),
+                np.round(notes.duration_ticks / tpb, 4),
+                notes.pitch,
+                notes.velocity,
+                keys,
+            ],
+            axis=1,
+        ).tolist()
+        if len(notes)
+        else []
+    )
+    instruments = []
+    for name, program, is_drum in tracks:
+        instruments.append(
+            {
+                "name": name,
+                "program": program,
+                "is_drum": is_drum,
+                "instrument": track_instrument(program, is_drum, encoding),
+            }
+        )
+    return {
+        "notes": [[r[0], r[1], int(r[2]), int(r[3]), int(r[4])] for r in rows],
+        "tracks": instruments,
+        "length_beats": round(length, 4),
+        "shown_beats": round(shown, 4),
+        "bars": bar_starts(notes, shown + 1e-6),
+        "meter": list(meter),
+        "tempo": [
+            [round(t / tpb, 4), round(q, 3)]
+            for t, q in zip(notes.tempo_ticks.tolist(), notes.tempo_qpm.tolist(), strict=True)
+        ]
+        or [[0.0, 120.0]],
+        "seconds": round(notes.length_seconds, 3) if len(notes) else 0.0,
+    }
+
+
+def track_instrument(program: int, is_drum: bool, encoding: EncodingConfig | None) -> str | None:
+    """The encoding's instrument name for a track (None where the encoding has none)."""
+    from tuplet.encoding import instrument_of_program, vocab
+
+    if encoding is None:
+        return None
+    names = encoding.instrument_names
+    if is_drum:
+        code = vocab.DRUMS_CODE if encoding.name == "tuplet" else 0
+    else:
+        code = int(instrument_of_program(program, encoding))
+    return names[code - 1] if 0 < code <= len(names) else None
+
+
+def notes_key(notes: Notes, loop_seconds: float | None = None) -> str:
+    """A content hash of a piece (names its render in the cache)."""
+    h = hashlib.sha1(usedforsecurity=False)
+    for name in ("onset_ticks", "duration_ticks", "pitch", "velocity", "program", "is_drum",
+                 "tempo_ticks", "tempo_qpm"):  # fmt: skip
+        h.update(np.ascontiguousarray(getattr(notes, name)).tobytes())
+    h.update(f"{notes.ticks_per_beat}:{loop_seconds}".encode())
+    return h.hexdigest()[:20]
+
+
+# ------------------------------------------------------------------------------ actions
+@dataclass(frozen=True)
+class Action:
+    """What the page asks for.
+
+    Attributes:
+        mode: generate (a new piece), continue (from ``from_beat``), rewrite (beats
+            ``start_beat``..``end_beat`` of ``tracks``, all when empty), add-part
+            (``instrument``), loop (``bars`` bars; of the piece's first bars when it has
+            notes, else new).
+        n: Candidates.
+        instruments: Instrument names for generate and loop (None: the model picks).
+        bars: Length of new music in bars (generate, continue, loop).
+        meter: (numerator, denominator) of new music.
+        adventurous: 0..1 (see the module docstring).
+        seed: None draws one (it is in the report).
+    """
+
+    mode: str
+    n: int = 2
+    instruments: tuple[str, ...] | None = None
+    bars: int = 4
+    meter: tuple[int, int] = (4, 4)
+    adventurous: float = 0.0
+    seed: int | None = None
+    from_beat: float = 0.0
+    start_beat: int | None = None
+    end_beat: int | None = None
+    tracks: tuple[int, ...] = ()
+    instrument: str | None = None
+
+    @property
+    def label(self) -> str:
+        """How the history names the change."""
+        if self.mode == "rewrite":
+            return f"rewrite beats {self.start_beat}:{self.end_beat}"
+        if self.mode == "add-part":
+            return f"add {self.instrument}"
+        if self.mode == "continue":
+            return f"continue from beat {math.floor(self.from_beat)}"
+        if self.mode == "loop":
+            return f"{self.bars}-bar loop"
+        return f"generate {self.bars} bars"
+
+
+def check_action(action: Action, piece: Notes, model: ModelHolder) -> Action:
+    """The action with names resolved, or an error for people.
+
+    Raises:
+        UsageError: A mode the studio does not know, numbers out of range, an unknown
+            instrument, a span or playhead outside the piece, or a mode the model cannot do.
+        SpanError: A span outside the piece.
+    """
+    from tuplet.generate import SpanError, check_fill_config
+    from tuplet.instruments import resolve_instrument, resolve_instruments
+
+    enc = model.encoding
+    if action.mode not in MODES:
+        raise UsageError(f"unknown action {action.mode!r} (choose from {', '.join(MODES)})")
+    if not 1 <= action.n <= MAX_CANDIDATES:
+        raise UsageError(f"candidates must be 1..{MAX_CANDIDATES}, got {action.n}")
+    if not 1 <= action.bars <= MAX_BARS:
+        raise UsageError(f"bars must be 1..{MAX_BARS}, got {action.bars}")
+    if not 0.0 <= action.adventurous <= 1.0:
+        raise UsageError(f"adventurousness must be 0..1, got {action.adventurous}")
+    num, den = action.meter
+    if not (1 <= num <= 32 and den in (1, 2, 4, 8, 16, 32)):
+        raise UsageError(f"meter {num}/{den}: give N/D with N 1..32 and D a power of two")
+    if action.instruments is not None:
+        names = resolve_instruments(list(action.instruments), enc)
+        action = replace(action, instruments=tuple(names))
+    length = piece.end_ticks / piece.ticks_per_beat
+    needs_piece = action.mode in ("continue", "rewrite", "add-part")
+    if needs_piece and len(piece) == 0:
+        raise UsageError(f"{action.mode}: the piece is empty; open a file or generate first")
+    if action.mode in ("rewrite", "add-part"):
+        check_fill_config(enc, model.info)
+    if action.mode == "continue" and not 0 <= action.from_beat < length:
+        raise UsageError(
+            f"continue: the playhead (beat {action.from_beat:g}) is outside the piece "
+            f"(beats 0:{length:g})"
+        )
+    if action.mode == "rewrite":
+        start, end = action.start_beat, action.end_beat
+        if start is None or end is None or not 0 <= start < end or start >= length:
+            raise SpanError(
+                f"span {start}:{end} is outside the piece (beats 0:{math.ceil(length)}): "
+                "select a span that starts inside the piece"
+            )
+        _, tracks = track_keys(piece)
+        bad = [t for t in action.tracks if not 0 <= t < len(tracks)]
+        if bad:
+            raise SpanError(f"track {bad[0]} is not one of the piece's {len(tracks)} tracks")
+    if action.mode == "add-part":
+        if not action.instrument:
+            raise UsageError("add a part: name its instrument")
+        action = replace(action, instrument=resolve_instrument(action.instrument, enc))
+    return action
+
+
+def sampling(lm: LoadedModel, adventurous: float) -> SamplingSettings:
+    """The model's recommended settings, made bolder by ``adventurous`` (module docstring)."""
+    base = lm.settings
+    if adventurous == 0:
+        return base
+    per_field: dict[str, dict[str, float]] = {}
+    for name in lm.encoding.fields:
+        own = base.per_field.get(name, {})
+        if own.get("top_k", 0) or (base.top_k and "top_k_frac" not in own):
+            continue  # a fixed k stays as the model recommends
+        frac = float(own.get("top_k_frac", base.top_k_frac))
+        per_field[name] = {"top_k_frac": min(1.0, frac * (1.0 + adventurous))}
+    return base.updated({"temperature": 1.0 + 0.25 * adventurous}, per_field)
+
+
+def _rewrite_instruments(action: Action, piece: Notes, enc: EncodingConfig) -> list[str] | None:
+    if not action.tracks:
+        return None
+    _, tracks = track_keys(piece)
+    names = [track_instrument(tracks[t][1], tracks[t][2], enc) for t in action.tracks]
+    known = sorted({n for n in names if n is not None})
+    if not known:
+        raise UsageError("the selected tracks play no instrument this model knows")
+    return known
+
+
+def generate_action(
+    lm: LoadedModel, action: Action, piece: Notes, max_events: int | None = None
+) -> Generation:
+    """Run an action (already checked) with the library's modes."""
+    from tuplet import generate as g
+    from tuplet.sample import Limits
+
+    bpb = beats_per_bar(action.meter)
+    new_beats = math.ceil(action.bars * bpb)
+    limits = Limits(max_events=max_events)
+    if action.mode in ("generate", "continue"):
+        start = math.floor(action.from_beat) if action.mode == "continue" else 0
+        limits = replace(limits, max_beats=start + new_beats)
+    options = g.GenerationOptions(
+        n=action.n, seed=action.seed, settings=sampling(lm, action.adventurous), limits=limits
+    )
+    names = None if action.instruments is None else list(action.instruments)
+    if action.mode == "generate":
+        return g.unconditional(lm, instruments=names, options=options)
+    if action.mode == "continue":
+        prompt_beats = max(1, math.floor(action.from_beat))
+        return g.continuation(lm, piece, prompt_beats=prompt_beats, options=options)
+    if action.mode == "rewrite":
+        assert action.start_beat is not None and action.end_beat is not None
+        instruments = _rewrite_instruments(action, piece, lm.encoding)
+        return g.infill(
+            lm, piece, action.start_beat, action.end_beat, instruments=instruments,
+            options=options,
+        )  # fmt: skip
+    if action.mode == "add-part":
+        assert action.instrument is not None
+        return g.add_part(lm, piece, action.instrument, options=options)
+    from tuplet.loop import loop
+
+    prompt = piece if len(piece) else None
+    return loop(
+        lm, action.bars, prompt=prompt, instruments=None if prompt else names,
+        meter=None if prompt else action.meter, options=options,
+    )  # fmt: skip
+
+
+def candidates_of(
+    generation: Generation,
+    action: Action,
+    piece: Notes,
+    model: ModelHolder,
+) -> list[dict[str, Any]]:
+    """Each piece of a generation as (notes, report, loop_seconds, withheld) for the project.
+
+    The report is :func:`tuplet.generate.report` with the time it was made, the instruments
+    the piece plays, the page's request, and the originality of the new notes against the
+    model's training corpus (where an index is at hand); a piece that copies is withheld.
+    """
+    from tuplet.generate import report
+    from tuplet.loop import loop_midi_notes
+    from tuplet.originality import new_notes
+
+    lm = model.lm
+    index = model.index
+    prompt = piece if len(piece) else None
+    out = []
+    for i, p in enumerate(generation.pieces):
+        notes, loop_seconds = p.notes, None
+        if "loop_beats" in p.details:
+            beats = int(p.details["loop_beats"])
+            notes = loop_midi_notes(notes, beats)
+            loop_seconds = float(notes.seconds(beats * notes.ticks_per_beat))
+        data = report(generation, i, lm)
+        data["created"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
+        data["studio_action"] = {"mode": action.mode, "label": action.label,
+                                 "adventurous": action.adventurous}  # fmt: skip
+        data["instruments"] = [name for name, _, _ in track_keys(notes)[1]]
+        withheld = None
+        if index is not None:
+            check = index.score(new_notes(notes, prompt if action.mode != "generate" else None))
+            data["originality"] = check.to_dict(windows=False)
+            if check.verdict == "block":
+                withheld = check.reason
+                data["withheld"] = withheld
+        else:
+            data["originality"] = None
+        out.append({"notes": notes, "report": data, "loop_seconds": loop_seconds,
+                    "withheld": withheld})  # fmt: skip
+    return out
+
+
+__all__ = [
+    "MODES",
+    "Action",
+    "ModelHolder",
+    "bar_starts",
+    "candidates_of",
+    "check_action",
+    "generate_action",
+    "notes_key",
+    "piece_json",
+    "sampling",
+    "track_instrument",
+    "track_keys",
+]
