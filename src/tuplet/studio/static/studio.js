@@ -78,10 +78,12 @@ function secToBeat(piece, sec) {
 }
 
 // ------------------------------------------------------------------ colours
-function trackColour(track, alpha) {
-  if (track.is_drum) return `rgba(90,90,90,${alpha})`;
+// a hue per instrument (program); tracks of one instrument (a choir's voices) differ in shade
+function trackColour(track, alpha, index) {
+  const shade = 34 + ((index || 0) % 4) * 9;
+  if (track.is_drum) return `hsla(0,0%,${shade}%,${alpha})`;
   const hue = (track.program * 47 + 200) % 360;
-  return `hsla(${hue},65%,45%,${alpha})`;
+  return `hsla(${hue},65%,${shade}%,${alpha})`;
 }
 
 // ------------------------------------------------------------------ the roll
@@ -128,7 +130,7 @@ function drawRoll(canvas, piece, opts) {
     if (on + dur < v.beat0 || on > v.beat0 + beatsShown) continue;
     if (pitch < v.pitchLow || pitch > v.pitchHigh) continue;
     const silent = st && (st.mute || (soloed && !st.solo));
-    ctx.fillStyle = trackColour(piece.tracks[tr] || { program: 0 }, silent ? 0.18 : 0.35 + 0.65 * vel / 127);
+    ctx.fillStyle = trackColour(piece.tracks[tr] || { program: 0 }, silent ? 0.18 : 0.35 + 0.65 * vel / 127, tr);
     ctx.fillRect(x(on), y(pitch), Math.max(2, dur * v.pxPerBeat - 1), Math.max(2, rowH - 1));
     drawn++;
   }
@@ -156,12 +158,14 @@ function redraw() {
   $("selection-info").textContent = S.selection ? `selected beats ${S.selection.start}:${S.selection.end}` : "";
 }
 
-function fitPitches(piece) {
-  if (!piece.notes.length) { S.view.pitchLow = 36; S.view.pitchHigh = 96; return; }
+function pitchRange(piece) {            // the piece's pitches, with a margin, two octaves at least
+  if (!piece.notes.length) return [36, 96];
   let lo = 127, hi = 0;
   for (const n of piece.notes) { lo = Math.min(lo, n[2]); hi = Math.max(hi, n[2]); }
-  S.view.pitchLow = Math.max(0, lo - 3); S.view.pitchHigh = Math.min(127, Math.max(hi + 3, lo + 24));
+  return [Math.max(0, lo - 3), Math.min(127, Math.max(hi + 3, lo + 24))];
 }
+
+function fitPitches(piece) { [S.view.pitchLow, S.view.pitchHigh] = pitchRange(piece); }
 
 function fitTime(piece) {
   fitCanvas();
@@ -204,9 +208,10 @@ function renderTracks() {
     const st = S.tracks[i];
     const li = document.createElement("li");
     li.innerHTML = `<input type="checkbox" class="sel" title="rewrite this track">
-      <span class="swatch" style="background:${trackColour(t, 1)}"></span>
+      <span class="swatch"></span>
       <span class="name" title="${t.name} (${t.instrument || "not in this model"})">${t.name}</span>
       <button class="mute">M</button><button class="solo">S</button><button class="hide">H</button>`;
+    li.querySelector(".swatch").style.background = trackColour(t, 1, i);  // (CSP: no inline styles)
     li.querySelector(".sel").checked = st.sel;
     li.querySelector(".sel").onchange = (e) => { st.sel = e.target.checked; };
     for (const k of ["mute", "solo", "hide"]) {
@@ -384,7 +389,8 @@ function showCandidates(cands) {
       <div class="buttons"><button class="audition">Listen (B)</button><button class="current">Current (A)</button>
       <button class="keep" ${c.withheld ? "disabled" : ""}>Keep</button><button class="discard">Discard</button></div>`;
     const cv = div.querySelector("canvas");
-    const v = { beat0: 0, pxPerBeat: 500 / Math.max(8, c.piece.shown_beats), pitchLow: S.view.pitchLow, pitchHigh: S.view.pitchHigh };
+    const [lo, hi] = pitchRange(c.piece);
+    const v = { beat0: 0, pxPerBeat: 500 / Math.max(8, c.piece.shown_beats), pitchLow: lo, pitchHigh: hi };
     box.appendChild(div);
     drawRoll(cv, c.piece, { view: v });
     div.querySelector(".audition").onclick = () => guarded(() => audition(c.id));
@@ -397,7 +403,9 @@ function showCandidates(cands) {
 async function audition(id) {               // A/B: switch at the same place in the music
   const a = $("audio"); const wasPlaying = !a.paused;
   const piece = id === "piece" ? S.state.piece : S.candidates.find((c) => c.id === id).piece;
-  showPiece(piece, id); redraw();
+  showPiece(piece, id);
+  if (!S.state.piece.notes.length) fitPitches(piece);   // nothing to compare with: show it all
+  redraw();
   if (wasPlaying) { stop(); await play(); }
 }
 
