@@ -10,9 +10,11 @@ instrument is used only for parts whose name says nothing.
 Names are matched word by word, case-insensitively, in English, Italian, German, French and
 the Latin of early vocal music, with common abbreviations (``Vln``, ``Vc``, SATB letters, the
 trecento's ``Ct``, ``Tripl``...); the first word that names something wins ("Soprano Oboe 1
-Violin1" is the soprano). ``Bass``/``Basso`` alone is ambiguous (a singer, a double bass, a
-bass guitar): it is a voice when the score has other voice parts, or the file encodes the part
-as a voice, and otherwise left to the file.
+Violin1", a chorale's soprano doubled by an oboe and a violin, sings), but the sizes of
+instruments are instruments ("Alto Sax", "Tenor Trombone", "Bass Clarinet", "Bass Guitar",
+"Double Bass"). ``Bass``/``Basso`` alone is
+ambiguous (a singer, a double bass, a bass guitar): it is a voice when the score has other
+voice parts, or the file encodes the part as a voice, and otherwise left to the file.
 """
 
 from __future__ import annotations
@@ -126,6 +128,19 @@ _WORDS: dict[str, int] = {
         VOICES,
     ),
 }
+# two-word names whose first word would name a voice by itself ("Alto Sax", "Bass Clarinet")
+_PAIRS: dict[str, int] = {
+    **{f"{r}-{w}": p for w in ("sax", "saxophone")
+       for r, p in (("soprano", 64), ("alto", 65), ("tenor", 66), ("baritone", 67))},
+    "bass-clarinet": 71, "alto-flute": 73, "bass-flute": 73, "soprano-recorder": 74,
+    "alto-recorder": 74, "tenor-recorder": 74, "bass-recorder": 74, "tenor-trombone": 57,
+    "bass-trombone": 57, "alto-trombone": 57, "bass-guitar": 33, "electric-bass": 33,
+    "double-bass": 43, "string-bass": 43, "upright-bass": 43, "acoustic-bass": 32,
+    "electric-guitar": 27, "acoustic-guitar": 25, "electric-piano": 4, "tenor-horn": 60,
+    "alto-horn": 60, "tenor-tuba": 58, "bass-tuba": 58, "contrabass-clarinet": 71,
+    "alto-clarinet": 71, "bass-oboe": 68,
+}  # fmt: skip
+_SAX = frozenset(("sax", "saxophone", "saxophones", "saxofono"))
 # words that are a voice only in a choir (else the file decides)
 _BASS_WORDS = frozenset(("bass", "basso", "bassus", "basse", "b", "bajo"))
 # 1st, 2nd, I, II, 1, 2... and joiners, which name nothing
@@ -143,7 +158,7 @@ def _join_pairs(words: list[str]) -> list[str]:
     i = 0
     while i < len(words):
         pair = f"{words[i]}-{words[i + 1]}" if i + 1 < len(words) else ""
-        if pair in _WORDS:
+        if pair in _WORDS or pair in _PAIRS:
             out.append(pair)
             i += 2
         else:
@@ -171,6 +186,10 @@ def program_from_part_name(name: str | None, *, choir: bool) -> int | None:
     if not name:
         return None
     for word in _join_pairs(_words(name)):
+        if word in _PAIRS:
+            return _PAIRS[word]
+        if word in _SAX:
+            return 65  # a saxophone of no stated size: the alto
         if word in _WORDS:
             return _WORDS[word]
         if word in _BASS_WORDS and choir:
