@@ -267,6 +267,25 @@ def test_a_failing_job_shows_its_error_and_the_app_stays_up(client, monkeypatch)
     assert run(client, mode="generate", n=1, bars=1)["status"] == "done"
 
 
+def test_a_candidate_that_copies_is_withheld_and_cannot_be_kept(client, monkeypatch) -> None:
+    from tuplet.originality import OriginalityReport
+    from tuplet.studio.work import ModelHolder
+
+    class CopyingIndex:
+        def score(self, notes):
+            return OriginalityReport(0.0, 1.0, "bwv66.6", 0.0, 0.0, 0, len(notes), "bwv66.6",
+                                     verdict="block", reason="copies bwv66.6")  # fmt: skip
+
+    monkeypatch.setattr(ModelHolder, "index", property(lambda self: CopyingIndex()))
+    job = run(client, mode="generate", n=1, bars=1, seed=1)
+    (cand,) = job["candidates"]
+    assert cand["withheld"] == "copies bwv66.6"
+    assert cand["report"]["originality"]["verdict"] == "block"
+    r = client.post(f"/api/candidates/{cand['id']}/keep", headers=AUTH)
+    assert r.status_code == 400 and "withheld" in r.json()["error"]
+    assert client.get("/api/state").json()["history"]["position"] == 0
+
+
 def test_a_queued_job_can_be_cancelled(client) -> None:
     pool = client.app.state.studio.pool
     release = threading.Event()

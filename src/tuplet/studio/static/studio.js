@@ -43,6 +43,11 @@ async function api(method, url, body, raw) {
   return data;
 }
 
+// text from files (track names) and reports goes into HTML escaped
+function esc(text) {
+  return String(text).replace(/[&<>"']/g, (ch) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" })[ch]);
+}
+
 function say(text, ok) {
   const m = $("message");
   m.textContent = text || "";
@@ -188,7 +193,7 @@ function setState(state, keepView) {
   if (first) {
     const m = state.model;
     $("model-info").textContent = `model: ${m.name} (${m.encoding} encoding${m.can_fill ? "" : ", cannot rewrite or add parts"})`;
-    $("instrument-names").innerHTML = m.instruments.map((n) => `<option value="${n}">`).join("");
+    $("instrument-names").innerHTML = m.instruments.map((n) => `<option value="${esc(n)}">`).join("");
   }
   redraw();
 }
@@ -209,7 +214,7 @@ function renderTracks() {
     const li = document.createElement("li");
     li.innerHTML = `<input type="checkbox" class="sel" title="rewrite this track">
       <span class="swatch"></span>
-      <span class="name" title="${t.name} (${t.instrument || "not in this model"})">${t.name}</span>
+      <span class="name" title="${esc(t.name)} (${esc(t.instrument || "not in this model")})">${esc(t.name)}</span>
       <button class="mute">M</button><button class="solo">S</button><button class="hide">H</button>`;
     li.querySelector(".swatch").style.background = trackColour(t, 1, i);  // (CSP: no inline styles)
     li.querySelector(".sel").checked = st.sel;
@@ -379,13 +384,15 @@ function showCandidates(cands) {
     const r = c.report, o = r.originality;
     const div = document.createElement("div");
     div.className = "candidate"; div.dataset.id = c.id;
-    const orig = o ? `${o.verdict} (closest ${(o.max_score ?? o.score ?? 0).toFixed ? (o.max_score ?? o.score ?? 0).toFixed(2) : "?"})` : "not available";
-    div.innerHTML = `<strong>${i + 1}. ${c.label}</strong><canvas width="500" height="90"></canvas>
+    const orig = !o ? "not available (no index of the model's corpus here)"
+      : o.originality === null ? "too few notes to score"
+      : `${o.originality.toFixed(2)} (${o.verdict}; closest: ${esc(o.closest)})`;
+    div.innerHTML = `<strong>${i + 1}. ${esc(c.label)}</strong><canvas width="500" height="90"></canvas>
       <dl class="facts"><dt>notes</dt><dd>${r.notes} (${r.new_notes} new)</dd>
-      <dt>instruments</dt><dd>${r.instruments.join(", ") || "none"}</dd>
+      <dt>instruments</dt><dd>${esc(r.instruments.join(", ") || "none")}</dd>
       <dt>seed</dt><dd>${r.seed}</dd><dt>time</dt><dd>${r.generation_seconds} s</dd>
       <dt>originality</dt><dd>${orig}</dd></dl>
-      ${c.withheld ? `<p class="withheld">withheld: ${c.withheld}</p>` : ""}
+      ${c.withheld ? `<p class="withheld">withheld: ${esc(c.withheld)}</p>` : ""}
       <div class="buttons"><button class="audition">Listen (B)</button><button class="current">Current (A)</button>
       <button class="keep" ${c.withheld ? "disabled" : ""}>Keep</button><button class="discard">Discard</button></div>`;
     const cv = div.querySelector("canvas");
