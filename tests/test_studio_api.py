@@ -286,6 +286,37 @@ def test_a_candidate_that_copies_is_withheld_and_cannot_be_kept(client, monkeypa
     assert client.get("/api/state").json()["history"]["position"] == 0
 
 
+def test_a_running_job_reports_progress_and_stops_when_cancelled(client, monkeypatch) -> None:
+    import tuplet.studio.app as studio_app
+    from tuplet.studio import work
+
+    real = studio_app.generate_action
+    started = threading.Event()
+
+    def held(*args, **kwargs):  # the job runs, and waits for the cancel before it samples
+        started.set()
+        progress = work._watched.progress
+        deadline = time.monotonic() + 30
+        while not progress.cancel and time.monotonic() < deadline:
+            time.sleep(0.01)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(studio_app, "generate_action", held)
+    r = act(client, mode="generate", n=2, bars=4)
+    assert started.wait(30)
+    assert client.get(f"/api/jobs/{r.json()['id']}").json()["status"] == "running"
+    client.post(f"/api/jobs/{r.json()['id']}/cancel", headers=AUTH)
+    assert wait_job(client.get, r.json()["id"])["status"] == "cancelled"
+    job = client.app.state.studio.pool.get(r.json()["id"])
+    assert job.progress.events == 0  # stopped at the sampler's first step
+    assert not client.app.state.studio.project.candidates
+    monkeypatch.undo()
+    done = run(client, mode="generate", n=2, bars=2, seed=4)
+    assert done["status"] == "done"
+    assert done["notes_drawn"] >= sum(c["report"]["new_notes"] for c in done["candidates"]) > 0
+    assert done["events"] > done["notes_drawn"]
+
+
 def test_a_queued_job_can_be_cancelled(client) -> None:
     pool = client.app.state.studio.pool
     release = threading.Event()

@@ -41,12 +41,14 @@ from tuplet.studio.schemas import ActionBody, NewBody, PickBody
 from tuplet.studio.work import (
     Action,
     ModelHolder,
+    Progress,
     candidates_of,
     check_action,
     generate_action,
     notes_key,
     piece_json,
     track_keys,
+    watching,
 )
 
 LOOPBACK_NAMES = ("127.0.0.1", "localhost", "[::1]")
@@ -159,7 +161,11 @@ class Studio:
 
     def run_job(self, job: Job, action: Action, piece: Notes) -> list[str]:
         """A worker's job: generate, then keep the candidates in the project."""
-        generation = generate_action(self.model.lm, action, piece, self.max_events)
+        lm = self.model.lm  # loaded (and its step hook in place) before the clock starts
+        job.progress = Progress()
+        job.progress.cancel = job.cancel_requested
+        with watching(job.progress):
+            generation = generate_action(lm, action, piece, self.max_events)
         ids = []
         for c in candidates_of(generation, action, piece, self.model):
             cand = Candidate(

@@ -38,6 +38,8 @@ class Job:
         error: One line for people (failed only).
         created, started, finished: ``time.time()`` stamps (None until reached).
         cancel_requested: Set by :meth:`JobPool.cancel` on a running job.
+        progress: What the job reports while it runs (``events``, ``notes``, ``cancel``: set
+            on cancel, so that the job can stop itself), or None.
     """
 
     id: str
@@ -50,6 +52,7 @@ class Job:
     started: float | None = None
     finished: float | None = None
     cancel_requested: bool = False
+    progress: Any = None
 
     def to_dict(self) -> dict[str, Any]:
         """The job as the page polls it (without the result)."""
@@ -63,6 +66,8 @@ class Job:
             "running_seconds": round((self.finished or now) - self.started, 2)
             if self.started
             else 0.0,
+            "events": getattr(self.progress, "events", 0),
+            "notes_drawn": getattr(self.progress, "notes", 0),
         }
 
 
@@ -124,6 +129,8 @@ class JobPool:
                 job.status, job.finished = CANCELLED, time.time()
             elif job.status == RUNNING:
                 job.cancel_requested = True
+                if job.progress is not None:  # stops at the next sampling step
+                    job.progress.cancel = True
             return job
 
     @property

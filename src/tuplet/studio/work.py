@@ -13,9 +13,11 @@ model's recommended settings exactly).
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import math
 import threading
+from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from pathlib import Path
@@ -23,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from tuplet.errors import UsageError
+from tuplet.errors import TupletError, UsageError
 from tuplet.notes import Notes
 
 if TYPE_CHECKING:
@@ -36,6 +38,61 @@ MODES = ("generate", "continue", "rewrite", "add-part", "loop")
 MAX_CANDIDATES = 8
 MAX_BARS = 64
 MAX_BAR_LINES = 4000
+
+
+# ------------------------------------------------------------------------------ progress
+class Cancelled(TupletError):
+    """The job was cancelled while it ran."""
+
+
+class Progress:
+    """What a running job has drawn so far, and whether it should stop.
+
+    Attributes:
+        events: Events sampled (all candidates together, redraws included).
+        notes: Of them, notes.
+        cancel: Set to stop the job at its next sampling step.
+    """
+
+    def __init__(self) -> None:
+        self.events = 0
+        self.notes = 0
+        self.cancel = False
+
+
+_watched = threading.local()
+
+
+@contextlib.contextmanager
+def watching(progress: Progress) -> Iterator[Progress]:
+    """Count this thread's sampling steps into ``progress`` (see :meth:`ModelHolder.lm`)."""
+    _watched.progress = progress
+    try:
+        yield progress
+    finally:
+        _watched.progress = None
+
+
+def _step_hook(note_type: int) -> Any:
+    """A pre-hook on the type field's embedding, for a job's progress and cancel.
+
+    It sees every event the sampler feeds back (one per sequence per step), so it counts them
+    and stops a cancelled job there. The library is not changed: the hook only reads its input
+    and may raise :class:`Cancelled` (the sampler's ``finally`` restores its state).
+    """
+
+    def hook(module: Any, args: tuple[Any, ...]) -> None:
+        progress = getattr(_watched, "progress", None)
+        if progress is None:
+            return
+        if progress.cancel:
+            raise Cancelled("cancelled")
+        types = args[0]  # (B, T): the type codes of the events fed in
+        if types.dim() == 2 and types.shape[1] == 1:  # a sampling step, not a prompt
+            progress.events += int(types.shape[0])
+            progress.notes += int((types == note_type).sum())
+
+    return hook
 
 
 # ------------------------------------------------------------------------------ the model
@@ -70,7 +127,12 @@ class ModelHolder:
             if self._lm is None:
                 from tuplet.generate import load_model
 
-                self._lm = load_model(self.path, device=self.device)
+                lm = load_model(self.path, device=self.device)
+                embeddings = getattr(lm.model, "field_embeddings", None)
+                if embeddings is not None:
+                    hook = _step_hook(lm.encoding.type_codes["note"])
+                    embeddings[0].register_forward_pre_hook(hook)
+                self._lm = lm
             return self._lm
 
     @property
@@ -434,7 +496,9 @@ def candidates_of(
 __all__ = [
     "MODES",
     "Action",
+    "Cancelled",
     "ModelHolder",
+    "Progress",
     "bar_starts",
     "candidates_of",
     "check_action",
@@ -444,4 +508,5 @@ __all__ = [
     "sampling",
     "track_instrument",
     "track_keys",
+    "watching",
 ]

@@ -365,7 +365,8 @@ async function go() {
   try {
     for (;;) {
       const j = await api("GET", `/api/jobs/${job.id}`);
-      $("job-status").textContent = j.status === "queued" ? `waiting (${j.waited_seconds.toFixed(0)} s)…` : `${j.kind}: working, ${j.running_seconds.toFixed(0)} s…`;
+      $("job-status").textContent = j.status === "queued" ? `waiting (${j.waited_seconds.toFixed(0)} s)…`
+        : `${j.kind}: ${j.running_seconds.toFixed(0)} s, ${j.notes_drawn} notes drawn…`;
       if (j.status === "done") { showCandidates(j.candidates); say(`${j.candidates.length} idea(s): listen, then keep one`, true); break; }
       if (j.status === "failed") { say(j.error); break; }
       if (j.status === "cancelled") { say("cancelled", true); break; }
