@@ -7,6 +7,7 @@ and fails the test: the page works offline. The screenshots of docs/studio.md ar
 
 from __future__ import annotations
 
+import base64
 import os
 import shutil
 import struct
@@ -193,6 +194,42 @@ def test_a_file_that_is_not_music_gets_a_message(page, tmp_path) -> None:
     page.set_input_files("#open", str(bad))
     until(page, "document.getElementById('message').textContent.length > 0")
     assert "not a file tuplet reads" in page.inner_text("#message")
+
+
+def test_drop_a_file_or_pick_an_example(page) -> None:
+    position = page.evaluate("window.studio.state.history.position")
+    page.evaluate(
+        """([name, b64]) => {
+        const bytes = Uint8Array.from(atob(b64), (ch) => ch.charCodeAt(0));
+        const dt = new DataTransfer();
+        dt.items.add(new File([bytes], name, { type: "audio/midi" }));
+        const init = { dataTransfer: dt, bubbles: true, cancelable: true };
+        window.dispatchEvent(new DragEvent("drop", init));
+    }""",
+        [BACH.name, base64.b64encode(BACH.read_bytes()).decode()],
+    )
+    until(page, f"window.studio.state.history.position === {position + 1}")
+    assert page.evaluate("window.studio.drawnNotes") == len(read_notes(BACH))
+    first = page.locator("#example option").nth(1)
+    page.select_option("#example", first.get_attribute("value"))
+    until(page, f"window.studio.state.history.position === {position + 2}")
+    assert page.evaluate("window.studio.drawnNotes") > 0
+    assert page.locator("#history li.current").inner_text().startswith("open example ")
+
+
+def test_solo_plays_only_that_track(page) -> None:
+    open_bach(page)
+    page.locator("#tracks li .solo").nth(1).click()
+    page.click("#play")
+    until(page, "!document.getElementById('audio').paused", timeout=20_000)
+    assert page.evaluate("document.getElementById('audio').src").endswith("&tracks=1")
+    page.click("#stop")
+    page.locator("#tracks li .solo").nth(1).click()
+    page.locator("#tracks li .mute").nth(0).click()
+    page.click("#play")
+    until(page, "!document.getElementById('audio').paused", timeout=20_000)
+    assert page.evaluate("document.getElementById('audio').src").endswith("&tracks=1,2,3")
+    page.click("#stop")
 
 
 def test_play_moves_the_cursor_and_a_click_seeks(page) -> None:

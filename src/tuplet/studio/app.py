@@ -150,13 +150,21 @@ class Studio:
 
     def render(self, notes: Notes, loop_seconds: float | None = None) -> Path:
         """The WAV of a piece (cached in the project by content)."""
+        from tuplet.io import write_midi
         from tuplet.io.audio import render_wav
 
         path = self.project.render_path(notes_key(notes, loop_seconds))
         if not path.is_file():
             with self.renders:
                 if not path.is_file():
-                    render_wav(notes, path, loop_seconds=loop_seconds)
+                    # the MIDI FluidSynth reads is written in the project too (given notes,
+                    # render_wav would write it in the system's temporary folder)
+                    midi = self.project.scratch(".mid")
+                    try:
+                        write_midi(notes, midi)
+                        render_wav(midi, path, loop_seconds=loop_seconds)
+                    finally:
+                        midi.unlink(missing_ok=True)
         return path
 
     def run_job(self, job: Job, action: Action, piece: Notes) -> list[str]:
