@@ -317,6 +317,23 @@ def test_a_running_job_reports_progress_and_stops_when_cancelled(client, monkeyp
     assert done["events"] > done["notes_drawn"]
 
 
+def test_a_new_piece_can_be_shown_as_it_is_drawn(client) -> None:
+    from tuplet.studio.project import empty_piece
+    from tuplet.studio.work import Action, Progress, generate_action, watching
+
+    studio = client.app.state.studio
+    lm = studio.model.lm
+    progress = Progress(draft=True)
+    with watching(progress):
+        generation = generate_action(lm, Action("generate", n=1, bars=4, seed=7), empty_piece())
+    draft = progress.draft_notes(lm.encoding, lm.encoding.type_codes["end-of-song"])
+    piece = generation.pieces[0].notes
+    assert draft is not None and len(piece) > 0
+    assert sorted(draft.pitch.tolist()) == sorted(piece.pitch.tolist())
+    assert sorted(draft.onset_ticks.tolist()) == sorted(piece.onset_ticks.tolist())
+    assert progress.notes == len(piece)
+
+
 def test_a_queued_job_can_be_cancelled(client) -> None:
     pool = client.app.state.studio.pool
     release = threading.Event()

@@ -35,7 +35,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, Response
 
 from tuplet.errors import BadFileError, TupletError, UsageError
 from tuplet.notes import Notes
-from tuplet.studio.jobs import DONE, Busy, Job, JobPool
+from tuplet.studio.jobs import DONE, RUNNING, Busy, Job, JobPool
 from tuplet.studio.project import Candidate, Project, empty_piece
 from tuplet.studio.schemas import ActionBody, NewBody, PickBody
 from tuplet.studio.work import (
@@ -170,7 +170,7 @@ class Studio:
     def run_job(self, job: Job, action: Action, piece: Notes) -> list[str]:
         """A worker's job: generate, then keep the candidates in the project."""
         lm = self.model.lm  # loaded (and its step hook in place) before the clock starts
-        job.progress = Progress()
+        job.progress = Progress(draft=action.mode == "generate")  # a new piece grows in view
         job.progress.cancel = job.cancel_requested
         with watching(job.progress):
             generation = generate_action(lm, action, piece, self.max_events)
@@ -388,6 +388,12 @@ def create_app(
         if found is None:
             return error(404, "no such job")
         data = found.to_dict()
+        progress = found.progress
+        if found.status == RUNNING and progress is not None and progress.draft:
+            enc = studio.model.encoding
+            draft = progress.draft_notes(enc, enc.type_codes["end-of-song"])
+            if draft is not None:
+                data["draft"] = piece_json(draft, enc)
         if found.status == DONE:
             cands = [studio.project.candidates.get(c) for c in found.result or []]
             data["candidates"] = [studio.candidate_json(c) for c in cands if c is not None]

@@ -54,10 +54,50 @@ class Progress:
         cancel: Set to stop the job at its next sampling step.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, draft: bool = False) -> None:
         self.events = 0
         self.notes = 0
         self.cancel = False
+        self.draft = draft  # keep the first sequence's events, to show it as it grows
+        self.prompt: np.ndarray | None = None
+        self.rows: list[np.ndarray] = []
+        self.ended = False
+        self.batch = 0
+        self._fields: list[Any] = []
+
+    def see_field(self, field: int, n_fields: int, codes: Any) -> None:
+        """One field's codes fed to the model (fields come in order, 0 first)."""
+        if field == 0:
+            self._fields = []
+        self._fields.append(codes)
+        if field < n_fields - 1 or len(self._fields) != n_fields:
+            return
+        step = np.stack([c.detach().cpu().numpy() for c in self._fields], axis=-1)  # (B,T,F)
+        if step.shape[1] > 1:  # a prompt: a new draw starts
+            self.prompt, self.rows, self.batch = step[0], [], 0
+        elif step.shape[0] < self.batch:
+            # a sequence ended and left the batch: row 0 may now be another one, so the
+            # draft stops here (a preview, not the result)
+            self.ended = True
+        else:
+            self.batch = step.shape[0]
+            self.rows.append(step[0, 0])
+
+    def draft_notes(self, encoding: EncodingConfig, end_type: int) -> Notes | None:
+        """The first sequence so far, decoded (None when there is nothing to show)."""
+        from tuplet.encoding import decode
+
+        if not self.rows:
+            return None
+        rows = np.stack(self.rows)  # a one-event prompt (start-of-song) is among them
+        end = np.zeros((1, rows.shape[1]), dtype=np.int64)
+        end[0, 0] = end_type
+        parts = [rows, end] if self.prompt is None else [self.prompt, rows, end]
+        codes = np.concatenate(parts)
+        try:
+            return decode(codes, encoding)
+        except TupletError:
+            return None
 
 
 _watched = threading.local()
@@ -71,6 +111,17 @@ def watching(progress: Progress) -> Iterator[Progress]:
         yield progress
     finally:
         _watched.progress = None
+
+
+def _field_hook(field: int, n_fields: int) -> Any:
+    """A pre-hook on field ``field``'s embedding that hands its codes to a drafting job."""
+
+    def hook(module: Any, args: tuple[Any, ...]) -> None:
+        progress = getattr(_watched, "progress", None)
+        if progress is not None and progress.draft and not progress.ended:
+            progress.see_field(field, n_fields, args[0])
+
+    return hook
 
 
 def _step_hook(note_type: int) -> Any:
@@ -91,6 +142,7 @@ def _step_hook(note_type: int) -> Any:
         if types.dim() == 2 and types.shape[1] == 1:  # a sampling step, not a prompt
             progress.events += int(types.shape[0])
             progress.notes += int((types == note_type).sum())
+
 
     return hook
 
@@ -130,8 +182,11 @@ class ModelHolder:
                 lm = load_model(self.path, device=self.device)
                 embeddings = getattr(lm.model, "field_embeddings", None)
                 if embeddings is not None:
-                    hook = _step_hook(lm.encoding.type_codes["note"])
+                    types = lm.encoding.type_codes
+                    hook = _step_hook(types["note"])
                     embeddings[0].register_forward_pre_hook(hook)
+                    for f, embedding in enumerate(embeddings):  # after the step hook
+                        embedding.register_forward_pre_hook(_field_hook(f, len(embeddings)))
                 self._lm = lm
             return self._lm
 

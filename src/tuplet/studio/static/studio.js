@@ -200,7 +200,8 @@ function setState(state, keepView) {
 
 function showPiece(piece, source) {
   S.shown = piece; S.source = source;
-  $("source").textContent = source === "piece" ? "current piece" : `candidate ${candidateNumber(source)}`;
+  $("source").textContent = source === "piece" ? "current piece"
+    : source === "draft" ? "drafting…" : `candidate ${candidateNumber(source)}`;
   document.querySelectorAll(".candidate").forEach((el) => el.classList.toggle("auditioning", el.dataset.id === source));
   if (S.playhead > piece.shown_beats) S.playhead = 0;
 }
@@ -367,6 +368,12 @@ async function go() {
       const j = await api("GET", `/api/jobs/${job.id}`);
       $("job-status").textContent = j.status === "queued" ? `waiting (${j.waited_seconds.toFixed(0)} s)…`
         : `${j.kind}: ${j.running_seconds.toFixed(0)} s, ${j.notes_drawn} notes drawn…`;
+      if (j.draft && j.status === "running") {             // a new piece, as it is drawn
+        const first = S.source !== "draft";
+        showPiece(j.draft, "draft");
+        if (first) fitPitches(j.draft);
+        redraw();
+      }
       if (j.status === "done") { showCandidates(j.candidates); say(`${j.candidates.length} idea(s): listen, then keep one`, true); break; }
       if (j.status === "failed") { say(j.error); break; }
       if (j.status === "cancelled") { say("cancelled", true); break; }
@@ -374,6 +381,7 @@ async function go() {
     }
   } finally {
     S.job = null; $("go").disabled = false; $("job").hidden = true;
+    if (S.source === "draft") { showPiece(S.state.piece, "piece"); redraw(); }
   }
 }
 
