@@ -118,6 +118,19 @@ def test_state_changes_need_the_token(client) -> None:
     assert client.get("/api/state").json()["history"] == before
 
 
+def test_request_bodies_are_bounded(client) -> None:
+    big = {"mode": "generate", "instruments": ["piano"] * 30_000}
+    r = client.post("/api/actions", json=big, headers=AUTH)
+    assert r.status_code == 413 and "too big" in r.json()["error"]
+
+    def chunks():
+        yield b'{"mode": "generate"}'
+
+    r = client.post("/api/actions", content=chunks(), headers=AUTH)
+    assert r.status_code == 411
+    assert client.app.state.studio.pool.waiting == 0
+
+
 # ------------------------------------------------------------------------------ opening
 @pytest.mark.parametrize("name", ["bwv66.6.mid", "bwv66.6.mxl", "bwv277.krn", "reelsa-c.abc"])
 def test_open_a_file_shows_its_notes(client, name: str) -> None:

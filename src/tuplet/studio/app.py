@@ -54,6 +54,7 @@ from tuplet.studio.work import (
 LOOPBACK_NAMES = ("127.0.0.1", "localhost", "[::1]")
 TOKEN_HEADER = "x-tuplet-token"
 MAX_UPLOAD_BYTES = 4 * 1024 * 1024
+MAX_JSON_BYTES = 64 * 1024
 STATIC_FILES = {"studio.js": "text/javascript", "studio.css": "text/css"}
 EXAMPLE_COLLECTIONS = (("bach", 4), ("monteverdi", 2), ("trecento", 2))
 RENDERS_AT_ONCE = 2
@@ -108,7 +109,6 @@ class Studio:
         self.port, self.max_upload_bytes, self.max_events = port, max_upload_bytes, max_events
         self.renders = threading.BoundedSemaphore(RENDERS_AT_ONCE)
         self._examples: dict[str, Path] | None = None
-        self.job_candidates: dict[str, list[str]] = {}
 
     def examples(self) -> dict[str, Path]:
         """Bundled corpus pieces by id (a few per collection)."""
@@ -183,7 +183,6 @@ class Studio:
             if not job.cancel_requested:
                 self.project.add_candidate(cand)
                 ids.append(cand.id)
-        self.job_candidates[job.id] = ids
         return ids
 
 
@@ -249,6 +248,14 @@ def create_app(
             given = request.headers.get(TOKEN_HEADER, "")
             if not secrets.compare_digest(given.encode(), studio.token.encode()):
                 return error(403, "missing or wrong studio token: reload the page")
+            # bodies are bounded before they are read: a file (streamed and counted by
+            # /api/open), else a small JSON request
+            size = request.headers.get("content-length")
+            if size is None and request.headers.get("transfer-encoding"):
+                return error(411, "a request body needs its length")
+            if request.url.path != "/api/open" and size is not None:
+                if not size.isdigit() or int(size) > MAX_JSON_BYTES:
+                    return error(413, f"request too big (at most {MAX_JSON_BYTES:,} bytes)")
         response = await call_next(request)
         response.headers["Cache-Control"] = "no-store"
         response.headers["X-Content-Type-Options"] = "nosniff"
