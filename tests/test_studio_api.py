@@ -22,7 +22,7 @@ import torch
 from fastapi.testclient import TestClient
 
 from studio_support import BACH, DATA, TOKEN, free_port, save_tiny, serve, wait_job
-from tuplet.errors import UsageError
+from tuplet.errors import TupletError, UsageError
 from tuplet.io import read_notes
 from tuplet.studio import create_app
 from tuplet.studio.app import host_allowed
@@ -403,8 +403,13 @@ def test_the_project_folder_reopens_with_its_history_and_is_the_only_place_writt
         redone = again.post("/api/redo", headers=AUTH).json()
         assert redone["piece"]["notes"] == kept.json()["piece"]["notes"]
     (folder / "studio.json").write_text('{"history": [{"label": "x", "file": "../../etc/x.mid"}]}')
-    with pytest.raises(Exception, match="project"):
+    with pytest.raises(TupletError, match="project"):
         create_app(model, folder, TOKEN)
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "song.mid").write_bytes(BACH.read_bytes())
+    with pytest.raises(TupletError, match="not a studio project"):
+        create_app(model, tmp_path / "mine", TOKEN)
+    assert [p.name for p in (tmp_path / "mine").iterdir()] == ["song.mid"]
 
 
 def test_an_unknown_model_is_refused_at_launch(tmp_path) -> None:

@@ -96,20 +96,26 @@ class Project:
     """The studio's piece and history, kept in ``folder`` (created if needed).
 
     Raises:
-        TupletError: ``folder`` exists but is not a studio project folder the studio can use
-            (a file, or a broken ``studio.json``).
+        TupletError: ``folder`` is a file, a folder with other files but no ``studio.json``
+            (the studio writes only in its own folders), or a project with a broken or
+            foreign ``studio.json``.
     """
 
     def __init__(self, folder: str | Path) -> None:
         self.folder = Path(folder)
         if self.folder.exists() and not self.folder.is_dir():
             raise TupletError(f"{self.folder}: not a folder (--project needs a folder)")
+        index = self.folder / INDEX_NAME
+        if self.folder.is_dir() and not index.is_file() and any(self.folder.iterdir()):
+            raise TupletError(
+                f"{self.folder}: a folder with other files in it, not a studio project: "
+                "give a new or empty folder (or an existing project)"
+            )
         for sub in ("states", "candidates", "renders", "tmp"):
             (self.folder / sub).mkdir(parents=True, exist_ok=True)
         self.lock = threading.RLock()
         self.candidates: dict[str, Candidate] = {}
         self._cache: dict[int, Notes] = {}
-        index = self.folder / INDEX_NAME
         if index.is_file():
             self._load(index)
         else:
