@@ -212,7 +212,9 @@ class Project:
             self.candidates[candidate.id] = candidate
 
     def keep(self, candidate_id: str) -> Candidate:
-        """Make a candidate the piece; its siblings (same job) are discarded.
+        """Make a candidate the piece, and discard every other candidate.
+
+        The others were made from the piece as it was before.
 
         Raises:
             KeyError: No such candidate.
@@ -223,8 +225,8 @@ class Project:
             if cand.withheld is not None:
                 raise TupletError(f"this candidate is withheld: {cand.withheld}")
             self.set_piece(cand.notes, cand.label, cand.report)
-            for other in [c for c in self.candidates.values() if c.job_id == cand.job_id]:
-                self.discard(other.id)
+            for other in list(self.candidates):
+                self.discard(other)
             return cand
 
     def discard(self, candidate_id: str) -> None:

@@ -143,7 +143,6 @@ def _step_hook(note_type: int) -> Any:
             progress.events += int(types.shape[0])
             progress.notes += int((types == note_type).sum())
 
-
     return hook
 
 

@@ -374,7 +374,7 @@ async function go() {
         if (first) fitPitches(j.draft);
         redraw();
       }
-      if (j.status === "done") { showCandidates(j.candidates); say(`${j.candidates.length} idea(s): listen, then keep one`, true); break; }
+      if (j.status === "done") { showCandidates([...S.candidates, ...j.candidates]); say(`${j.candidates.length} idea(s): listen, then keep one`, true); break; }
       if (j.status === "failed") { say(j.error); break; }
       if (j.status === "cancelled") { say("cancelled", true); break; }
       await new Promise((ok) => setTimeout(ok, 300));
