@@ -208,6 +208,17 @@ def test_generate_two_candidates_keep_one_undo_redo(client) -> None:
     assert report["history"][-1]["report"]["seed"] == 3
 
 
+def test_generate_in_a_meter(client) -> None:
+    job = run(client, mode="generate", n=2, bars=2, meter=[3, 4], instruments=["piano"], seed=1)
+    for cand in job["candidates"]:
+        assert cand["piece"]["meter"] == [3, 4]
+        assert cand["report"]["meter"] == cand["report"]["meter_asked"] == "3/4"
+        assert max(n[0] for n in cand["piece"]["notes"]) < 6  # 2 bars of 3/4
+        assert cand["piece"]["bars"][:3] == [0, 3, 6]
+    free = run(client, mode="generate", n=1, bars=1, seed=1)["candidates"][0]
+    assert "meter_asked" not in free["report"]
+
+
 def test_every_mode_on_a_piece(client) -> None:
     upload(client, BACH)
     piece = client.get("/api/state").json()["piece"]

@@ -31,7 +31,7 @@ class ActionBody(_Body):
     n: int = 2
     instruments: list[str] | None = Field(None, max_length=16)
     bars: int = 4
-    meter: list[int] = Field(default_factory=lambda: [4, 4], min_length=2, max_length=2)
+    meter: list[int] | None = Field(None, min_length=2, max_length=2)
     adventurous: float = 0.0
     seed: int | None = Field(None, ge=0, lt=2**31)
     from_beat: float = Field(0.0, ge=0)
@@ -51,7 +51,7 @@ class ActionBody(_Body):
             n=self.n,
             instruments=instruments,
             bars=self.bars,
-            meter=(self.meter[0], self.meter[1]),
+            meter=None if self.meter is None else (self.meter[0], self.meter[1]),
             adventurous=self.adventurous,
             seed=self.seed,
             from_beat=self.from_beat,

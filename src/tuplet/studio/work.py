@@ -348,7 +348,9 @@ class Action:
         n: Candidates.
         instruments: Instrument names for generate and loop (None: the model picks).
         bars: Length of new music in bars (generate, continue, loop).
-        meter: (numerator, denominator) of new music.
+        meter: (numerator, denominator) of new music; None: the model picks (generate), the
+            piece's or 4/4 (loop). Bars are counted in it (in the piece's meter for continue,
+            4/4 where none is known).
         adventurous: 0..1 (see the module docstring).
         seed: None draws one (it is in the report).
     """
@@ -357,7 +359,7 @@ class Action:
     n: int = 2
     instruments: tuple[str, ...] | None = None
     bars: int = 4
-    meter: tuple[int, int] = (4, 4)
+    meter: tuple[int, int] | None = None
     adventurous: float = 0.0
     seed: int | None = None
     from_beat: float = 0.0
@@ -400,9 +402,10 @@ def check_action(action: Action, piece: Notes, model: ModelHolder) -> Action:
         raise UsageError(f"bars must be 1..{MAX_BARS}, got {action.bars}")
     if not 0.0 <= action.adventurous <= 1.0:
         raise UsageError(f"adventurousness must be 0..1, got {action.adventurous}")
-    num, den = action.meter
-    if not (1 <= num <= 32 and den in (1, 2, 4, 8, 16, 32)):
-        raise UsageError(f"meter {num}/{den}: give N/D with N 1..32 and D a power of two")
+    if action.meter is not None:
+        num, den = action.meter
+        if not (1 <= num <= 32 and den in (1, 2, 4, 8, 16, 32)):
+            raise UsageError(f"meter {num}/{den}: give N/D with N 1..32 and D a power of two")
     if action.instruments is not None:
         names = resolve_instruments(list(action.instruments), enc)
         action = replace(action, instruments=tuple(names))
@@ -468,7 +471,10 @@ def generate_action(
     from tuplet import generate as g
     from tuplet.sample import Limits
 
-    bpb = beats_per_bar(action.meter)
+    meter = action.meter or (4, 4)
+    if action.mode == "continue" and len(piece.timesig_ticks):
+        meter = int(piece.timesig_numerator[-1]), int(piece.timesig_denominator[-1])
+    bpb = beats_per_bar(meter)
     new_beats = math.ceil(action.bars * bpb)
     limits = Limits(max_events=max_events)
     if action.mode in ("generate", "continue"):
@@ -479,6 +485,8 @@ def generate_action(
     )
     names = None if action.instruments is None else list(action.instruments)
     if action.mode == "generate":
+        if action.meter is not None and "time-signature" in lm.encoding.type_codes:
+            return generate_in_meter(lm, names, action.meter, options)
         return g.unconditional(lm, instruments=names, options=options)
     if action.mode == "continue":
         prompt_beats = max(1, math.floor(action.from_beat))
@@ -500,6 +508,51 @@ def generate_action(
         lm, action.bars, prompt=prompt, instruments=None if prompt else names,
         meter=None if prompt else action.meter, options=options,
     )  # fmt: skip
+
+
+def generate_in_meter(
+    lm: LoadedModel,
+    instruments: list[str] | None,
+    meter: tuple[int, int],
+    options: Any,
+) -> Generation:
+    """New pieces in ``meter``: :func:`tuplet.generate.unconditional`, told the meter.
+
+    As :func:`tuplet.loop.loop` tells a new loop its meter: a time-signature event at beat 0
+    after the header, and no other time-signature event sampled. Without ``instruments`` each
+    piece's instruments are sampled first (the model picks them, then hears the meter).
+    Unlike :func:`~tuplet.generate.unconditional`, a piece where a requested instrument stays
+    silent is not drawn again (its report lists them, as there).
+
+    Raises:
+        UsageError: The encoding cannot hold the meter, or an unknown instrument.
+    """
+    from tuplet.encoding.vocab import meter_code
+    from tuplet.generate import Session, instrument_codes
+
+    run = Session(lm, options)
+    code = int(meter_code(np.array([meter[0]]), np.array([meter[1]]))[0])
+    if code == 0:
+        raise UsageError(f"the {run.enc.name} encoding cannot hold the meter {meter[0]}/{meter[1]}")
+    codes = instrument_codes(instruments, run.enc)
+    beat_zero = run.row("time-signature", beat=1, position=1, meter=code)
+    if codes is None:
+        headers = run.sample(run.row("start-of-song"), options.n, header_only=True)
+    else:
+        headers = [run.header(codes)] * options.n
+    names = run.enc.instrument_names
+    pieces = []
+    for header in headers:
+        prompt = np.concatenate([header, beat_zero])
+        (out,) = run.sample(prompt, 1, instruments=codes, forbid_types=("time-signature",))
+        body = run.body(out)
+        played = set(body[body[:, 0] == run.types["note"], run.col["instrument"]].tolist())
+        silent = [names[c - 1] for c in codes or [] if c not in played]
+        extra = {"silent_instruments": silent} if codes else {}
+        pieces.append(run.piece(run.whole(body), run.n_notes(body), **extra))
+    mode = "unconditional" if codes is None else "instruments"
+    request = {"instruments": instruments, "meter": f"{meter[0]}/{meter[1]}"}
+    return run.finish(mode, pieces, request)
 
 
 def candidates_of(
@@ -528,11 +581,24 @@ def candidates_of(
             beats = int(p.details["loop_beats"])
             notes = loop_midi_notes(notes, beats)
             loop_seconds = float(notes.seconds(beats * notes.ticks_per_beat))
+        if action.mode == "generate" and action.meter and len(notes.timesig_ticks) == 0:
+            # the model wrote no meter: the piece is in the one asked for (the bars' length),
+            # as tuplet.loop states a meter its encoding cannot hold
+            notes = replace(
+                notes,
+                timesig_ticks=np.zeros(1, dtype=np.int64),
+                timesig_numerator=np.array([action.meter[0]]),
+                timesig_denominator=np.array([action.meter[1]]),
+            )
         data = report(generation, i, lm)
         data["created"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
         data["studio_action"] = {"mode": action.mode, "label": action.label,
                                  "adventurous": action.adventurous}  # fmt: skip
         data["instruments"] = [name for name, _, _ in track_keys(notes)[1]]
+        if len(notes.timesig_ticks):
+            data["meter"] = f"{notes.timesig_numerator[0]}/{notes.timesig_denominator[0]}"
+        if action.mode in ("generate", "loop") and action.meter is not None:
+            data["meter_asked"] = f"{action.meter[0]}/{action.meter[1]}"
         withheld = None
         if index is not None:
             check = index.score(new_notes(notes, prompt if action.mode != "generate" else None))
@@ -557,6 +623,7 @@ __all__ = [
     "candidates_of",
     "check_action",
     "generate_action",
+    "generate_in_meter",
     "notes_key",
     "piece_json",
     "sampling",

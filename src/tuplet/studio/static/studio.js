@@ -344,8 +344,8 @@ function modeChanged() {
 
 function actionBody() {
   const mode = $("mode").value;
-  const meter = $("meter").value.split("/").map(Number);
-  const body = { mode, n: Number($("n").value), bars: Number($("bars").value), meter, adventurous: Number($("adventurous").value) };
+  const body = { mode, n: Number($("n").value), bars: Number($("bars").value), adventurous: Number($("adventurous").value) };
+  if ($("meter").value && (mode === "generate" || mode === "loop")) body.meter = $("meter").value.split("/").map(Number);
   const seed = $("seed").value; if (seed !== "") body.seed = Number(seed);
   const inst = $("instruments").value.split(",").map((s) => s.trim()).filter(Boolean);
   if (inst.length && (mode === "generate" || mode === "loop")) body.instruments = inst;
@@ -464,7 +464,7 @@ $("example").onchange = (e) => guarded(async () => {
   await change("/api/example", { id: e.target.value });
   say(`opened ${e.target.value}`, true); e.target.value = "";
 });
-$("new").onclick = () => guarded(() => change("/api/new", { meter: $("meter").value.split("/").map(Number) }));
+$("new").onclick = () => guarded(() => change("/api/new", { meter: ($("meter").value || "4/4").split("/").map(Number) }));
 $("undo").onclick = () => guarded(() => change("/api/undo"));
 $("redo").onclick = () => guarded(() => change("/api/redo"));
 $("play").onclick = () => guarded(play);
