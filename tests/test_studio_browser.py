@@ -196,6 +196,14 @@ def test_a_file_that_is_not_music_gets_a_message(page, tmp_path) -> None:
     assert "not a file tuplet reads" in page.inner_text("#message")
 
 
+def test_playing_an_empty_piece_says_why_not(page) -> None:
+    page.click("#new")
+    until(page, "window.studio.state.piece.notes.length === 0")
+    page.click("#play")
+    until(page, "document.getElementById('message').textContent.length > 0")
+    assert "no notes to play" in page.inner_text("#message")
+
+
 def test_drop_a_file_or_pick_an_example(page) -> None:
     position = page.evaluate("window.studio.state.history.position")
     page.evaluate(

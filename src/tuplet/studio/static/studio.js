@@ -253,10 +253,13 @@ async function play() {
   const url = audioUrl();
   if (S.audioKey !== url) {
     a.src = url; S.audioKey = url;
-    await new Promise((ok, bad) => {
-      a.onloadedmetadata = ok;
-      a.onerror = () => bad(new Error("no audio for this piece (is FluidSynth installed?)"));
-    });
+    try {
+      await new Promise((ok, bad) => { a.onloadedmetadata = ok; a.onerror = bad; });
+    } catch (e) {                                    // ask again for the server's reason
+      S.audioKey = null;
+      await api("GET", url);
+      throw new Error("no audio for this piece");
+    }
   }
   a.currentTime = beatToSec(S.shown, S.playhead);
   await a.play();
