@@ -312,14 +312,14 @@ def test_a_candidate_that_copies_is_withheld_and_cannot_be_kept(client, monkeypa
 
 def test_a_running_job_reports_progress_and_stops_when_cancelled(client, monkeypatch) -> None:
     import tuplet.studio.app as studio_app
-    from tuplet.studio import work
+    from tuplet.studio import progress as studio_progress
 
     real = studio_app.generate_action
     started = threading.Event()
 
     def held(*args, **kwargs):  # the job runs, and waits for the cancel before it samples
         started.set()
-        progress = work._watched.progress
+        progress = studio_progress._watched.progress
         deadline = time.monotonic() + 30
         while not progress.cancel and time.monotonic() < deadline:
             time.sleep(0.01)
@@ -342,8 +342,9 @@ def test_a_running_job_reports_progress_and_stops_when_cancelled(client, monkeyp
 
 
 def test_a_new_piece_can_be_shown_as_it_is_drawn(client) -> None:
+    from tuplet.studio.progress import Progress, watching
     from tuplet.studio.project import empty_piece
-    from tuplet.studio.work import Action, Progress, generate_action, watching
+    from tuplet.studio.work import Action, generate_action
 
     studio = client.app.state.studio
     lm = studio.model.lm

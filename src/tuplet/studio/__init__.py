@@ -5,8 +5,11 @@
 * :mod:`tuplet.studio.jobs`: the bounded pool that runs generation (a full queue is refused);
 * :mod:`tuplet.studio.project`: the piece, its history (undo/redo of kept changes), the
   candidates and reports, saved as a folder that can be reopened;
-* :mod:`tuplet.studio.work`: each action (generate, continue, rewrite, add a part, loop) as a
-  call of :mod:`tuplet.generate`, and the piece as the page draws it;
+* :mod:`tuplet.studio.work`: the model, and each action (generate, continue, rewrite, add a
+  part, loop) as a call of :mod:`tuplet.generate`, with its candidates' reports;
+* :mod:`tuplet.studio.progress`: a running job's notes drawn, its draft and its cancel;
+* :mod:`tuplet.studio.view`: the piece as the page draws it;
+* :mod:`tuplet.studio.schemas`: the JSON bodies the API takes;
 * ``static/``: the page (one HTML, one JS, one CSS file; nothing from another host).
 
 FastAPI, uvicorn and python-multipart are imported only when the app is built.

@@ -36,19 +36,16 @@ from fastapi.responses import HTMLResponse, JSONResponse, Response
 from tuplet.errors import BadFileError, TupletError, UsageError
 from tuplet.notes import Notes
 from tuplet.studio.jobs import DONE, RUNNING, Busy, Job, JobPool
+from tuplet.studio.progress import Progress, watching
 from tuplet.studio.project import Candidate, Project, empty_piece
 from tuplet.studio.schemas import ActionBody, NewBody, PickBody
+from tuplet.studio.view import notes_key, piece_json, track_keys
 from tuplet.studio.work import (
     Action,
     ModelHolder,
-    Progress,
     candidates_of,
     check_action,
     generate_action,
-    notes_key,
-    piece_json,
-    track_keys,
-    watching,
 )
 
 LOOPBACK_NAMES = ("127.0.0.1", "localhost", "[::1]")
@@ -236,26 +233,38 @@ def create_app(
         title="tuplet studio", docs_url=None, redoc_url=None, openapi_url=None, lifespan=lifespan
     )
     app.state.studio = studio
+    _add_guards(app, studio)
+    _add_page(app, studio)
+    _add_piece_routes(app, studio)
+    _add_action_routes(app, studio)
+    _add_file_routes(app, studio)
+    return app
 
-    def error(status: int, message: str) -> JSONResponse:
-        return JSONResponse({"error": message}, status_code=status)
+
+def _error(status: int, message: str) -> JSONResponse:
+    """A refusal for people: ``{"error": message}``."""
+    return JSONResponse({"error": message}, status_code=status)
+
+
+def _add_guards(app: FastAPI, studio: Studio) -> None:
+    """The Host, token and body-size checks of every request, and errors as JSON."""
 
     @app.middleware("http")
     async def guard(request: Request, call_next: Any) -> Any:
         if not host_allowed(request.headers.get("host", ""), studio.port):
-            return error(403, "this studio answers only on this machine's loopback address")
+            return _error(403, "this studio answers only on this machine's loopback address")
         if request.method not in ("GET", "HEAD"):
             given = request.headers.get(TOKEN_HEADER, "")
             if not secrets.compare_digest(given.encode(), studio.token.encode()):
-                return error(403, "missing or wrong studio token: reload the page")
+                return _error(403, "missing or wrong studio token: reload the page")
             # bodies are bounded before they are read: a file (streamed and counted by
             # /api/open), else a small JSON request
             size = request.headers.get("content-length")
             if size is None and request.headers.get("transfer-encoding"):
-                return error(411, "a request body needs its length")
+                return _error(411, "a request body needs its length")
             if request.url.path != "/api/open" and size is not None:
                 if not size.isdigit() or int(size) > MAX_JSON_BYTES:
-                    return error(413, f"request too big (at most {MAX_JSON_BYTES:,} bytes)")
+                    return _error(413, f"request too big (at most {MAX_JSON_BYTES:,} bytes)")
         response = await call_next(request)
         response.headers["Cache-Control"] = "no-store"
         response.headers["X-Content-Type-Options"] = "nosniff"
@@ -268,7 +277,7 @@ def create_app(
         for e in exc.errors():
             where = ".".join(str(x) for x in e.get("loc", ()) if x != "body")
             parts.append(f"{where}: {e.get('msg')}" if where else str(e.get("msg")))
-        return error(422, "; ".join(parts) or "invalid request")
+        return _error(422, "; ".join(parts) or "invalid request")
 
     @app.exception_handler(Busy)
     async def busy(request: Request, exc: Busy) -> JSONResponse:
@@ -276,9 +285,11 @@ def create_app(
 
     @app.exception_handler(TupletError)
     async def refused(request: Request, exc: TupletError) -> JSONResponse:
-        return error(400, str(exc))
+        return _error(400, str(exc))
 
-    # ---------------------------------------------------------------- the page
+
+def _add_page(app: FastAPI, studio: Studio) -> None:
+    """The page and its two files (a fixed list: no request names a path)."""
     static = resources.files("tuplet.studio") / "static"
 
     @app.get("/", response_class=HTMLResponse)
@@ -293,14 +304,17 @@ def create_app(
     @app.get("/static/{name}")
     def static_file(name: str) -> Response:
         if name not in STATIC_FILES:
-            return error(404, "no such file")
+            return _error(404, "no such file")
         return Response((static / name).read_bytes(), media_type=STATIC_FILES[name])
 
     @app.get("/favicon.ico")
     def favicon() -> Response:
         return Response(status_code=204)
 
-    # ---------------------------------------------------------------- the piece
+
+def _add_piece_routes(app: FastAPI, studio: Studio) -> None:
+    """The piece: its state, opening a file or an example, a new piece, undo and redo."""
+
     @app.get("/api/state")
     def state() -> dict[str, Any]:
         return studio.state()
@@ -321,7 +335,7 @@ def create_app(
 
         path = studio.examples().get(body.id)
         if path is None:
-            return error(404, f"no example {body.id!r}")
+            return _error(404, f"no example {body.id!r}")
         studio.project.set_piece(read_notes(path), f"open example {body.id}")
         return studio.state()
 
@@ -334,36 +348,36 @@ def create_app(
         shown = Path(name).name[:120] or "(no name)"
         suffix = Path(shown).suffix.lower()
         if suffix not in SUPPORTED_EXTENSIONS:
-            return error(
+            return _error(
                 415, f"{shown}: not a file tuplet reads (open {', '.join(SUPPORTED_EXTENSIONS)})"
             )
         limit = studio.max_upload_bytes
         declared = request.headers.get("content-length", "")
         if declared.isdigit() and int(declared) > limit:
-            return error(413, f"{shown}: too big ({int(declared):,} bytes; at most {limit:,})")
+            return _error(413, f"{shown}: too big ({int(declared):,} bytes; at most {limit:,})")
         data = bytearray()
         async for chunk in request.stream():
             data += chunk
             if len(data) > limit:
-                return error(413, f"{shown}: too big (more than {limit:,} bytes)")
+                return _error(413, f"{shown}: too big (more than {limit:,} bytes)")
         if not data:
-            return error(400, f"{shown}: empty file")
+            return _error(400, f"{shown}: empty file")
         problem = _sniff(shown, bytes(data[:4096]))
         if problem:
-            return error(415, f"{shown}: {problem}")
+            return _error(415, f"{shown}: {problem}")
         tmp = studio.project.scratch(suffix)
         try:
             tmp.write_bytes(bytes(data))
             try:
                 notes = await run_in_threadpool(read_notes, tmp)
             except BadFileError as exc:
-                return error(400, f"{shown}: {exc.problem}")
+                return _error(400, f"{shown}: {exc.problem}")
             except Exception as exc:  # a reader's crash is the file's problem here
-                return error(400, f"{shown}: cannot read it ({type(exc).__name__})")
+                return _error(400, f"{shown}: cannot read it ({type(exc).__name__})")
         finally:
             tmp.unlink(missing_ok=True)
         if len(notes) == 0:
-            return error(400, f"{shown}: has no notes")
+            return _error(400, f"{shown}: has no notes")
         studio.project.set_piece(notes, f"open {shown}")
         return studio.state()
 
@@ -377,11 +391,14 @@ def create_app(
         studio.project.redo()
         return studio.state()
 
-    # ---------------------------------------------------------------- actions
+
+def _add_action_routes(app: FastAPI, studio: Studio) -> None:
+    """Actions queued as jobs, their progress and candidates, keep and discard."""
+
     @app.post("/api/actions", status_code=202)
     def act(body: ActionBody) -> Any:
         if body.model not in (None, studio.model.name):
-            return error(
+            return _error(
                 404, f"unknown model {body.model!r}: this studio runs {studio.model.name!r}"
             )
         piece = studio.project.piece
@@ -393,7 +410,7 @@ def create_app(
     def job(job_id: str) -> Any:
         found = studio.pool.get(job_id)
         if found is None:
-            return error(404, "no such job")
+            return _error(404, "no such job")
         data = found.to_dict()
         progress = found.progress
         if found.status == RUNNING and progress is not None and progress.draft:
@@ -410,36 +427,36 @@ def create_app(
     def cancel(job_id: str) -> Any:
         found = studio.pool.cancel(job_id)
         if found is None:
-            return error(404, "no such job")
+            return _error(404, "no such job")
         return found.to_dict()
-
-    def candidate(cid: str) -> Candidate | None:
-        return studio.project.candidates.get(cid)
 
     @app.post("/api/candidates/{cid}/keep")
     def keep(cid: str) -> Any:
-        if candidate(cid) is None:
-            return error(404, "no such candidate (kept or discarded already?)")
+        if studio.project.candidates.get(cid) is None:
+            return _error(404, "no such candidate (kept or discarded already?)")
         studio.project.keep(cid)
         return studio.state()
 
     @app.post("/api/candidates/{cid}/discard")
     def discard(cid: str) -> Any:
-        if candidate(cid) is None:
-            return error(404, "no such candidate")
+        if studio.project.candidates.get(cid) is None:
+            return _error(404, "no such candidate")
         studio.project.discard(cid)
         return {"discarded": cid}
 
-    # ---------------------------------------------------------------- audio and files
+
+def _add_file_routes(app: FastAPI, studio: Studio) -> None:
+    """Audio for playback, and the downloads."""
+
     def wav(notes: Notes, loop_seconds: float | None, filename: str | None) -> Response:
         from tuplet.io.audio import AudioUnavailable
 
         if len(notes) == 0:
-            return error(404, "the piece has no notes to play")
+            return _error(404, "the piece has no notes to play")
         try:
             path = studio.render(notes, loop_seconds)
         except AudioUnavailable as exc:
-            return error(503, f"no audio on this machine: {exc}")
+            return _error(503, f"no audio on this machine: {exc}")
         headers = {}
         if filename:
             headers["Content-Disposition"] = f'attachment; filename="{filename}"'
@@ -456,9 +473,9 @@ def create_app(
 
     @app.get("/api/audio/candidates/{cid}.wav")
     def candidate_wav(cid: str) -> Response:
-        cand = candidate(cid)
+        cand = studio.project.candidates.get(cid)
         if cand is None:
-            return error(404, "no such candidate")
+            return _error(404, "no such candidate")
         return wav(cand.notes, cand.loop_seconds, None)
 
     def midi_bytes(notes: Notes) -> bytes:
@@ -479,14 +496,14 @@ def create_app(
     def download_midi() -> Response:
         notes = studio.project.piece
         if len(notes) == 0:
-            return error(404, "the piece has no notes to download")
+            return _error(404, "the piece has no notes to download")
         return attachment(midi_bytes(notes), "audio/midi", "piece.mid")
 
     @app.get("/api/download/tracks.zip")
     def download_tracks() -> Response:
         notes = studio.project.piece
         if len(notes) == 0:
-            return error(404, "the piece has no notes to download")
+            return _error(404, "the piece has no notes to download")
         keys, tracks = track_keys(notes)
         buffer = io.BytesIO()
         with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as z:
@@ -501,8 +518,6 @@ def create_app(
     def download_report() -> Response:
         data = json.dumps(studio.project.reports(), indent=2).encode()
         return attachment(data, "application/json", "report.json")
-
-    return app
 
 
 __all__ = [

@@ -1,8 +1,8 @@
-"""The studio's actions as calls of :mod:`tuplet.generate`, and the piece as the page draws it.
+"""The studio's model and actions, as calls of :mod:`tuplet.generate` and :mod:`tuplet.loop`.
 
 An :class:`Action` is what the page asks for; :func:`check_action` refuses a bad one before it
-is queued (unknown instrument, span outside the piece, numbers out of range), and
-:func:`run_action` generates its candidates in a worker, with a report each as
+is queued (unknown instrument, span outside the piece, numbers out of range),
+:func:`generate_action` runs it in a worker and :func:`candidates_of` gives each piece a report as
 ``tuplet generate`` writes it (model, settings, seed, notes, times), its originality against
 the model's training corpus where an index is at hand, and the piece's instruments.
 
@@ -13,11 +13,8 @@ model's recommended settings exactly).
 
 from __future__ import annotations
 
-import contextlib
-import hashlib
 import math
 import threading
-from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from pathlib import Path
@@ -25,8 +22,10 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from tuplet.errors import TupletError, UsageError
+from tuplet.errors import UsageError
 from tuplet.notes import Notes
+from tuplet.studio.progress import install_hooks
+from tuplet.studio.view import beats_per_bar, track_instrument, track_keys
 
 if TYPE_CHECKING:
     from tuplet.encoding import EncodingConfig
@@ -37,113 +36,6 @@ if TYPE_CHECKING:
 MODES = ("generate", "continue", "rewrite", "add-part", "loop")
 MAX_CANDIDATES = 8
 MAX_BARS = 64
-MAX_BAR_LINES = 4000
-
-
-# ------------------------------------------------------------------------------ progress
-class Cancelled(TupletError):
-    """The job was cancelled while it ran."""
-
-
-class Progress:
-    """What a running job has drawn so far, and whether it should stop.
-
-    Attributes:
-        events: Events sampled (all candidates together, redraws included).
-        notes: Of them, notes.
-        cancel: Set to stop the job at its next sampling step.
-    """
-
-    def __init__(self, draft: bool = False) -> None:
-        self.events = 0
-        self.notes = 0
-        self.cancel = False
-        self.draft = draft  # keep the first sequence's events, to show it as it grows
-        self.prompt: np.ndarray | None = None
-        self.rows: list[np.ndarray] = []
-        self.ended = False
-        self.batch = 0
-        self._fields: list[Any] = []
-
-    def see_field(self, field: int, n_fields: int, codes: Any) -> None:
-        """One field's codes fed to the model (fields come in order, 0 first)."""
-        if field == 0:
-            self._fields = []
-        self._fields.append(codes)
-        if field < n_fields - 1 or len(self._fields) != n_fields:
-            return
-        step = np.stack([c.detach().cpu().numpy() for c in self._fields], axis=-1)  # (B,T,F)
-        if step.shape[1] > 1:  # a prompt: a new draw starts
-            self.prompt, self.rows, self.batch = step[0], [], 0
-        elif step.shape[0] < self.batch:
-            # a sequence ended and left the batch: row 0 may now be another one, so the
-            # draft stops here (a preview, not the result)
-            self.ended = True
-        else:
-            self.batch = step.shape[0]
-            self.rows.append(step[0, 0])
-
-    def draft_notes(self, encoding: EncodingConfig, end_type: int) -> Notes | None:
-        """The first sequence so far, decoded (None when there is nothing to show)."""
-        from tuplet.encoding import decode
-
-        if not self.rows:
-            return None
-        rows = np.stack(self.rows)  # a one-event prompt (start-of-song) is among them
-        end = np.zeros((1, rows.shape[1]), dtype=np.int64)
-        end[0, 0] = end_type
-        parts = [rows, end] if self.prompt is None else [self.prompt, rows, end]
-        codes = np.concatenate(parts)
-        try:
-            return decode(codes, encoding)
-        except TupletError:
-            return None
-
-
-_watched = threading.local()
-
-
-@contextlib.contextmanager
-def watching(progress: Progress) -> Iterator[Progress]:
-    """Count this thread's sampling steps into ``progress`` (see :meth:`ModelHolder.lm`)."""
-    _watched.progress = progress
-    try:
-        yield progress
-    finally:
-        _watched.progress = None
-
-
-def _field_hook(field: int, n_fields: int) -> Any:
-    """A pre-hook on field ``field``'s embedding that hands its codes to a drafting job."""
-
-    def hook(module: Any, args: tuple[Any, ...]) -> None:
-        progress = getattr(_watched, "progress", None)
-        if progress is not None and progress.draft and not progress.ended:
-            progress.see_field(field, n_fields, args[0])
-
-    return hook
-
-
-def _step_hook(note_type: int) -> Any:
-    """A pre-hook on the type field's embedding, for a job's progress and cancel.
-
-    It sees every event the sampler feeds back (one per sequence per step), so it counts them
-    and stops a cancelled job there. The library is not changed: the hook only reads its input
-    and may raise :class:`Cancelled` (the sampler's ``finally`` restores its state).
-    """
-
-    def hook(module: Any, args: tuple[Any, ...]) -> None:
-        progress = getattr(_watched, "progress", None)
-        if progress is None:
-            return
-        if progress.cancel:
-            raise Cancelled("cancelled")
-        types = args[0]  # (B, T): the type codes of the events fed in
-        if types.dim() == 2 and types.shape[1] == 1:  # a sampling step, not a prompt
-            progress.events += int(types.shape[0])
-            progress.notes += int((types == note_type).sum())
-
-    return hook
 
 
 # ------------------------------------------------------------------------------ the model
@@ -179,13 +71,7 @@ class ModelHolder:
                 from tuplet.generate import load_model
 
                 lm = load_model(self.path, device=self.device)
-                embeddings = getattr(lm.model, "field_embeddings", None)
-                if embeddings is not None:
-                    types = lm.encoding.type_codes
-                    hook = _step_hook(types["note"])
-                    embeddings[0].register_forward_pre_hook(hook)
-                    for f, embedding in enumerate(embeddings):  # after the step hook
-                        embedding.register_forward_pre_hook(_field_hook(f, len(embeddings)))
+                install_hooks(lm)  # a job's progress, draft and cancel (studio.progress)
                 self._lm = lm
             return self._lm
 
@@ -215,124 +101,6 @@ class ModelHolder:
             "can_fill": fill,
             "instruments": list(self.encoding.instrument_names),
         }
-
-
-# ------------------------------------------------------------------------------ the piece
-def track_keys(notes: Notes) -> tuple[np.ndarray, list[tuple[str, int, bool]]]:
-    """Each note's track for the page, and each track's (name, program, is_drum).
-
-    A piece with a track table uses it; one without (a fresh generation) gets one track per
-    (program, drums) pair.
-    """
-    from tuplet.gm import program_name
-
-    if notes.tracks:
-        tracks = [
-            (t.name or program_name(t.program, t.is_drum), t.program, t.is_drum)
-            for t in notes.tracks
-        ]
-        return notes.track.astype(np.int64), tracks
-    pairs = sorted(set(zip(notes.program.tolist(), notes.is_drum.tolist(), strict=True)))
-    lookup = {p: i for i, p in enumerate(pairs)}
-    keys = np.array(
-        [lookup[p] for p in zip(notes.program.tolist(), notes.is_drum.tolist(), strict=True)],
-        dtype=np.int64,
-    )
-    return keys, [(program_name(p, d), p, bool(d)) for p, d in pairs]
-
-
-def bar_starts(notes: Notes, end_beat: float) -> list[float]:
-    """Beats where bars start, up to ``end_beat``, following the time-signature map."""
-    tpb = notes.ticks_per_beat
-    sig_beats = (notes.timesig_ticks / tpb).tolist() if len(notes.timesig_ticks) else [0.0]
-    nums = notes.timesig_numerator.tolist() if len(notes.timesig_ticks) else [4]
-    dens = notes.timesig_denominator.tolist() if len(notes.timesig_ticks) else [4]
-    starts: list[float] = []
-    beat, i = 0.0, 0
-    while beat < end_beat and len(starts) < MAX_BAR_LINES:
-        while i + 1 < len(sig_beats) and sig_beats[i + 1] <= beat + 1e-9:
-            i += 1
-        starts.append(round(beat, 4))
-        beat += max(nums[i] * 4 / dens[i], 0.25)
-    return starts
-
-
-def beats_per_bar(meter: tuple[int, int]) -> float:
-    """Beats (quarter notes) in one bar of ``meter``."""
-    return meter[0] * 4 / meter[1]
-
-
-def piece_json(notes: Notes, encoding: EncodingConfig | None = None) -> dict[str, Any]:
-    """The piece as the page draws it: notes in beats, tracks, tempo and meter maps, bars."""
-    tpb = notes.ticks_per_beat
-    keys, tracks = track_keys(notes)
-    meter = (4, 4)
-    if len(notes.timesig_ticks):
-        meter = int(notes.timesig_numerator[0]), int(notes.timesig_denominator[0])
-    length = notes.end_ticks / tpb
-    shown = max(length, 8 * beats_per_bar(meter))
-    rows = (
-        np.stack(
-            [
-                np.round(notes.onset_ticks / tpb, 4),
-                np.round(notes.duration_ticks / tpb, 4),
-                notes.pitch,
-                notes.velocity,
-                keys,
-            ],
-            axis=1,
-        ).tolist()
-        if len(notes)
-        else []
-    )
-    instruments = []
-    for name, program, is_drum in tracks:
-        instruments.append(
-            {
-                "name": name,
-                "program": program,
-                "is_drum": is_drum,
-                "instrument": track_instrument(program, is_drum, encoding),
-            }
-        )
-    return {
-        "notes": [[r[0], r[1], int(r[2]), int(r[3]), int(r[4])] for r in rows],
-        "tracks": instruments,
-        "length_beats": round(length, 4),
-        "shown_beats": round(shown, 4),
-        "bars": bar_starts(notes, shown + 1e-6),
-        "meter": list(meter),
-        "tempo": [
-            [round(t / tpb, 4), round(q, 3)]
-            for t, q in zip(notes.tempo_ticks.tolist(), notes.tempo_qpm.tolist(), strict=True)
-        ]
-        or [[0.0, 120.0]],
-        "seconds": round(notes.length_seconds, 3) if len(notes) else 0.0,
-    }
-
-
-def track_instrument(program: int, is_drum: bool, encoding: EncodingConfig | None) -> str | None:
-    """The encoding's instrument name for a track (None where the encoding has none)."""
-    from tuplet.encoding import instrument_of_program, vocab
-
-    if encoding is None:
-        return None
-    names = encoding.instrument_names
-    if is_drum:
-        code = vocab.DRUMS_CODE if encoding.name == "tuplet" else 0
-    else:
-        code = int(instrument_of_program(program, encoding))
-    return names[code - 1] if 0 < code <= len(names) else None
-
-
-def notes_key(notes: Notes, loop_seconds: float | None = None) -> str:
-    """A content hash of a piece (names its render in the cache)."""
-    h = hashlib.sha1(usedforsecurity=False)
-    for name in ("onset_ticks", "duration_ticks", "pitch", "velocity", "program", "is_drum",
-                 "tempo_ticks", "tempo_qpm"):  # fmt: skip
-        h.update(np.ascontiguousarray(getattr(notes, name)).tobytes())
-    h.update(f"{notes.ticks_per_beat}:{loop_seconds}".encode())
-    return h.hexdigest()[:20]
 
 
 # ------------------------------------------------------------------------------ actions
@@ -616,18 +384,10 @@ def candidates_of(
 __all__ = [
     "MODES",
     "Action",
-    "Cancelled",
     "ModelHolder",
-    "Progress",
-    "bar_starts",
     "candidates_of",
     "check_action",
     "generate_action",
     "generate_in_meter",
-    "notes_key",
-    "piece_json",
     "sampling",
-    "track_instrument",
-    "track_keys",
-    "watching",
 ]
