@@ -272,7 +272,9 @@ def test_loop_a_selection(page) -> None:
     page.check("#loop-sel")
     page.click("#play")
     until(page, "document.getElementById('audio').currentTime > 0.5")
-    time.sleep(2.0)  # longer than the selection: playback has wrapped round
+    end = page.evaluate("beatToSec(window.studio.shown, 2)")
+    time.sleep(2 * end)  # longer than the selection: playback has wrapped round
+    assert page.evaluate("document.getElementById('audio').currentTime") < end + 0.3
     assert page.evaluate("window.studio.playhead") < 2.2
     assert not page.evaluate("document.getElementById('audio').paused")
     page.click("#stop")
