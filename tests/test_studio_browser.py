@@ -294,7 +294,7 @@ def test_generate_two_candidates_and_keep_one(page, shots) -> None:
     assert "seed" in cards.first.inner_text() and "Acoustic Grand Piano" in cards.first.inner_text()
     cards.nth(1).locator(".audition").click()  # audition B, then back to A
     assert page.inner_text("#source") == "candidate 2"
-    page.screenshot(path=str(shots / "studio-candidates.png"))
+    page.screenshot(path=str(shots / "studio-candidates.png"), full_page=True)
     cards.nth(0).locator(".current").click()
     assert page.inner_text("#source") == "current piece"
     notes = page.evaluate("window.studio.candidates[1].piece.notes.length")

@@ -423,7 +423,7 @@ async function audition(id) {               // A/B: switch at the same place in 
   const a = $("audio"); const wasPlaying = !a.paused;
   const piece = id === "piece" ? S.state.piece : S.candidates.find((c) => c.id === id).piece;
   showPiece(piece, id);
-  if (!S.state.piece.notes.length) fitPitches(piece);   // nothing to compare with: show it all
+  if (!S.state.piece.notes.length) { fitPitches(piece); fitTime(piece); }  // nothing to compare with: show it all
   redraw();
   if (wasPlaying) { stop(); await play(); }
 }
