@@ -378,8 +378,9 @@ def _add_piece_routes(app: FastAPI, studio: Studio) -> None:
             tmp.unlink(missing_ok=True)
         if len(notes) == 0:
             return _error(400, f"{shown}: has no notes")
-        studio.project.set_piece(notes, f"open {shown}")
-        return studio.state()
+        # written and read back off the event loop, which keeps answering meanwhile
+        await run_in_threadpool(studio.project.set_piece, notes, f"open {shown}")
+        return await run_in_threadpool(studio.state)
 
     @app.post("/api/undo")
     def undo() -> dict[str, Any]:
@@ -432,16 +433,18 @@ def _add_action_routes(app: FastAPI, studio: Studio) -> None:
 
     @app.post("/api/candidates/{cid}/keep")
     def keep(cid: str) -> Any:
-        if studio.project.candidates.get(cid) is None:
+        try:
+            studio.project.keep(cid)
+        except KeyError:  # (also when another request kept or discarded it just now)
             return _error(404, "no such candidate (kept or discarded already?)")
-        studio.project.keep(cid)
         return studio.state()
 
     @app.post("/api/candidates/{cid}/discard")
     def discard(cid: str) -> Any:
-        if studio.project.candidates.get(cid) is None:
+        try:
+            studio.project.discard(cid)
+        except KeyError:
             return _error(404, "no such candidate")
-        studio.project.discard(cid)
         return {"discarded": cid}
 
 
