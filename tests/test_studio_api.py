@@ -432,6 +432,33 @@ def test_an_unknown_model_is_refused_at_launch(tmp_path) -> None:
     assert main(["studio", "--model", str(tmp_path / "nowhere"), "--no-browser"]) == 1
 
 
+def test_the_command_serves_the_page_on_the_loopback(model, tmp_path) -> None:
+    import subprocess
+    import sys
+
+    port = free_port()
+    command = [sys.executable, "-m", "tuplet", "studio", "--model", str(model), "--port",
+               str(port), "--project", str(tmp_path / "p"), "--no-browser"]  # fmt: skip
+    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                page = httpx.get(f"http://127.0.0.1:{port}/", timeout=2)
+                break
+            except httpx.TransportError:
+                assert proc.poll() is None, proc.communicate()
+                assert time.monotonic() < deadline, "the studio did not start"
+                time.sleep(0.2)
+        assert page.status_code == 200 and 'name="tuplet-token"' in page.text
+        foreign = httpx.get(f"http://127.0.0.1:{port}/api/state", headers={"Host": "x.test"})
+        assert foreign.status_code == 403
+    finally:
+        proc.terminate()
+        out, _ = proc.communicate(timeout=30)
+    assert f"http://127.0.0.1:{port}/" in out
+
+
 # ------------------------------------------------------------------------------ load
 def test_fifty_concurrent_requests_are_answered_or_refused_none_lost(model, tmp_path) -> None:
     """The worker is held busy, so the queue fills: the rest are refused with 503 at once,

@@ -41,12 +41,22 @@ def cmd_studio(args: argparse.Namespace) -> int:
             s.bind(("127.0.0.1", 0))
             port = int(s.getsockname()[1])
     app = create_app(args.model, args.project, port=port, device=args.device)
+    import threading
+
+    def warm_up() -> None:  # the first idea should not wait for the weights
+        holder = app.state.studio.model
+        try:
+            holder.lm  # noqa: B018 (loads the model)
+            holder.index  # noqa: B018 (loads the originality index, if any)
+        except Exception as exc:  # the first job will say it again, in the page
+            print(f"tuplet studio: the model did not load: {exc}", file=sys.stderr)
+
+    threading.Thread(target=warm_up, daemon=True).start()
     url = f"http://127.0.0.1:{port}/"
     print(f"tuplet studio: {url} (project: {args.project}); Ctrl-C stops it", flush=True)
     config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning")
     server = uvicorn.Server(config)
     if not args.no_browser:
-        import threading
         import time
         import webbrowser
 
