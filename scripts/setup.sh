@@ -8,7 +8,7 @@
 #                                             no browser is downloaded)
 # Debian/Ubuntu: apt-get as root, or `sudo -n` where that needs no password; macOS: Homebrew.
 # Where none of those works, it prints the exact command to run and goes on with the Python part
-# (everything but audio works without them).
+# (everything but audio and the studio's browser tests works without them).
 #
 # torch is pinned to 2.13.0 in pyproject.toml (a CPU build where the machine has it on disk).
 set -euo pipefail
@@ -39,7 +39,8 @@ install_system() {
       if command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then
         sudo=(sudo -n)
       else
-        echo "setup: audio needs system packages that this user cannot install; run:" >&2
+        echo "setup: audio and the studio's browser tests need system packages that this user" >&2
+        echo "  cannot install; run:" >&2
         echo "  sudo apt-get update && sudo apt-get install -y ${APT_PACKAGES[*]}" >&2
         return 0
       fi
