@@ -249,6 +249,7 @@ function audioUrl() {
 }
 
 async function play() {
+  if (S.source === "draft") throw new Error("still drawing: listen when the candidates arrive");
   const a = $("audio");
   const url = audioUrl();
   if (S.audioKey !== url) {
