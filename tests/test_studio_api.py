@@ -18,6 +18,7 @@ pytest.importorskip("fastapi", reason="the studio needs the studio extra (fastap
 pytest.importorskip("httpx", reason="the studio's tests need httpx")
 
 import httpx
+import numpy as np
 import torch
 from fastapi.testclient import TestClient
 
@@ -357,6 +358,28 @@ def test_a_new_piece_can_be_shown_as_it_is_drawn(client) -> None:
     assert sorted(draft.pitch.tolist()) == sorted(piece.pitch.tolist())
     assert sorted(draft.onset_ticks.tolist()) == sorted(piece.onset_ticks.tolist())
     assert progress.notes == len(piece)
+
+
+def test_a_continuation_is_drawn_after_the_piece(client) -> None:
+    from tuplet.studio.progress import Progress, watching
+    from tuplet.studio.work import Action, generate_action
+
+    lm = client.app.state.studio.model.lm
+    piece = read_notes(BACH)
+    progress = Progress(draft=True, after=(piece, 12))
+    with watching(progress):
+        action = Action("continue", n=1, bars=2, seed=11, from_beat=12)
+        generation = generate_action(lm, action, piece)
+    draft = progress.draft_notes(lm.encoding, lm.encoding.type_codes["end-of-song"])
+    result = generation.pieces[0].notes
+
+    def new(notes):  # (onset in beats, pitch) of the notes from beat 12 on
+        beats = notes.onset_ticks / notes.ticks_per_beat
+        return sorted(zip(np.round(beats[beats >= 12], 3).tolist(),
+                          notes.pitch[beats >= 12].tolist(), strict=True))  # fmt: skip
+
+    assert draft is not None and new(result)
+    assert new(draft) == new(result)
 
 
 def test_a_queued_job_can_be_cancelled(client) -> None:

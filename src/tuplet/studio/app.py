@@ -20,6 +20,7 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+import math
 import secrets
 import threading
 import zipfile
@@ -167,7 +168,11 @@ class Studio:
     def run_job(self, job: Job, action: Action, piece: Notes) -> list[str]:
         """A worker's job: generate, then keep the candidates in the project."""
         lm = self.model.lm  # loaded (and its step hook in place) before the clock starts
-        job.progress = Progress(draft=action.mode == "generate")  # a new piece grows in view
+        # new music grows in view: a new piece, or a continuation after the piece's notes
+        after = None
+        if action.mode == "continue":
+            after = (piece, max(1, math.floor(action.from_beat)))
+        job.progress = Progress(draft=action.mode in ("generate", "continue"), after=after)
         job.progress.cancel = job.cancel_requested
         with watching(job.progress):
             generation = generate_action(lm, action, piece, self.max_events)

@@ -36,13 +36,17 @@ class Progress:
         events: Events sampled (all candidates together, redraws included).
         notes: Of them, notes.
         cancel: Set to stop the job at its next sampling step.
+        draft: Keep the first sequence's events for :meth:`draft_notes`.
+        after: For a continuation, the piece and the beat it goes on from (the draft is
+            placed in the piece's time).
     """
 
-    def __init__(self, draft: bool = False) -> None:
+    def __init__(self, draft: bool = False, after: tuple[Notes, int] | None = None) -> None:
         self.events = 0
         self.notes = 0
         self.cancel = False
         self.draft = draft  # keep the first sequence's events, to show it as it grows
+        self.after = after  # a continuation: (the piece, the beat it goes on from)
         self.prompt: np.ndarray | None = None
         self.rows: list[np.ndarray] = []
         self.ended = False
@@ -77,11 +81,30 @@ class Progress:
         end = np.zeros((1, rows.shape[1]), dtype=np.int64)
         end[0, 0] = end_type
         parts = [rows, end] if self.prompt is None else [self.prompt, rows, end]
-        codes = np.concatenate(parts)
         try:
-            return decode(codes, encoding)
+            notes = decode(np.concatenate(parts), encoding)
+            if self.after is None or self.prompt is None:
+                return notes
+            context = decode(np.concatenate([self.prompt, end]), encoding)
         except TupletError:
             return None
+        return _placed(notes, context, *self.after, encoding.resolution)
+
+
+def _placed(notes: Notes, context: Notes, piece: Notes, end_beat: int, res: int) -> Notes | None:
+    """A continuation's draft moved from its window's time to the piece's.
+
+    The window (the prompt's context) ends at ``end_beat``; its last note is the piece's last
+    note before it, which gives the window's start.
+    """
+    from tuplet.notes import shift_ticks
+
+    beats = np.rint(piece.onset_ticks * res / piece.ticks_per_beat).astype(np.int64) // res
+    before = beats[beats < end_beat]
+    if len(context) == 0 or len(before) == 0:
+        return None
+    start = int(before.max()) - int(context.onset_ticks.max()) // res
+    return shift_ticks(notes, max(0, start) * res)
 
 
 _watched = threading.local()

@@ -375,7 +375,7 @@ async function go() {
       if (j.draft && j.status === "running") {             // a new piece, as it is drawn
         const first = S.source !== "draft";
         showPiece(j.draft, "draft");
-        if (first) fitPitches(j.draft);
+        if (first && !S.state.piece.notes.length) fitPitches(j.draft);
         redraw();
       }
       if (j.status === "done") { showCandidates([...S.candidates, ...j.candidates]); say(`${j.candidates.length} idea(s): listen, then keep one`, true); break; }
