@@ -419,6 +419,15 @@ def test_downloads_midi_tracks_wav_and_report(client, tmp_path) -> None:
     assert report["history"][-1]["label"] == "open bwv66.6.mid"
 
 
+def test_without_fluidsynth_audio_says_why_and_the_rest_works(client, monkeypatch, tmp_path):
+    upload(client, BACH)
+    monkeypatch.setenv("PATH", str(tmp_path))  # a machine without the fluidsynth program
+    r = client.get("/api/audio/piece.wav")
+    assert r.status_code == 503
+    assert "no audio on this machine" in r.json()["error"] and "fluidsynth" in r.json()["error"]
+    assert client.get("/api/download/piece.mid").status_code == 200
+
+
 # ------------------------------------------------------------------------------ the project
 def test_the_project_folder_reopens_with_its_history_and_is_the_only_place_written(
     model, tmp_path
