@@ -503,7 +503,9 @@ def test_fifty_concurrent_requests_are_answered_or_refused_none_lost(model, tmp_
         http.post("/api/open", params={"name": BACH.name}, content=BACH.read_bytes(), headers=AUTH)
 
         def one(i: int) -> httpx.Response:
-            body = {"mode": "rewrite", "n": 1, "start_beat": i % 8, "end_beat": i % 8 + 2}
+            body = {"mode": "generate", "n": 2, "bars": 1 + i % 4, "seed": i}
+            if i % 2:  # and rewrites of the open piece
+                body = {"mode": "rewrite", "n": 1, "start_beat": i % 8, "end_beat": i % 8 + 2}
             return http.post("/api/actions", json=body, headers=AUTH)
 
         with ThreadPoolExecutor(16) as ex:
