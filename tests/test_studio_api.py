@@ -278,6 +278,18 @@ def test_bad_actions_are_refused_before_they_are_queued(client) -> None:
     assert client.get("/api/audio/candidates/nope.wav").status_code == 404
 
 
+def test_a_model_that_cannot_fill_says_so(tmp_path) -> None:
+    mmt = save_tiny(tmp_path / "mmt", "mmt")
+    with make_client(mmt, tmp_path / "p") as client:
+        assert client.get("/api/state").json()["model"]["can_fill"] is False
+        upload(client, BACH)
+        for body in ({"mode": "rewrite", "start_beat": 0, "end_beat": 4},
+                     {"mode": "add-part", "instrument": "violin"}):  # fmt: skip
+            r = act(client, **body)
+            assert r.status_code == 400 and "fill" in r.json()["error"], r.text
+        assert run(client, mode="continue", n=1, from_beat=8, bars=1)["status"] == "done"
+
+
 def test_a_failing_job_shows_its_error_and_the_app_stays_up(client, monkeypatch) -> None:
     import tuplet.studio.app as studio_app
 
