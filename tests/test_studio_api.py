@@ -196,8 +196,11 @@ def test_generate_two_candidates_keep_one_undo_redo(client) -> None:
         assert max(n[0] for n in c["piece"]["notes"]) < 8  # 2 bars of 4/4
     wav = client.get(f"/api/audio/candidates/{cands[0]['id']}.wav")
     assert wav.status_code == 200 and wav.content[:4] == b"RIFF" and wav.content[8:12] == b"WAVE"
+    mid = client.get(f"/api/download/candidates/{cands[0]['id']}.mid")
+    assert mid.status_code == 200 and mid.content[:4] == b"MThd"
     kept = client.post(f"/api/candidates/{cands[1]['id']}/keep", headers=AUTH)
     assert kept.status_code == 200
+    assert client.get(f"/api/download/candidates/{cands[0]['id']}.mid").status_code == 404
     assert same_notes(kept.json()["piece"], cands[1]["piece"])
     for c in cands:  # kept, and its sibling discarded
         assert client.post(f"/api/candidates/{c['id']}/keep", headers=AUTH).status_code == 404

@@ -280,7 +280,7 @@ def test_loop_a_selection(page) -> None:
     page.click("#stop")
 
 
-def test_generate_two_candidates_and_keep_one(page, shots) -> None:
+def test_generate_two_candidates_and_keep_one(page, shots, tmp_path) -> None:
     page.click("#new")
     page.select_option("#mode", "generate")
     page.fill("#bars", "2")
@@ -292,6 +292,14 @@ def test_generate_two_candidates_and_keep_one(page, shots) -> None:
     wait_candidates(page, 2)
     cards = page.locator(".candidate")
     assert "seed" in cards.first.inner_text() and "Acoustic Grand Piano" in cards.first.inner_text()
+    cards.first.locator("details.report summary").click()  # the whole report, folded
+    assert '"seed": 5' in cards.first.locator("details.report pre").inner_text()
+    with page.expect_download() as download:
+        cards.first.locator("a.button").click()
+    path = tmp_path / "candidate.mid"
+    download.value.save_as(path)
+    assert len(read_notes(path)) == page.evaluate("window.studio.candidates[0].piece.notes.length")
+    cards.first.locator("details.report summary").click()
     cards.nth(1).locator(".audition").click()  # audition B, then back to A
     assert page.inner_text("#source") == "candidate 2"
     page.screenshot(path=str(shots / "studio-candidates.png"), full_page=True)

@@ -507,6 +507,13 @@ def _add_file_routes(app: FastAPI, studio: Studio) -> None:
             return _error(404, "the piece has no notes to download")
         return attachment(midi_bytes(notes), "audio/midi", "piece.mid")
 
+    @app.get("/api/download/candidates/{cid}.mid")
+    def download_candidate(cid: str) -> Response:
+        cand = studio.project.candidates.get(cid)
+        if cand is None or cand.withheld is not None:
+            return _error(404, "no such candidate (or it is withheld)")
+        return attachment(midi_bytes(cand.notes), "audio/midi", f"candidate-{cid[:6]}.mid")
+
     @app.get("/api/download/tracks.zip")
     def download_tracks() -> Response:
         notes = studio.project.piece

@@ -406,8 +406,10 @@ function showCandidates(cands) {
       <dt>seed</dt><dd>${r.seed}</dd><dt>time</dt><dd>${r.generation_seconds} s</dd>
       <dt>originality</dt><dd>${orig}</dd></dl>
       ${c.withheld ? `<p class="withheld">withheld: ${esc(c.withheld)}</p>` : ""}
+      <details class="report"><summary>Report</summary><pre>${esc(JSON.stringify(r, null, 1))}</pre></details>
       <div class="buttons"><button class="audition">Listen (B)</button><button class="current">Current (A)</button>
-      <button class="keep" ${c.withheld ? "disabled" : ""}>Keep</button><button class="discard">Discard</button></div>`;
+      <button class="keep" ${c.withheld ? "disabled" : ""}>Keep</button><button class="discard">Discard</button>
+      ${c.withheld ? "" : `<a class="button" href="/api/download/candidates/${c.id}.mid" download title="this candidate's MIDI">MIDI</a>`}</div>`;
     const cv = div.querySelector("canvas");
     const [lo, hi] = pitchRange(c.piece);
     const v = { beat0: 0, pxPerBeat: 500 / Math.max(8, c.piece.shown_beats), pitchLow: lo, pitchHigh: hi };
