@@ -471,6 +471,18 @@ def test_the_project_folder_reopens_with_its_history_and_is_the_only_place_writt
     assert [p.name for p in (tmp_path / "mine").iterdir()] == ["song.mid"]
 
 
+def test_candidates_waiting_are_bounded(tmp_path) -> None:
+    from tuplet.studio.project import MAX_CANDIDATES, Candidate, Project
+
+    project = Project(tmp_path / "p")
+    notes = read_notes(BACH)
+    ids = [f"c{i:03d}" for i in range(MAX_CANDIDATES + 5)]
+    for cid in ids:
+        project.add_candidate(Candidate(cid, "job", "x", notes, {"n": cid}))
+    assert list(project.candidates) == ids[5:]
+    assert len(list((tmp_path / "p" / "candidates").glob("*.mid"))) == MAX_CANDIDATES
+
+
 def test_an_unknown_model_is_refused_at_launch(tmp_path) -> None:
     from tuplet.cli import main
 

@@ -31,6 +31,8 @@ from tuplet.errors import TupletError
 from tuplet.notes import Notes
 
 INDEX_NAME = "studio.json"
+MAX_CANDIDATES = 64
+"""Candidates waiting at most; adding one more discards the oldest (memory stays bounded)."""
 FORMAT_VERSION = 1
 
 
@@ -199,7 +201,10 @@ class Project:
 
     # ------------------------------------------------------------------ candidates
     def add_candidate(self, candidate: Candidate) -> None:
-        """Keep a candidate until it is kept or discarded (written to ``candidates/``)."""
+        """Keep a candidate until it is kept or discarded (written to ``candidates/``).
+
+        Past :data:`MAX_CANDIDATES` waiting, the oldest is discarded.
+        """
         from tuplet.io import atomic_output, write_midi
 
         with self.lock:
@@ -210,6 +215,8 @@ class Project:
             with atomic_output(base.with_suffix(".json")) as tmp:
                 tmp.write_text(json.dumps(candidate.report, indent=2) + "\n", encoding="utf-8")
             self.candidates[candidate.id] = candidate
+            while len(self.candidates) > MAX_CANDIDATES:  # dicts keep insertion order
+                self.discard(next(iter(self.candidates)))
 
     def keep(self, candidate_id: str) -> Candidate:
         """Make a candidate the piece, and discard every other candidate.
@@ -304,4 +311,4 @@ class Project:
         self.clear_scratch()
 
 
-__all__ = ["Candidate", "Entry", "Project", "empty_piece"]
+__all__ = ["MAX_CANDIDATES", "Candidate", "Entry", "Project", "empty_piece"]
