@@ -410,7 +410,7 @@ def test_a_queued_job_can_be_cancelled(client) -> None:
 
 
 # ------------------------------------------------------------------------------ downloads
-def test_downloads_midi_tracks_wav_and_report(client, tmp_path) -> None:
+def test_downloads_midi_tracks_wav_and_report(client, tmp_path, monkeypatch) -> None:
     assert client.get("/api/download/piece.mid").status_code == 404  # nothing yet
     upload(client, BACH)
     mid = client.get("/api/download/piece.mid")
@@ -430,6 +430,13 @@ def test_downloads_midi_tracks_wav_and_report(client, tmp_path) -> None:
     assert wav.content[:4] == b"RIFF" and "piece.wav" in wav.headers["content-disposition"]
     solo = client.get("/api/audio/piece.wav", params={"tracks": "0"})
     assert solo.status_code == 200 and solo.content != wav.content
+    import tuplet.studio.app as studio_app
+
+    renders = client.app.state.studio.project.folder / "renders"
+    assert len(list(renders.glob("*.wav"))) == 2
+    monkeypatch.setattr(studio_app, "RENDERS_KEPT", 1)  # bounded: the oldest render goes
+    assert client.get("/api/audio/piece.wav", params={"tracks": "1"}).status_code == 200
+    assert len(list(renders.glob("*.wav"))) == 1
     report = json.loads(client.get("/api/download/report.json").content)
     assert report["history"][-1]["label"] == "open bwv66.6.mid"
 

@@ -56,6 +56,7 @@ MAX_JSON_BYTES = 64 * 1024
 STATIC_FILES = {"studio.js": "text/javascript", "studio.css": "text/css"}
 EXAMPLE_COLLECTIONS = (("bach", 4), ("monteverdi", 2), ("trecento", 2))
 RENDERS_AT_ONCE = 2
+RENDERS_KEPT = 32
 
 
 def host_allowed(host: str, port: int | None) -> bool:
@@ -163,7 +164,14 @@ class Studio:
                         render_wav(midi, path, loop_seconds=loop_seconds)
                     finally:
                         midi.unlink(missing_ok=True)
+                    self._forget_renders(keep=path)
         return path
+
+    def _forget_renders(self, keep: Path) -> None:
+        """Delete the oldest renders past :data:`RENDERS_KEPT` (the cache stays bounded)."""
+        renders = sorted(keep.parent.glob("*.wav"), key=lambda p: p.stat().st_mtime)
+        for old in [p for p in renders if p != keep][: max(0, len(renders) - RENDERS_KEPT)]:
+            old.unlink(missing_ok=True)
 
     def run_job(self, job: Job, action: Action, piece: Notes) -> list[str]:
         """A worker's job: generate, then keep the candidates in the project."""
