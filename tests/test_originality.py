@@ -17,7 +17,7 @@ from tuplet.encoding import get_encoding
 from tuplet.errors import BadFileError
 from tuplet.io import read_notes
 from tuplet.model import MusicTransformer, preset
-from tuplet.notes import Notes, concat
+from tuplet.notes import Notes, concat, from_rows
 from tuplet.originality import (
     INDEX_FILE,
     OriginalityIndex,
@@ -97,6 +97,12 @@ def test_a_copy_inside_other_music_is_blocked_by_its_window(index, pieces) -> No
     worst = max(report.windows, key=lambda w: w.cs)
     assert worst.start_beat == 40 and worst.cs >= 0.9
     assert all(w.cs < 0.9 for w in report.windows if w.start_beat + 16 <= 40)
+
+
+def test_a_sparse_window_has_no_shapes_and_scores_zero(index) -> None:
+    sparse = from_rows([(i * 5 * 480, 480, 60 + i, 64, 0, False, 0) for i in range(5)], 480)
+    report = index.score(sparse)  # five notes, five beats apart: no three-note shape
+    assert report.max_cs == 0.0 and report.verdict == "ok"
 
 
 def test_copying_the_musicians_own_piece_only_warns(pieces) -> None:

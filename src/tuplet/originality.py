@@ -315,6 +315,8 @@ class OriginalityIndex:
         """(best CS, piece, time shift, transposition) of one window; piece -1 if none."""
         n = len(onset)
         keys, anchors = _shapes(onset, pitch)
+        if len(keys) == 0:  # notes too far apart to make a shape: nothing to look up
+            return 0.0, -1, 0, 0
         lo = np.searchsorted(self._key, keys, "left")
         hi = np.searchsorted(self._key, keys, "right")
         counts = hi - lo
