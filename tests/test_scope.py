@@ -102,6 +102,7 @@ def test_generate_abstains_on_a_foreign_prompt_unless_forced(
     ok = ["generate", "--model", str(model), "--prompt", str(DATA / "bwv84.5.mid"),
           "--prompt-beats", "8", "--max-beats", "12", "--seed", "0", "--quiet",
           "--originality", "off", "--out", str(tmp_path / "ok")]  # fmt: skip
+    capsys.readouterr()
     assert main(ok) == 0
     report = json.loads((tmp_path / "ok" / "sample-01.json").read_text())
     assert report["prompt_judged"]["level"] in ("ok", "warn")
@@ -110,6 +111,8 @@ def test_generate_abstains_on_a_foreign_prompt_unless_forced(
     assert unsure["threshold"] == pytest.approx(
         json.loads((model / "config.json").read_text())["scope"]["entropy_warn"], abs=1e-4)
     assert set(unsure["bars"]) <= {int(b) for b in unsure["entropy"]} and unsure["entropy"]
+    said = "the model was unsure in bar(s)" in capsys.readouterr().out
+    assert said == bool(unsure["bars"])  # named when there are any, and only then
 
 
 # ------------------------------------------------------------------ candidates, picked

@@ -362,7 +362,7 @@ def _write(
         if check is not None:
             again = f" (drawn {check[1] + 1} times)" if check[1] else ""
             print(f"  {check[0].summary()}{again}")
-        if unsure:
+        if unsure and unsure["bars"]:
             listed = ", ".join(str(b) for b in unsure["bars"])
             print(f"  note: the model was unsure in bar(s) {listed} (its choices there were "
                   "more open than in 95% of bars of its own style)")  # fmt: skip
