@@ -62,8 +62,8 @@ class LoadedModel:
     def max_gap_beats(self) -> int:
         """The ``gap`` rule's bound: the checkpoint's (config.json's ``sampling``), else 16.
 
-        The shipped model's is the longest time between consecutive onsets in its training
-        pieces.
+        The shipped model's is the 95th percentile of its training pieces' longest time between
+        consecutive onsets.
         """
         recommended = (self.info.get("sampling") or {}).get("max_gap_beats")
         return int(recommended) if recommended else DEFAULT_MAX_GAP_BEATS
