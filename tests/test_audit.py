@@ -9,7 +9,6 @@ import shutil
 from pathlib import Path
 
 import pytest
-import torch
 
 from tuplet.audit import audit_extraction, cardinality_score
 from tuplet.cli import main
@@ -21,12 +20,7 @@ from tuplet.train import TrainConfig, train
 DATA = Path(__file__).parent / "data"
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")

@@ -9,7 +9,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 
 from tuplet.cli import main
 from tuplet.corpus import prepare
@@ -23,12 +22,7 @@ DATA = Path(__file__).parent / "data"
 FOREIGN = DATA / "multitrack_drums.mid"  # flute, clarinet, cello, bass and drums
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")

@@ -19,7 +19,6 @@ pytest.importorskip("httpx", reason="the studio's tests need httpx")
 
 import httpx
 import numpy as np
-import torch
 from fastapi.testclient import TestClient
 
 from studio_support import BACH, DATA, TOKEN, free_port, save_tiny, serve, wait_job
@@ -32,12 +31,7 @@ HOST = "127.0.0.1:8765"
 AUTH = {"X-Tuplet-Token": TOKEN}
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")
