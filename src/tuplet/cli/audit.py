@@ -88,7 +88,9 @@ def cmd_audit_scope(args: argparse.Namespace) -> int:
 
 def register(sub: Any) -> None:
     """Add ``tuplet audit ...`` to the ``tuplet`` parser."""
-    audit = sub.add_parser("audit", help="audits of a trained model (extraction)")
+    audit = sub.add_parser(
+        "audit", help="audits of a trained model: extraction (does it copy?), scope"
+    )
     asub = audit.add_subparsers(dest="audit_command", metavar="COMMAND")
     p = asub.add_parser(
         "extraction",

@@ -40,9 +40,12 @@ into them, the best of --tries rewrites kept by how likely the model finds the w
 (with --prompt, the prompt's first BARS bars become the loop).
 
 Each sample is written as OUT/sample-01.mid with a JSON report (model, settings, seed, prompt,
-notes, beats, seconds, generation time, notes/s), plus .wav (--wav) and .png (--png).
+notes, beats, seconds, generation time, notes/s; its originality against the model's training
+data; the bars where the model was unsure), plus .wav (--wav) and .png (--png). A sample that
+copies the training data is drawn again, then withheld; a prompt far outside what the model
+knows makes it abstain (--force-prompt goes on).
 Sampling follows the model's recommended settings (its config.json's "sampling", chosen on
-validation data; the shipped model keeps 30% of the pitch codes), else MMT's: top-k with
+validation data; for the shipped model they are MMT's own), else MMT's: top-k with
 k = 10% of each field's vocabulary, temperature 1. Options replace them knob by knob and take
 one value or per-field values, e.g. --temperature 1.0,pitch=1.2,duration=0.8; a single value
 sets that knob for every field (--top-k-frac 0.1 is MMT's sampler, whatever the model
