@@ -119,52 +119,9 @@ def model_card_text(
     lines += _gate_lines(info, bases)
     if bases:
         lines += _base_lines(bases)
-    energy_path = run / "energy.json"
-    if energy_path.exists():
-        e = json.loads(energy_path.read_text(encoding="utf-8"))
-        own_kwh = e.get("total_kwh", e["kwh"])
-        with_bases = [b.get("energy_kwh") for b in bases]
-        bases_kwh = sum(float(k) for k in with_bases if k is not None)
-        lines += [
-            "## Energy and CO2 of training",
-            "",
-            f"- energy: {own_kwh:.4g} kWh over "
-            f"{e.get('total_hours', e['hours']) * 60:.1f} minutes"
-            + (
-                f" (this run; {own_kwh + bases_kwh:.4g} kWh with the training of the "
-                "model it started from)"
-                if bases and all(k is not None for k in with_bases)
-                else ""
-            ),
-            f"- emissions: {e.get('total_kg_co2eq', e['kg_co2eq']) * 1000:.4g} g CO2eq at "
-            f"{e['grid_intensity_g_per_kwh']:.0f} g/kWh ({e['country_iso_code']}; "
-            f"{e['intensity_source']})",
-            f"- hardware: {e['hardware'].get('cpu')} x{e['hardware'].get('cpu_count')}"
-            + (f", {e['hardware']['gpu']}" if e["hardware"].get("gpu") else ""),
-            f"- method: {e['method']}",
-            "",
-        ]
-    sampling = info.get("sampling")
-    if sampling:
-        knobs = {k: v for k, v in sampling.items() if k != "chosen_on"}
-        lines += [
-            "## Sampling",
-            "",
-            f"`tuplet generate` samples this model with `{json.dumps(knobs, sort_keys=True)}` "
-            "unless told otherwise (the knobs not named keep MMT's values: top-k with 10% of "
-            "each field's codes, temperature 1)"
-            + (f"; chosen {sampling['chosen_on']}." if sampling.get("chosen_on") else "."),
-            "",
-        ]
-    if evaluation:
-        lines += ["## Evaluation", ""]
-        for title, values in evaluation.items():
-            lines += [f"{title}:", "", "| | value |", "|---|---:|"]
-            lines += [
-                f"| {k} | {v:.4g} |" if isinstance(v, float) else f"| {k} | {v} |"
-                for k, v in values.items()
-            ]
-            lines.append("")
+    lines += _energy_lines(_read_energy(run), bases)
+    lines += _sampling_lines(info.get("sampling"))
+    lines += _evaluation_lines(evaluation or {})
     covered = ", ".join(sorted(data["periods"])) or "the periods listed above"
     common = [k for k, v in data["instruments"].items() if v >= 0.05 * n]
     lines += [
@@ -192,6 +149,74 @@ def model_card_text(
     if notes:
         lines += ["## Notes", "", notes.strip(), ""]
     return "\n".join(lines)
+
+
+def _read_energy(*folders: Path) -> dict[str, Any] | None:
+    """The first ``energy.json`` among the folders, or None."""
+    for folder in folders:
+        if (folder / "energy.json").exists():
+            e: dict[str, Any] = json.loads((folder / "energy.json").read_text(encoding="utf-8"))
+            return e
+    return None
+
+
+def _energy_lines(e: dict[str, Any] | None, bases: list[dict[str, Any]]) -> list[str]:
+    """The card's "Energy and CO2 of training" section (none without a record)."""
+    if e is None:
+        return []
+    own_kwh = e.get("total_kwh", e["kwh"])
+    with_bases = [b.get("energy_kwh") for b in bases]
+    bases_kwh = sum(float(k) for k in with_bases if k is not None)
+    return [
+        "## Energy and CO2 of training",
+        "",
+        f"- energy: {own_kwh:.4g} kWh over "
+        f"{e.get('total_hours', e['hours']) * 60:.1f} minutes"
+        + (
+            f" (this run; {own_kwh + bases_kwh:.4g} kWh with the training of the "
+            "model it started from)"
+            if bases and all(k is not None for k in with_bases)
+            else ""
+        ),
+        f"- emissions: {e.get('total_kg_co2eq', e['kg_co2eq']) * 1000:.4g} g CO2eq at "
+        f"{e['grid_intensity_g_per_kwh']:.0f} g/kWh ({e['country_iso_code']}; "
+        f"{e['intensity_source']})",
+        f"- hardware: {e['hardware'].get('cpu')} x{e['hardware'].get('cpu_count')}"
+        + (f", {e['hardware']['gpu']}" if e["hardware"].get("gpu") else ""),
+        f"- method: {e['method']}",
+        "",
+    ]
+
+
+def _sampling_lines(sampling: dict[str, Any] | None) -> list[str]:
+    """The card's "Sampling" section: the settings ``tuplet generate`` uses by default."""
+    if not sampling:
+        return []
+    knobs = {k: v for k, v in sampling.items() if k != "chosen_on"}
+    return [
+        "## Sampling",
+        "",
+        f"`tuplet generate` samples this model with `{json.dumps(knobs, sort_keys=True)}` "
+        "unless told otherwise (the knobs not named keep MMT's values: top-k with 10% of "
+        "each field's codes, temperature 1)"
+        + (f"; chosen {sampling['chosen_on']}." if sampling.get("chosen_on") else "."),
+        "",
+    ]
+
+
+def _evaluation_lines(evaluation: dict[str, Any]) -> list[str]:
+    """The card's "Evaluation" section: one table per title."""
+    if not evaluation:
+        return []
+    lines = ["## Evaluation", ""]
+    for title, values in evaluation.items():
+        lines += [f"{title}:", "", "| | value |", "|---|---:|"]
+        lines += [
+            f"| {k} | {v:.4g} |" if isinstance(v, float) else f"| {k} | {v} |"
+            for k, v in values.items()
+        ]
+        lines.append("")
+    return lines
 
 
 def _bases(info: dict[str, Any]) -> list[dict[str, Any]]:
@@ -387,14 +412,12 @@ def data_statement_text(
         *(_gate_lines(info, _bases(info))),
     ]
     run = Path(run_dir) if run_dir is not None else Path(checkpoint).parent
-    for folder in (Path(checkpoint), run):
-        if (folder / "energy.json").exists():
-            e = json.loads((folder / "energy.json").read_text(encoding="utf-8"))
-            kwh, co2 = e.get("total_kwh", e["kwh"]), e.get("total_kg_co2eq", e["kg_co2eq"])
-            grid = e["country_iso_code"]
-            own = f"{kwh:.4g} kWh, {co2 * 1000:.4g} g CO2eq ({grid} grid) for its own training."
-            lines += ["## Energy", "", own, ""]
-            break
+    e = _read_energy(Path(checkpoint), run)
+    if e is not None:
+        kwh, co2 = e.get("total_kwh", e["kwh"]), e.get("total_kg_co2eq", e["kg_co2eq"])
+        grid = e["country_iso_code"]
+        own = f"{kwh:.4g} kWh, {co2 * 1000:.4g} g CO2eq ({grid} grid) for its own training."
+        lines += ["## Energy", "", own, ""]
     lines += ["## Responsibility figures", ""]
     index = Path(checkpoint) / "originality.npz"
     if index.exists():

@@ -420,6 +420,7 @@ class OriginalityIndex:
 
     def _judge(self, report: OriginalityReport) -> None:
         t = self.thresholds
+        report.thresholds = asdict(t)  # each report says which thresholds judged it
         cs = report.max_cs or 0.0
         owned = {n for n, o in zip(self.names, self.owned.tolist(), strict=True) if o}
         copied_from = report.closest if cs >= t.block_cs else report.verbatim_piece

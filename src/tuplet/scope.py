@@ -103,11 +103,41 @@ def _meter(notes: Notes) -> str | None:
     return f"{int(notes.timesig_numerator[0])}/{int(notes.timesig_denominator[0])}"
 
 
+def _as_prompt(lm: Any, notes: Notes, beats: int | None) -> tuple[Any, np.ndarray]:
+    """(session, codes) of a piece's first ``beats`` beats, encoded as a prompt is.
+
+    A header of its instruments, then its events, cut to the model's context.
+    """
+    from tuplet.generate import Session, prompt_body
+    from tuplet.session import GenerationOptions
+
+    run = Session(lm, GenerationOptions())
+    seq = run.whole(prompt_body(run, notes, "prompt", beats))[:-1]
+    return run, seq[: lm.model.config.max_seq_len]
+
+
+def _per_note(
+    run: Any, notes: Notes, seq: np.ndarray, values: np.ndarray
+) -> tuple[float, dict[int, float]]:
+    """The mean of ``values`` (one per target event ``seq[1:]``) over note events, and per bar.
+
+    Bars from 0, by the first meter; NaN and {} without notes.
+    """
+    from tuplet.wholepiece import beats_per_bar
+
+    targets = seq[1 : len(values) + 1]
+    is_note = targets[:, 0] == run.types["note"]
+    if not is_note.any():
+        return math.nan, {}
+    bars = ((targets[is_note, run.col["beat"]] - 1) // beats_per_bar(notes)).astype(int)
+    mine = values[is_note]
+    return float(mine.mean()), {int(b): float(mine[bars == b].mean()) for b in np.unique(bars)}
+
+
 def prompt_nll(lm: Any, notes: Notes, beats: int | None = None) -> tuple[float, dict[int, float]]:
     """Per-note NLL (nats) of a piece's first ``beats`` beats under the model, and per bar.
 
-    The piece is encoded as a prompt would be (a header of its instruments, then its events);
-    the model scores each note event given those before it. Bars come from the first meter.
+    The model scores each note event given those before it.
 
     Returns:
         (mean NLL over note events, {bar index: mean NLL of its notes}); NaN and {} when no
@@ -115,27 +145,11 @@ def prompt_nll(lm: Any, notes: Notes, beats: int | None = None) -> tuple[float, 
     """
     import torch
 
-    from tuplet.generate import Session, prompt_body
-    from tuplet.session import GenerationOptions
-    from tuplet.wholepiece import beats_per_bar
-
-    run = Session(lm, GenerationOptions())
-    body = prompt_body(run, notes, "prompt", beats)
-    seq = run.whole(body)[:-1]
-    limit = lm.model.config.max_seq_len
-    seq = seq[:limit]
+    run, seq = _as_prompt(lm, notes, beats)
     with torch.inference_mode():
         device = next(lm.model.parameters()).device
         out = lm.model.loss(torch.as_tensor(seq, device=device)[None])
-    nll = out.event_nll[0].float().cpu().numpy()  # target i + 1 given rows 0..i
-    targets = seq[1 : len(nll) + 1]
-    is_note = targets[:, 0] == run.types["note"]
-    if not is_note.any():
-        return math.nan, {}
-    bar = beats_per_bar(notes)
-    note_bars = ((targets[is_note, run.col["beat"]] - 1) // bar).astype(int)
-    per_bar = {int(b): float(nll[is_note][note_bars == b].mean()) for b in np.unique(note_bars)}
-    return float(nll[is_note].mean()), per_bar
+    return _per_note(run, notes, seq, out.event_nll[0].float().cpu().numpy())
 
 
 def bar_entropy(lm: Any, notes: Notes, beats: int | None = None) -> dict[int, float]:
@@ -148,12 +162,7 @@ def bar_entropy(lm: Any, notes: Notes, beats: int | None = None) -> dict[int, fl
     """
     import torch
 
-    from tuplet.generate import Session, prompt_body
-    from tuplet.session import GenerationOptions
-    from tuplet.wholepiece import beats_per_bar
-
-    run = Session(lm, GenerationOptions())
-    seq = run.whole(prompt_body(run, notes, "piece", beats))[:-1][: lm.model.config.max_seq_len]
+    run, seq = _as_prompt(lm, notes, beats)
     model = lm.model
     with torch.inference_mode():
         codes = torch.as_tensor(seq, device=next(model.parameters()).device)[None]
@@ -167,13 +176,7 @@ def bar_entropy(lm: Any, notes: Notes, beats: int | None = None) -> dict[int, fl
         if model.config.defined_fields is not None:
             types = targets[0, :, 0].clamp(0, len(model.config.defined_fields) - 1)
             ent = ent * model.defined[types].float()
-    event = ent.sum(-1).cpu().numpy()
-    rows = seq[1:]
-    is_note = rows[:, 0] == run.types["note"]
-    if not is_note.any():
-        return {}
-    bars = ((rows[is_note, run.col["beat"]] - 1) // beats_per_bar(notes)).astype(int)
-    return {int(b): float(event[is_note][bars == b].mean()) for b in np.unique(bars)}
+    return _per_note(run, notes, seq, ent.sum(-1).cpu().numpy())[1]
 
 
 def measure_scope(
