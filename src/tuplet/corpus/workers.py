@@ -289,7 +289,11 @@ def run_pool(
                         task, next_task = next_task, next_task + 1
                     else:
                         break
-                    w.conn.send((task, str(paths[task])))
+                    try:
+                        w.conn.send((task, str(paths[task])))
+                    except OSError:  # it died since it was last seen: below, as a death
+                        retry.appendleft(task)
+                        break
                     if not w.tasks:
                         w.started = time.monotonic()
                     w.tasks.append(task)
