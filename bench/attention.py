@@ -20,9 +20,9 @@ import numpy as np
 import torch
 
 from machine import cpu_model
-from tuplet.attention import analyze_attention, default_fields, gamma_from_maps
+from tuplet.analysis.attention import analyze_attention, default_fields, gamma_from_maps
 from tuplet.encoding import get_encoding
-from tuplet.model import MusicTransformer, preset
+from tuplet.model.transformer import MusicTransformer, preset
 
 ENCODING = get_encoding("mmt", max_beat=256)
 

@@ -28,11 +28,11 @@ import numpy as np
 import torch
 
 from machine import cpu_model
-from tuplet.constraints import Constraints, Limits
 from tuplet.encoding import get_encoding
-from tuplet.model import MusicTransformer, preset
-from tuplet.quantize import int8_bytes, quantize_int8
-from tuplet.sample import sample_codes
+from tuplet.generation.constraints import Constraints, Limits
+from tuplet.generation.sample import sample_codes
+from tuplet.model.quantize import int8_bytes, quantize_int8
+from tuplet.model.transformer import MusicTransformer, preset
 
 
 def bandwidth_bytes_per_s(

@@ -64,7 +64,7 @@ def kernels(shapes: list[tuple[int, int]]) -> dict[str, tuple[Callable[[], objec
     np_x = [x[0].numpy() for x in xs]
     bf16 = [w.to(torch.bfloat16) for w in fp32]
     bf16_x = [x.to(torch.bfloat16) for x in xs]
-    # the same int8 layers as ``tuplet generate --dtype int8`` (tuplet.quantize)
+    # the same int8 layers as ``tuplet generate --dtype int8`` (tuplet.model.quantize)
     layers = torch.nn.ModuleList(torch.nn.Linear(i, o) for o, i in shapes)
     for layer, w in zip(layers, fp32, strict=True):
         layer.weight.data = w.clone()

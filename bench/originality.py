@@ -22,10 +22,16 @@ from dataclasses import replace
 import numpy as np
 
 from machine import cpu_model
-from tuplet import originality
-from tuplet.evaluate import read_dataset_pieces
-from tuplet.originality import GRID, HOP_BEATS, MIN_WINDOW_NOTES, WINDOW_BEATS, OriginalityIndex
-from tuplet.originality import points as note_points
+from tuplet.analysis.evaluate import read_dataset_pieces
+from tuplet.responsibility import originality
+from tuplet.responsibility.originality import (
+    GRID,
+    HOP_BEATS,
+    MIN_WINDOW_NOTES,
+    WINDOW_BEATS,
+    OriginalityIndex,
+)
+from tuplet.responsibility.originality import points as note_points
 
 
 def trim(notes, beats: int):

@@ -12,7 +12,8 @@ size and dropout, causal mask with ``is_causal=True``) with a final LayerNorm, a
 head per field; its loss is the sum over fields of the mean cross-entropy. It differs from MMT
 only in having q/k/v biases.
 
-tuplet models are built as ``tuplet.train`` builds them (``tuplet.model.preset`` with the
+tuplet models are built as ``tuplet.training.train`` builds them
+(``tuplet.model.transformer.preset`` with the
 encoding's fields, vocabularies and ``defined_fields``) and trained with
 ``MusicTransformer.loss(codes, mask)``; variants switch ``cascade`` on and off.
 
@@ -41,7 +42,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from tuplet.encoding import get_encoding
-from tuplet.model import PRESETS, MusicTransformer, preset
+from tuplet.model.transformer import PRESETS, MusicTransformer, preset
 
 BATCH = 8
 MAX_BEAT = 256

@@ -4,9 +4,9 @@
     python scripts/fill_stats.py --loops 8
     python scripts/fill_stats.py --add-part violin [--file tests/data/bwv84.5.mid]
 
-Refills beats [start, end) of the piece with ``tuplet.generate.infill`` (all parts), two
+Refills beats [start, end) of the piece with ``tuplet.generation.generate.infill`` (all parts), two
 samples per seed, and prints the means over the samples; with ``--loops N``, makes N new
-two-bar loops (``tuplet.loop.loop``, seeds 0..N-1) and prints the notes of each bar, how many
+two-bar loops (``tuplet.generation.loop.loop``, seeds 0..N-1) and prints the notes of each bar, how many
 second bars hold under a quarter of the first's notes, the mean wrap-around score and which
 kind of candidate won; with ``--add-part NAME``, adds that part (seeds 0..seeds-1) and prints
 its notes and how many of the piece's beats it plays in (docs/default-model.md).
@@ -18,7 +18,7 @@ import argparse
 
 import numpy as np
 
-from tuplet.generate import GenerationOptions, LoadedModel, add_part, infill, load_model
+from tuplet.generation.generate import GenerationOptions, LoadedModel, add_part, infill, load_model
 from tuplet.io import read_notes
 from tuplet.notes import Notes
 
@@ -81,7 +81,7 @@ def loops(lm: LoadedModel, n: int) -> None:
     """Make ``n`` new two-bar loops in 4/4 and print how their bars are filled."""
     from collections import Counter
 
-    from tuplet.loop import loop
+    from tuplet.generation.loop import loop
 
     bars: list[tuple[int, int]] = []
     wraps: list[float] = []

@@ -4,7 +4,7 @@
 
 Draws ``--n`` unconditional candidates (``--beats`` beats) ``--rounds`` times with the model's
 own settings, scores them as ``tuplet generate --keep`` does (novelty, surprise, value:
-:mod:`tuplet.pick`; the model's scope and originality index), keeps the ``--keep`` best, and
+:mod:`tuplet.generation.pick`; the model's scope and originality index), keeps the ``--keep`` best, and
 compares them with ``--keep`` kept at random (every other draw of the same candidates, the mean
 over all random choices): how many of their style measures fall inside the corpus's band, how
 far outside it they fall, and their highest window cardinality score against the training
@@ -18,12 +18,12 @@ import math
 
 import numpy as np
 
-from tuplet.generate import GenerationOptions, load_model, unconditional
-from tuplet.metrics import METRICS, trim
-from tuplet.originality import index_for_model
-from tuplet.pick import ranked, score_candidates
-from tuplet.sample import Limits
-from tuplet.scope import Scope
+from tuplet.generation.generate import GenerationOptions, load_model, unconditional
+from tuplet.analysis.metrics import METRICS, trim
+from tuplet.responsibility.originality import index_for_model
+from tuplet.generation.pick import ranked, score_candidates
+from tuplet.generation.sample import Limits
+from tuplet.responsibility.scope import Scope
 
 
 def distance(notes, band) -> tuple[float, float]:

@@ -16,11 +16,11 @@ import json
 import shutil
 from pathlib import Path
 
-from tuplet.audit import audit_extraction
+from tuplet.responsibility.audit import audit_extraction
 from tuplet.corpus import prepare
-from tuplet.generate import load_model
+from tuplet.generation.generate import load_model
 from tuplet.io.score import music21_corpus_paths
-from tuplet.train import TrainConfig, train
+from tuplet.training.train import TrainConfig, train
 
 
 def main() -> None:

@@ -93,9 +93,9 @@ python - "$RUN" "$DATA" "$EVAL" "$TOPK" <<'PY'
 import json, shutil, sys
 from pathlib import Path
 import numpy as np
-from tuplet.card import write_model_card
-from tuplet.evaluate import read_dataset_pieces
-from tuplet.originality import INDEX_FILE, OriginalityIndex
+from tuplet.responsibility.card import write_model_card
+from tuplet.analysis.evaluate import read_dataset_pieces
+from tuplet.responsibility.originality import INDEX_FILE, OriginalityIndex
 run, data, ev = map(Path, sys.argv[1:4])
 topk = float(sys.argv[4])
 nll = json.loads((ev / "nll-new-broad.json").read_text())
@@ -135,7 +135,7 @@ shutil.copytree(run / "best", tmp)
 config = json.loads((tmp / "config.json").read_text())
 config["sampling"] = sampling
 if "rights_gate" not in config["extra"]:  # the run began before tuplet train checked rights
-    from tuplet.gate import gate
+    from tuplet.responsibility.gate import gate
     config["extra"]["rights_gate"] = gate(
         data, "research", allow_unverified=True,
         reason="public-domain compositions; music21 corpus encodings distributed with "
@@ -158,7 +158,7 @@ index = OriginalityIndex.from_pieces(train.names, train.pieces)
 index.calibrate()
 index.save(tmp / INDEX_FILE)
 write_model_card(tmp, data, run_dir=run, evaluation=evaluation, name="tuplet default model")
-from tuplet.card import write_data_statement
+from tuplet.responsibility.card import write_data_statement
 write_data_statement(tmp, data, extraction=extraction, run_dir=run)
 shutil.copy(run / "energy.json", tmp / "energy.json")
 shutil.copy(run / "loss_curve.png", tmp / "loss_curve.png")

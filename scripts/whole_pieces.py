@@ -5,7 +5,7 @@
         [--fill tests/data/bwv66.6.mid --start 16 --end 32]
 
 Draws ``--n`` pieces (unconditional, or with ``--instruments``) as ``tuplet generate`` does
-with the model's shipped settings, measures each whole piece with :mod:`tuplet.wholepiece`, and
+with the model's shipped settings, measures each whole piece with :mod:`tuplet.analysis.wholepiece`, and
 prints each figure's mean and 95th percentile beside the held-out (test split) pieces' mean
 and 95th percentile, plus the share of each instrument's notes in its playable range. With
 ``--fill``, refills beats [start, end) of the file ``--n`` times (all parts) and prints how
@@ -20,12 +20,12 @@ import warnings
 
 import numpy as np
 
-from tuplet.evaluate import read_dataset_pieces
-from tuplet.generate import GenerationOptions, infill, load_model, unconditional
+from tuplet.analysis.evaluate import read_dataset_pieces
+from tuplet.generation.generate import GenerationOptions, infill, load_model, unconditional
 from tuplet.io import read_notes
 from tuplet.notes import Notes
-from tuplet.sample import Limits
-from tuplet.wholepiece import WHOLE_PIECE_METRICS, beats_per_bar, out_of_range_programs
+from tuplet.generation.sample import Limits
+from tuplet.analysis.wholepiece import WHOLE_PIECE_METRICS, beats_per_bar, out_of_range_programs
 
 
 def band(pieces: list[Notes]) -> dict[str, tuple[float, float]]:

@@ -12,9 +12,9 @@ from typing import Any
 
 import torch
 
-from tuplet.checkpoint import save_checkpoint
 from tuplet.encoding import get_encoding
-from tuplet.model import MusicTransformer, preset
+from tuplet.model.checkpoint import save_checkpoint
+from tuplet.model.transformer import MusicTransformer, preset
 
 DATA = Path(__file__).parent / "data"
 BACH = DATA / "bwv66.6.mid"

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import torch
 
-from tuplet.attention import (
+from tuplet.analysis.attention import (
     analyze_attention,
     default_fields,
     default_window,
@@ -19,7 +19,7 @@ from tuplet.attention import (
     gamma_from_maps,
     interval_name,
 )
-from tuplet.attention_plots import (
+from tuplet.analysis.attention_plots import (
     draw_attention,
     load_attention,
     save_attention,
@@ -29,7 +29,7 @@ from tuplet.attention_plots import (
 from tuplet.cli import main
 from tuplet.encoding import get_encoding
 from tuplet.errors import BadFileError, UsageError
-from tuplet.model import MusicTransformer, preset
+from tuplet.model.transformer import MusicTransformer, preset
 
 DATA = Path(__file__).parent / "data"
 MMT = get_encoding("mmt", max_beat=64)
@@ -409,7 +409,7 @@ def test_heatmaps_are_drawn(tmp_path: Path) -> None:
 
 
 def test_embedding_similarity_sees_octaves(tmp_path: Path) -> None:
-    from tuplet.embeddings import embedding_similarity, save_embedding_views
+    from tuplet.analysis.embeddings import embedding_similarity, save_embedding_views
 
     model = tiny_model(MMT)
     table = model.field_embeddings[MMT.field_index("pitch")].weight
@@ -433,8 +433,8 @@ def test_embedding_similarity_sees_octaves(tmp_path: Path) -> None:
 # ------------------------------------------------------------------ command line
 @pytest.fixture(scope="module")
 def checkpoint_and_data(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
-    from tuplet.checkpoint import save_checkpoint
     from tuplet.corpus import prepare
+    from tuplet.model.checkpoint import save_checkpoint
 
     root = tmp_path_factory.mktemp("analyze")
     src = root / "src"

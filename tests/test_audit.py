@@ -10,12 +10,12 @@ from pathlib import Path
 
 import pytest
 
-from tuplet.audit import audit_extraction, cardinality_score
 from tuplet.cli import main
 from tuplet.corpus import prepare
-from tuplet.generate import load_model
+from tuplet.generation.generate import load_model
 from tuplet.io import read_notes
-from tuplet.train import TrainConfig, train
+from tuplet.responsibility.audit import audit_extraction, cardinality_score
+from tuplet.training.train import TrainConfig, train
 
 DATA = Path(__file__).parent / "data"
 

@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from tuplet.checkpoint import (
+from tuplet.errors import BadFileError, UsageError
+from tuplet.model.checkpoint import (
     load_checkpoint,
     load_checkpoint_info,
     load_state,
@@ -18,8 +19,7 @@ from tuplet.checkpoint import (
     save_checkpoint,
     save_state,
 )
-from tuplet.errors import BadFileError, UsageError
-from tuplet.model import MusicTransformer, preset
+from tuplet.model.transformer import MusicTransformer, preset
 
 FIELDS = ("type", "beat", "position", "pitch", "duration", "instrument")
 VOCAB = (5, 257, 13, 129, 33, 65)

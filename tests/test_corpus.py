@@ -19,8 +19,8 @@ import numpy as np
 import pytest
 
 from tuplet.corpus import SplitRule, discover, format_inspect, inspect, prepare
+from tuplet.corpus.store import CodesReader
 from tuplet.errors import UsageError
-from tuplet.store import CodesReader
 
 DATA = Path(__file__).parent / "data"
 MIDI_FIXTURES = ["bwv66.6.mid", "bwv84.5.mid", "lascia_chio_pianga.mid", "multitrack_drums.mid"]

@@ -12,11 +12,11 @@ import numpy as np
 import pytest
 
 from tuplet.corpus import prepare
-from tuplet.dataset import SequenceDataset, load_dataset_info, make_example, make_loader
 from tuplet.encoding import DRUMS_CODE, encode, get_encoding
 from tuplet.encoding.vocab import key_of_code
 from tuplet.errors import UsageError
 from tuplet.notes import Notes, from_rows, shift_ticks
+from tuplet.training.dataset import SequenceDataset, load_dataset_info, make_example, make_loader
 
 DATA = Path(__file__).parent / "data"
 TUPLET = get_encoding("tuplet")
@@ -209,7 +209,7 @@ def test_loader_pads_masks_and_repeats(dataset_dir: Path) -> None:
 
 
 def test_importing_the_dataset_does_not_import_torch() -> None:
-    code = "import sys, tuplet.dataset, tuplet.corpus; print('torch' in sys.modules)"
+    code = "import sys, tuplet.training.dataset, tuplet.corpus; print('torch' in sys.modules)"
     result = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     )

@@ -9,8 +9,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from tuplet.analysis.describe import (
+    bar_count,
+    describe_notes,
+    estimate_key,
+    key_name,
+    off_grid_share,
+)
 from tuplet.cli import main
-from tuplet.describe import bar_count, describe_notes, estimate_key, key_name, off_grid_share
 from tuplet.io import read_notes
 from tuplet.io.midi import read_midi_track_names, write_midi
 from tuplet.notes import Notes, from_rows, to_resolution

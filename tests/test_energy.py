@@ -1,6 +1,6 @@
 import json
 
-from tuplet.energy import WORLD_INTENSITY_G_PER_KWH, EnergyMeter, save_energy
+from tuplet.training.energy import WORLD_INTENSITY_G_PER_KWH, EnergyMeter, save_energy
 
 
 def _busy(seconds: float = 0.3) -> int:

@@ -11,10 +11,8 @@ import numpy as np
 import pytest
 import torch
 
-from tuplet import metrics
-from tuplet.checkpoint import save_checkpoint
-from tuplet.cli import main
-from tuplet.compare import (
+from tuplet.analysis import metrics
+from tuplet.analysis.compare import (
     compare_feature,
     inter_distances,
     intra_distances,
@@ -22,14 +20,16 @@ from tuplet.compare import (
     overlap_area,
     scott_bandwidth,
 )
+from tuplet.analysis.evaluate import evaluate_nll, read_sample_folder
+from tuplet.cli import main
 from tuplet.corpus import prepare
-from tuplet.dataset import SequenceDataset, load_dataset_info, make_loader
 from tuplet.encoding import EncodingConfig, get_encoding
 from tuplet.errors import UsageError
-from tuplet.evaluate import evaluate_nll, read_sample_folder
 from tuplet.io.midi import read_midi
 from tuplet.io.score import music21_corpus_paths
-from tuplet.model import MusicTransformer, preset
+from tuplet.model.checkpoint import save_checkpoint
+from tuplet.model.transformer import MusicTransformer, preset
+from tuplet.training.dataset import SequenceDataset, load_dataset_info, make_loader
 
 DATA = Path(__file__).parent / "data"
 MIDI = ["bwv66.6.mid", "bwv84.5.mid", "lascia_chio_pianga.mid", "multitrack_drums.mid"]
@@ -235,7 +235,7 @@ def test_nll_weights_events_not_batches(dataset: Path, checkpoint: Path) -> None
     for name, loss in whole.field_losses.items():
         assert one.field_losses[name] == pytest.approx(loss, rel=1e-5)
     # one batch of everything is exactly what the model's own loss reports
-    from tuplet.checkpoint import load_checkpoint
+    from tuplet.model.checkpoint import load_checkpoint
 
     model, _ = load_checkpoint(checkpoint)
     ds = SequenceDataset(dataset, "test", max_seq_len=256, max_beat=256, augment=False)
@@ -287,7 +287,7 @@ def test_model_of_another_encoding_is_refused(dataset: Path, tmp_path: Path) -> 
 
 # ---------------------------------------------------------------- continuations
 def test_span_moves_and_cuts() -> None:
-    from tuplet.continuations import span
+    from tuplet.analysis.continuations import span
     from tuplet.notes import from_rows
 
     notes = from_rows(
@@ -304,8 +304,8 @@ def test_span_moves_and_cuts() -> None:
 
 
 def test_continuations_of_held_out_pieces(dataset: Path, checkpoint: Path, tmp_path: Path) -> None:
-    from tuplet.continuations import evaluate_continuations, span
-    from tuplet.evaluate import read_dataset_pieces
+    from tuplet.analysis.continuations import evaluate_continuations, span
+    from tuplet.analysis.evaluate import read_dataset_pieces
 
     report = evaluate_continuations(checkpoint, dataset, prompt_beats=4, beats=8, seed=5)
     pieces = read_dataset_pieces(dataset, "test")

@@ -2,8 +2,8 @@ import numpy as np
 import pytest
 
 from tuplet.encoding import decode, encode, get_encoding, instrument_code
+from tuplet.encoding.fim import fill_prompt, random_fill_sequence, to_fill_sequence
 from tuplet.errors import UsageError
-from tuplet.fim import fill_prompt, random_fill_sequence, to_fill_sequence
 from tuplet.notes import from_rows
 
 CONFIG = get_encoding("tuplet")

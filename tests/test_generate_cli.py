@@ -13,17 +13,17 @@ import pytest
 import torch
 
 from songs import SONG_TRACKS, TPB, shape, write_song
-from tuplet.checkpoint import save_checkpoint
 from tuplet.cli import main
 from tuplet.encoding import get_encoding, instrument_code, quantise
 from tuplet.errors import UsageError
-from tuplet.generate import GenerationOptions, Session, load_model
+from tuplet.generation.generate import GenerationOptions, Session, load_model
+from tuplet.generation.loop import LOOP_TICKS_PER_BEAT, loop, wrap_nll
+from tuplet.generation.sample import SamplingSettings
 from tuplet.io import read_notes
 from tuplet.io.midi import write_midi
-from tuplet.loop import LOOP_TICKS_PER_BEAT, loop, wrap_nll
-from tuplet.model import MusicTransformer, preset
+from tuplet.model.checkpoint import save_checkpoint
+from tuplet.model.transformer import MusicTransformer, preset
 from tuplet.notes import Notes, from_rows, maps_before
-from tuplet.sample import SamplingSettings
 
 DATA = Path(__file__).parent / "data"
 BACH = DATA / "bwv66.6.mid"
@@ -213,9 +213,9 @@ def test_instruments_mode_uses_only_those_instruments(models, tmp_path, name) ->
 
 
 def test_pieces_are_drawn_again_until_every_requested_instrument_plays(models, monkeypatch):
-    import tuplet.generate as generate_module
-    from tuplet.constraints import Limits
-    from tuplet.generate import unconditional
+    import tuplet.generation.generate as generate_module
+    from tuplet.generation.constraints import Limits
+    from tuplet.generation.generate import unconditional
 
     lm = load_model(models["tuplet"])
     names = ["piano", "violin", "cello", "flute"]
@@ -269,7 +269,7 @@ def test_a_prompt_longer_than_the_context_keeps_its_last_window(models, tmp_path
 
 def test_bars_follow_the_meter_map() -> None:
     from tuplet.errors import UsageError
-    from tuplet.generate import bar_beats
+    from tuplet.generation.generate import bar_beats
 
     maps = {"timesig_ticks": [0, 72], "timesig_numerator": [3, 2], "timesig_denominator": [4, 4]}
     notes = from_rows([(0, 12, 60, 80, 0, 0, 0)], 12, **maps)  # 3/4 for two bars, then 2/4
@@ -543,7 +543,7 @@ def test_a_missing_model_says_what_to_do(tmp_path, capsys) -> None:
     code = main(["generate", "--model", str(tmp_path / "nowhere"), "--out", str(tmp_path)])
     assert code == 1 and "no such checkpoint folder" in capsys.readouterr().err
     try:
-        from tuplet.sample import default_model_path
+        from tuplet.generation.sample import default_model_path
 
         default_model_path()
     except Exception:
@@ -562,7 +562,7 @@ def test_the_gap_rule_takes_the_models_bound_and_rules_can_be_switched_off(
 ) -> None:
     import shutil
 
-    from tuplet.checker import check_sequence
+    from tuplet.generation.checker import check_sequence
 
     folder = tmp_path / "gap"
     shutil.copytree(models["tuplet"], folder)

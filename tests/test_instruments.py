@@ -14,7 +14,8 @@ import pytest
 
 from tuplet.encoding import INSTRUMENT_NAMES, get_encoding, instrument_code
 from tuplet.errors import UsageError
-from tuplet.generate import instrument_codes
+from tuplet.generation.generate import instrument_codes
+from tuplet.generation.sample import default_model_path
 from tuplet.instruments import (
     ALIASES,
     FAMILIES,
@@ -24,7 +25,6 @@ from tuplet.instruments import (
     resolve_instrument,
     resolve_instruments,
 )
-from tuplet.sample import default_model_path
 
 DATA = Path(__file__).parent / "data"
 BACH = DATA / "bwv66.6.mid"  # 36 beats

@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from tuplet import metrics as m
+from tuplet.analysis import metrics as m
 from tuplet.notes import Notes, from_rows, to_resolution
 
 C_MAJOR = [0, 2, 4, 5, 7, 9, 11]

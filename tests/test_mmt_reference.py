@@ -17,11 +17,11 @@ import numpy as np
 import pytest
 
 from tuplet.cli import main
+from tuplet.corpus.store import iter_sequences
 from tuplet.encoding import codes_from_csv, encode, get_encoding
 from tuplet.errors import BadFileError, UsageError
 from tuplet.io import read_notes
 from tuplet.io.midi import read_midi
-from tuplet.store import iter_sequences
 
 DATA = Path(__file__).parent / "data"
 REF = DATA / "mmt-reference"

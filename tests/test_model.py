@@ -9,7 +9,7 @@ import torch
 import torch.nn.functional as F
 
 from tuplet.errors import UsageError
-from tuplet.model import POSITIONS, ModelConfig, MusicTransformer, preset
+from tuplet.model.transformer import POSITIONS, ModelConfig, MusicTransformer, preset
 
 FIELDS = ("type", "beat", "position", "pitch", "duration", "instrument")
 VOCAB = (5, 257, 13, 129, 33, 65)

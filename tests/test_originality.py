@@ -11,14 +11,14 @@ import numpy as np
 import pytest
 import torch
 
-from tuplet.checkpoint import save_checkpoint
 from tuplet.cli import main
 from tuplet.encoding import get_encoding
 from tuplet.errors import BadFileError
 from tuplet.io import read_notes
-from tuplet.model import MusicTransformer, preset
+from tuplet.model.checkpoint import save_checkpoint
+from tuplet.model.transformer import MusicTransformer, preset
 from tuplet.notes import Notes, concat, from_rows
-from tuplet.originality import (
+from tuplet.responsibility.originality import (
     INDEX_FILE,
     OriginalityIndex,
     Thresholds,

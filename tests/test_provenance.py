@@ -8,14 +8,14 @@ from pathlib import Path
 import pytest
 
 from tuplet.errors import UsageError
-from tuplet.provenance import (
+from tuplet.responsibility.provenance import (
     ESSEN_SPDX,
     MUSIC21_SPDX,
     RightsPolicy,
     load_manifest,
     provenance_record,
 )
-from tuplet.sniff import sniff_metadata
+from tuplet.responsibility.sniff import sniff_metadata
 
 DATA = Path(__file__).parent / "data"
 

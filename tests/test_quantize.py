@@ -10,15 +10,15 @@ import pytest
 import torch
 from torch import nn
 
-from tuplet.checkpoint import save_checkpoint
 from tuplet.cli import main
-from tuplet.constraints import check_sequence
 from tuplet.encoding import get_encoding
 from tuplet.errors import UsageError
-from tuplet.generate import load_model
-from tuplet.model import MusicTransformer, preset
-from tuplet.quantize import int8_bytes, quantize_int8
-from tuplet.sample import Limits, sample_codes
+from tuplet.generation.constraints import check_sequence
+from tuplet.generation.generate import load_model
+from tuplet.generation.sample import Limits, sample_codes
+from tuplet.model.checkpoint import save_checkpoint
+from tuplet.model.quantize import int8_bytes, quantize_int8
+from tuplet.model.transformer import MusicTransformer, preset
 
 
 def small_model(cascade: bool = True) -> tuple[MusicTransformer, object]:
@@ -90,8 +90,8 @@ def test_int8_through_load_generate_and_evaluate(tmp_path: Path, capsys) -> None
 
 
 def test_int8_scores_nearly_as_the_fp32_model(tmp_path: Path, data_dir: Path) -> None:
+    from tuplet.analysis.evaluate import evaluate_nll
     from tuplet.corpus import prepare
-    from tuplet.evaluate import evaluate_nll
 
     src = tmp_path / "src"
     src.mkdir()

@@ -8,13 +8,13 @@ from pathlib import Path
 import pytest
 
 from test_train import TINY
-from tuplet.card import model_card_text
 from tuplet.cli import main
 from tuplet.corpus import prepare
+from tuplet.corpus.store import read_jsonl
 from tuplet.errors import RightsGateError, UsageError
-from tuplet.gate import check_rights
-from tuplet.store import read_jsonl
-from tuplet.train import train
+from tuplet.responsibility.card import model_card_text
+from tuplet.responsibility.gate import check_rights
+from tuplet.training.train import train
 
 DATA = Path(__file__).parent / "data"
 MIDI = ("bwv66.6.mid", "bwv84.5.mid", "lascia_chio_pianga.mid", "multitrack_drums.mid")

@@ -11,13 +11,19 @@ import numpy as np
 import pytest
 import torch
 
-from tuplet.constraints import RULES, Constraints, Limits, check_sequence
 from tuplet.encoding import encode, get_encoding, instrument_code
+from tuplet.encoding.fim import fill_prompt
 from tuplet.errors import TupletError, UsageError
-from tuplet.fim import fill_prompt
+from tuplet.generation.constraints import RULES, Constraints, Limits, check_sequence
+from tuplet.generation.sample import (
+    FieldRule,
+    SamplingSettings,
+    _draw,
+    default_model_path,
+    sample_codes,
+)
 from tuplet.io import read_notes
-from tuplet.model import MusicTransformer, preset
-from tuplet.sample import FieldRule, SamplingSettings, _draw, default_model_path, sample_codes
+from tuplet.model.transformer import MusicTransformer, preset
 
 FREE = SamplingSettings(top_k_frac=1.0)  # sample from the whole (masked) distribution
 

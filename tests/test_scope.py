@@ -12,11 +12,11 @@ import pytest
 
 from tuplet.cli import main
 from tuplet.corpus import prepare
-from tuplet.generate import load_model
+from tuplet.generation.generate import load_model
 from tuplet.io import read_notes
 from tuplet.notes import from_rows
-from tuplet.scope import Scope, judge, measure_scope, write_scope
-from tuplet.train import TrainConfig, train
+from tuplet.responsibility.scope import Scope, judge, measure_scope, write_scope
+from tuplet.training.train import TrainConfig, train
 
 DATA = Path(__file__).parent / "data"
 FOREIGN = DATA / "multitrack_drums.mid"  # flute, clarinet, cello, bass and drums
@@ -64,7 +64,7 @@ def test_in_style_prompts_pass_and_foreign_ones_abstain(run: tuple[Path, Path]) 
     assert noise.level != "ok" and noise.nll_per_note > scope.nll_abstain
     assert Scope.from_dict(json.loads(json.dumps(scope.to_dict()))) == scope
     # its doubts, bar by bar: after random notes it is less sure than in its own piece
-    from tuplet.scope import bar_entropy
+    from tuplet.responsibility.scope import bar_entropy
 
     mine = bar_entropy(lm, read_notes(DATA / "bwv84.5.mid"), 16)
     theirs = bar_entropy(lm, from_rows(rows, ticks_per_beat=480), 16)
@@ -113,8 +113,8 @@ def test_generate_abstains_on_a_foreign_prompt_unless_forced(
 def test_each_score_punishes_its_case(run: tuple[Path, Path]) -> None:
     from dataclasses import replace
 
-    from tuplet.originality import OriginalityIndex
-    from tuplet.pick import score_candidates
+    from tuplet.generation.pick import score_candidates
+    from tuplet.responsibility.originality import OriginalityIndex
 
     data, model = run
     lm = load_model(model)

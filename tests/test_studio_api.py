@@ -302,7 +302,7 @@ def test_a_failing_job_shows_its_error_and_the_app_stays_up(client, monkeypatch)
 
 
 def test_a_candidate_that_copies_is_withheld_and_cannot_be_kept(client, monkeypatch) -> None:
-    from tuplet.originality import OriginalityReport
+    from tuplet.responsibility.originality import OriginalityReport
     from tuplet.studio.work import ModelHolder
 
     class CopyingIndex:

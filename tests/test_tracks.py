@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 
 from songs import SONG_TRACKS, TPB, shape, song_notes, write_song
+from tuplet.generation.tracks import place_notes
 from tuplet.io.midi import read_midi, write_midi
 from tuplet.io.midi_channels import MalformedTrack, note_track_keys, set_channels
 from tuplet.notes import Notes, Track, concat, free_channel, from_rows, maps_within
-from tuplet.tracks import place_notes
 
 
 @pytest.fixture(scope="module")

@@ -9,11 +9,11 @@ from pathlib import Path
 import pytest
 import torch
 
-from tuplet.checkpoint import load_checkpoint
 from tuplet.corpus import prepare
 from tuplet.errors import UsageError
 from tuplet.io.score import music21_corpus_paths
-from tuplet.train import TrainConfig, learning_rate, load_losses, train
+from tuplet.model.checkpoint import load_checkpoint
+from tuplet.training.train import TrainConfig, learning_rate, load_losses, train
 
 TINY = TrainConfig(
     preset="tiny",
@@ -156,7 +156,7 @@ def test_fine_tune_from_checkpoint(dataset, tmp_path):
     assert again.steps == 8
     record = json.loads((tmp_path / "ft2" / "last" / "config.json").read_text())["extra"]["base"]
     assert record["energy_kwh"] == energy.get("total_kwh", energy["kwh"])
-    from tuplet.card import model_card_text
+    from tuplet.responsibility.card import model_card_text
 
     card = model_card_text(tmp_path / "ft2" / "best", dataset)
     assert "## Started from" in card and base_info["checkpoint_id"] in card
@@ -285,7 +285,7 @@ def test_sigterm_saves_last_and_kill_9_leaves_a_loadable_checkpoint(dataset, tmp
 def test_a_run_killed_before_its_first_validation_resumes_from_a_timed_save(dataset, tmp_path):
     import time
 
-    from tuplet.checkpoint import load_state
+    from tuplet.model.checkpoint import load_state
 
     out = tmp_path / "run"
     cmd = [sys.executable, "-m", "tuplet", "train", str(dataset), "--preset", "tiny"]
@@ -310,7 +310,7 @@ def test_a_run_killed_before_its_first_validation_resumes_from_a_timed_save(data
 
 
 def test_model_card_reports_data_rights_energy_and_results(dataset, tmp_path):
-    from tuplet.card import write_model_card
+    from tuplet.responsibility.card import write_model_card
 
     config = replace(TINY, steps=8, valid_every=4)
     train(dataset, tmp_path / "run", config, progress=False, **UNVERIFIED)

@@ -3,9 +3,9 @@ from pathlib import Path
 
 import pytest
 
-from tuplet import wholepiece as w
+from tuplet.analysis import wholepiece as w
+from tuplet.analysis.metrics import METRICS
 from tuplet.io import read_notes
-from tuplet.metrics import METRICS
 from tuplet.notes import from_rows
 
 DATA = Path(__file__).parent / "data"

@@ -40,7 +40,7 @@ class UsageError(TupletError):
 
 
 class RightsGateError(UsageError):
-    """Training refused by the rights gate (:mod:`tuplet.gate`).
+    """Training refused by the rights gate (:mod:`tuplet.responsibility.gate`).
 
     Items of the data may not train a model for the declared use, or their files cannot be
     verified. The message is one line (how many items, why, the first names); ``details`` holds the

@@ -2,7 +2,8 @@
 
 One row per General MIDI program (0-based), in sounding MIDI pitches (middle C = 60), and one
 for the drum kit. The sampler's rules ``range``, ``polyphony`` and ``drums``
-(:mod:`tuplet.constraints`) and the whole-piece measures (:mod:`tuplet.metrics`) read them
+(:mod:`tuplet.generation.constraints`) and the whole-piece measures
+(:mod:`tuplet.analysis.metrics`) read them
 through :func:`instrument_table`, which gives each instrument code of an encoding the union
 of its programs' ranges and the largest of their polyphonies.
 

@@ -31,8 +31,8 @@ def _windows(items: list[str] | None) -> dict[str, tuple[int, int]]:
 
 
 def _load(model_dir: str, device: str) -> tuple[Any, Any]:
-    from tuplet.checkpoint import load_checkpoint
     from tuplet.encoding import EncodingConfig
+    from tuplet.model.checkpoint import load_checkpoint
 
     model, info = load_checkpoint(model_dir, device=device)
     return model, EncodingConfig.from_dict(info["encoding"])
@@ -40,9 +40,9 @@ def _load(model_dir: str, device: str) -> tuple[Any, Any]:
 
 def cmd_attention(args: argparse.Namespace) -> int:
     """Measure a model's musical self-attention on a dataset split; write tables and plots."""
-    from tuplet.attention import analyze_attention, default_window
-    from tuplet.attention_plots import draw_all, save_attention, summary_lines
-    from tuplet.dataset import SequenceDataset
+    from tuplet.analysis.attention import analyze_attention, default_window
+    from tuplet.analysis.attention_plots import draw_all, save_attention, summary_lines
+    from tuplet.training.dataset import SequenceDataset
 
     if args.n < 1:
         raise UsageError(f"--n must be at least 1, got {args.n}")
@@ -90,7 +90,7 @@ def cmd_attention(args: argparse.Namespace) -> int:
 
 def cmd_embeddings(args: argparse.Namespace) -> int:
     """Draw the cosine similarity of the learned embeddings of pitch, beat, position..."""
-    from tuplet.embeddings import save_embedding_views
+    from tuplet.analysis.embeddings import save_embedding_views
 
     model, encoding = _load(args.model, "cpu")
     out = Path(args.out) if args.out else Path(args.model) / "embeddings"

@@ -22,13 +22,13 @@ def _bars(text: str) -> tuple[int, ...]:
 
 def cmd_audit_extraction(args: argparse.Namespace) -> int:
     """Prompt with prefixes of training and held-out pieces; print and save the rates."""
-    from tuplet.audit import audit_extraction
     from tuplet.io import atomic_output
+    from tuplet.responsibility.audit import audit_extraction
 
     bars = _bars(args.prefix_bars)
     if not (Path(args.data) / "dataset.json").is_file():
         raise UsageError(f"{args.data}: not a prepared dataset (tuplet data prepare)")
-    from tuplet.generate import load_model
+    from tuplet.generation.generate import load_model
 
     lm = load_model(args.model)
     result = audit_extraction(
@@ -52,10 +52,10 @@ def cmd_audit_extraction(args: argparse.Namespace) -> int:
 
 def cmd_audit_scope(args: argparse.Namespace) -> int:
     """Measure what a model knows on its dataset; judge held-out prompts; keep it with --write."""
-    from tuplet.evaluate import read_dataset_pieces
-    from tuplet.generate import load_model
+    from tuplet.analysis.evaluate import read_dataset_pieces
+    from tuplet.generation.generate import load_model
     from tuplet.io import read_notes
-    from tuplet.scope import judge, measure_scope, write_scope
+    from tuplet.responsibility.scope import judge, measure_scope, write_scope
 
     if not (Path(args.data) / "dataset.json").is_file():
         raise UsageError(f"{args.data}: not a prepared dataset (tuplet data prepare)")

@@ -12,7 +12,7 @@ from tuplet.errors import UsageError
 
 def cmd_card(args: argparse.Namespace) -> int:
     """Write MODEL_CARD.md and DATA_STATEMENT.md into the checkpoint folder."""
-    from tuplet.card import write_data_statement, write_model_card
+    from tuplet.responsibility.card import write_data_statement, write_model_card
 
     if not (Path(args.data) / "dataset.json").is_file():
         raise UsageError(f"{args.data}: not a prepared dataset (tuplet data prepare)")

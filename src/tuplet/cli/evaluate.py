@@ -18,7 +18,7 @@ def _positive(text: str) -> int:
 
 def cmd_evaluate_samples(args: argparse.Namespace) -> int:
     """Compare a folder of samples (or a dataset) with a reference dataset."""
-    from tuplet.evaluate import (
+    from tuplet.analysis.evaluate import (
         PLOT_KINDS,
         evaluate_sets,
         format_comparison,
@@ -53,7 +53,7 @@ def cmd_evaluate_samples(args: argparse.Namespace) -> int:
 
 def cmd_evaluate_model(args: argparse.Namespace) -> int:
     """Score a dataset split with a checkpoint."""
-    from tuplet.evaluate import evaluate_nll, format_nll
+    from tuplet.analysis.evaluate import evaluate_nll, format_nll
 
     if args.data is None:
         raise UsageError("give --data DATASET to score the model on")
@@ -74,7 +74,7 @@ def cmd_evaluate_model(args: argparse.Namespace) -> int:
 
 def cmd_evaluate_continuations(args: argparse.Namespace) -> int:
     """Continue held-out pieces with a model and compare with their true continuations."""
-    from tuplet.continuations import evaluate_continuations, format_continuations
+    from tuplet.analysis.continuations import evaluate_continuations, format_continuations
 
     if args.data is None:
         raise UsageError("give --data DATASET whose pieces the model should continue")
@@ -103,7 +103,7 @@ def _write_report(data: dict[str, Any], out: str | None, name: str) -> None:
     The default is ``name`` in the working folder: never the model's folder, which was only read
     (and may be the shipped model inside the installed package).
     """
-    from tuplet.evaluate import save_json
+    from tuplet.analysis.evaluate import save_json
 
     path = Path(out) if out else Path(name)
     if path.suffix.lower() != ".json":

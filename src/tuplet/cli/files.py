@@ -12,7 +12,7 @@ from tuplet.errors import UsageError
 
 def cmd_show(args: argparse.Namespace) -> int:
     """Print what a music file holds (with a MIDI file's own track names)."""
-    from tuplet.describe import describe_notes
+    from tuplet.analysis.describe import describe_notes
     from tuplet.io import MIDI_EXTENSIONS, read_notes
 
     notes = read_notes(args.file)

@@ -21,9 +21,9 @@ from tuplet.errors import BadFileError, UsageError
 
 if TYPE_CHECKING:
     from tuplet.encoding import EncodingConfig
-    from tuplet.generate import Generation, LoadedModel
+    from tuplet.generation.generate import Generation, LoadedModel
+    from tuplet.generation.sample import SamplingSettings
     from tuplet.notes import Notes
-    from tuplet.sample import SamplingSettings
 
 _SPAN = re.compile(r"^\s*(\d+)\s*:\s*(\d+)\s*(bars?|beats?)?\s*$")
 _DEVICE = re.compile(r"^(cpu|cuda|mps|xpu)(:\d+)?$")
@@ -81,7 +81,7 @@ def _field_values(text: str, flag: str) -> tuple[float | None, dict[str, float]]
 
 def _settings(args: argparse.Namespace, base: SamplingSettings | None = None) -> SamplingSettings:
     """The settings of ``base`` (default MMT's) with the knobs given on the command line."""
-    from tuplet.sample import SamplingSettings
+    from tuplet.generation.sample import SamplingSettings
 
     values: dict[str, Any] = {}
     per_field: dict[str, dict[str, float]] = {}
@@ -98,7 +98,7 @@ def _settings(args: argparse.Namespace, base: SamplingSettings | None = None) ->
 
 
 def _span(text: str, notes: Notes) -> tuple[int, int]:
-    from tuplet.generate import bar_beats
+    from tuplet.generation.generate import bar_beats
 
     match = _SPAN.match(text)
     if match is None:
@@ -200,7 +200,7 @@ def _check_prompt_beats(args: argparse.Namespace, prompt: Notes, length: int) ->
         )
     if args.infill is not None:
         start, end = _span(args.infill, prompt)
-        if start >= length:  # as tuplet.generate.infill would say, before the model loads
+        if start >= length:  # as generation.generate.infill would say, before the model loads
             raise UsageError(
                 f"--infill {args.infill} (beats {start}:{end}): span {start}:{end} is outside "
                 f"the piece (beats 0:{length}): give START:END with START inside the piece"
@@ -215,8 +215,8 @@ def _run(
     names: list[str] | None,
 ) -> Any:
     """Generate in ``mode``; ``names`` are the encoding's names of --instruments/--add-part."""
-    from tuplet import generate as g
-    from tuplet.sample import Limits
+    from tuplet.generation import generate as g
+    from tuplet.generation.sample import Limits
 
     options = g.GenerationOptions(
         n=args.n,
@@ -234,7 +234,7 @@ def _run(
         rules_off=_rules_off(args),
     )
     if mode == "loop":
-        from tuplet.loop import loop
+        from tuplet.generation.loop import loop
 
         meter = None if args.meter is None else _meter(args.meter)
         tries = 4 if args.tries is None else args.tries
@@ -278,9 +278,9 @@ def _write(
     import json
     from datetime import datetime, timezone
 
-    from tuplet.generate import report
+    from tuplet.generation.generate import report
+    from tuplet.generation.loop import loop_midi_notes
     from tuplet.io import atomic_output, write_midi
-    from tuplet.loop import loop_midi_notes
 
     Path(args.out).mkdir(parents=True, exist_ok=True)
     doubts = (lm.info.get("scope") or {}).get("entropy_warn") is not None  # measured?
@@ -375,9 +375,9 @@ def output_paths(out_dir: str | Path, n: int, *, wav: bool, png: bool) -> list[d
 
 def _model_config(model: str | None) -> tuple[dict[str, Any], EncodingConfig]:
     """The checkpoint's config.json and encoding, read as JSON only (no torch): fast."""
-    from tuplet.checkpoint import CONFIG_NAME, load_checkpoint_config
     from tuplet.encoding import EncodingConfig
-    from tuplet.sample import default_model_path
+    from tuplet.generation.sample import default_model_path
+    from tuplet.model.checkpoint import CONFIG_NAME, load_checkpoint_config
 
     folder = default_model_path() if model is None else Path(model)
     info = load_checkpoint_config(folder)
@@ -417,7 +417,7 @@ def _check_numbers(args: argparse.Namespace, info: dict[str, Any]) -> None:
 
 def _rules_off(args: argparse.Namespace) -> tuple[str, ...]:
     """The rules --rules-off names (checked against the sampler's rules)."""
-    from tuplet.constraints import RULES
+    from tuplet.generation.constraints import RULES
 
     names = tuple(x.strip() for x in (args.rules_off or "").split(",") if x.strip())
     unknown = [x for x in names if x not in RULES]
@@ -473,7 +473,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
     encoding named in the checkpoint's config.json, so that a mistake is answered in a
     fraction of a second; torch and the weights load only then.
     """
-    from tuplet.sample import SamplingSettings
+    from tuplet.generation.sample import SamplingSettings
 
     info, encoding = _model_config(args.model)
     if args.list_instruments:
@@ -489,7 +489,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
     _settings(args, base).resolve(encoding.fields, encoding.vocab_sizes)  # bad knobs fail now
     names = _instrument_names(args, encoding)
     if mode in ("infill", "add-part"):
-        from tuplet.generate import check_fill_config
+        from tuplet.generation.generate import check_fill_config
 
         check_fill_config(encoding, info)
     prompt = None
@@ -500,7 +500,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
 
     import torch
 
-    from tuplet.generate import load_model
+    from tuplet.generation.generate import load_model
 
     device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
     if args.threads is not None:
@@ -508,7 +508,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
     lm = load_model(args.model, device=device, dtype=args.dtype)
     index = None
     if args.originality != "off":
-        from tuplet.originality import index_for_model
+        from tuplet.responsibility.originality import index_for_model
 
         index = index_for_model(args.model)
         if index is not None and (args.block_cs is not None or args.block_verbatim is not None):
@@ -694,7 +694,7 @@ def register(sub: Any) -> None:
         dest="rules_off",
         default=None,
         metavar="RULES",
-        help="sampler rules to switch off, e.g. range,polyphony (see tuplet.constraints)",
+        help="sampler rules to switch off, e.g. range,polyphony (tuplet.generation.constraints)",
     )
     lim.add_argument(
         "--min-notes",

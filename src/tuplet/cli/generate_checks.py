@@ -18,14 +18,14 @@ from typing import TYPE_CHECKING, Any
 from tuplet.errors import UsageError
 
 if TYPE_CHECKING:
-    from tuplet.generate import Generation, LoadedModel
+    from tuplet.generation.generate import Generation, LoadedModel
     from tuplet.notes import Notes
 
 def judge_prompt(
     args: argparse.Namespace, lm: LoadedModel, info: dict[str, Any], prompt: Notes
 ) -> Any:
     """Judge the prompt against the model's scope: say a WARN; refuse an ABSTAIN unless forced."""
-    from tuplet.scope import Scope, abstain_message, judge
+    from tuplet.responsibility.scope import Scope, abstain_message, judge
 
     j = judge(lm, Scope.from_dict(info["scope"]), prompt, args.prompt_beats)
     if j.level == "abstain" and not args.force_prompt:
@@ -50,7 +50,7 @@ def check_originality(
     """
     from dataclasses import replace
 
-    from tuplet.originality import new_notes
+    from tuplet.responsibility.originality import new_notes
 
     pieces = list(generation.pieces)
     reports = [index.score(new_notes(p.notes, prompt)) for p in pieces]
@@ -81,7 +81,7 @@ def withhold(
     """A piece that still copies after its redraws: no music is written, only why."""
     import json
 
-    from tuplet.generate import report
+    from tuplet.generation.generate import report
     from tuplet.io import atomic_output
 
     for path in files.values():
@@ -100,7 +100,7 @@ def withhold(
 
 def unsure_bars(lm: LoadedModel, piece: Any) -> dict[str, Any]:
     """The bars (from 1) of a piece where the model's doubts passed its scope's threshold."""
-    from tuplet.scope import bar_entropy
+    from tuplet.responsibility.scope import bar_entropy
 
     warn = float(lm.info["scope"]["entropy_warn"])
     doubts = bar_entropy(lm, piece.notes)
@@ -156,9 +156,9 @@ def keep_best(
     """Score every candidate (novelty, surprise, value) and keep the ``--keep`` best."""
     from dataclasses import replace
 
-    from tuplet.originality import new_notes
-    from tuplet.pick import ranked, score_candidates
-    from tuplet.scope import Scope
+    from tuplet.generation.pick import ranked, score_candidates
+    from tuplet.responsibility.originality import new_notes
+    from tuplet.responsibility.scope import Scope
 
     blocked = {i for i, c in enumerate(checks or []) if c[0].verdict == "block"}
     scores = score_candidates(

@@ -13,7 +13,11 @@ from tuplet.errors import BadFileError, TupletError, UsageError
 def cmd_originality(args: argparse.Namespace) -> int:
     """Score each file against the corpus; one line each (and the windows with --windows)."""
     from tuplet.io import atomic_output, read_notes
-    from tuplet.originality import OriginalityIndex, index_for_dataset, index_for_model
+    from tuplet.responsibility.originality import (
+        OriginalityIndex,
+        index_for_dataset,
+        index_for_model,
+    )
 
     if args.data is not None and args.model is not None:
         raise UsageError("give --data or --model, not both")

@@ -20,8 +20,8 @@ def _bool(text: str) -> bool:
 
 def cmd_train(args: argparse.Namespace) -> int:
     """Run training as asked and print where everything went."""
-    from tuplet.dataset import load_dataset_info
-    from tuplet.train import FINETUNE_DEFAULTS, TrainConfig, train
+    from tuplet.training.dataset import load_dataset_info
+    from tuplet.training.train import FINETUNE_DEFAULTS, TrainConfig, train
 
     overrides: dict[str, Any] = {}
     for name in ("position", "cascade", "clean_loss", "dropout", "n_layer", "d_model", "n_head"):
@@ -129,7 +129,7 @@ def register(sub: Any) -> None:
     )
     r.add_argument(
         "--use",
-        choices=("personal", "research", "commercial"),  # tuplet.gate.USES (not imported)
+        choices=("personal", "research", "commercial"),  # responsibility.gate.USES, not imported
         default=None,
         help="what the model is for (default research; a resumed run keeps its own)",
     )

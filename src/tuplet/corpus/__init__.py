@@ -2,7 +2,8 @@
 
 * :func:`prepare` (in :mod:`tuplet.corpus.prepare`) finds the files, reads them safely in
   parallel (:mod:`tuplet.corpus.workers`), encodes, de-duplicates and splits them, and writes
-  the dataset folder (:mod:`tuplet.store`) with provenance (:mod:`tuplet.provenance`);
+  the dataset folder (:mod:`tuplet.corpus.store`) with provenance
+  (:mod:`tuplet.responsibility.provenance`);
 * :func:`inspect` and :func:`format_inspect` (in :mod:`tuplet.corpus.summary`) summarise one.
 
 Importing this package is cheap: readers and encoders load inside the functions that use them.

@@ -1,8 +1,8 @@
 """Corpus preparation: find the files, read them safely in parallel, encode, de-duplicate, split.
 
 :func:`prepare` turns SOURCES (folders, searched recursively, and ``music21:NAME`` corpora
-bundled with music21) into a dataset folder (format: :mod:`tuplet.store`), with provenance
-(:mod:`tuplet.provenance`) and a record of every file or song not used and why.
+bundled with music21) into a dataset folder (format: :mod:`tuplet.corpus.store`), with provenance
+(:mod:`tuplet.responsibility.provenance`) and a record of every file or song not used and why.
 
 How it holds up on large, untrusted collections:
 
@@ -37,10 +37,10 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tuplet import store
+from tuplet.corpus import store
 from tuplet.corpus.workers import Filters, WorkerSettings, file_sha256, read_file, run_pool
 from tuplet.errors import UsageError
-from tuplet.provenance import RightsPolicy, provenance_record
+from tuplet.responsibility.provenance import RightsPolicy, provenance_record
 
 SPLITS: tuple[str, ...] = ("train", "valid", "test")
 MUSIC21_PREFIX = "music21:"
@@ -234,7 +234,7 @@ def _info(config_dict: dict[str, Any], midi_reader: str, n_fields: int, sources:
     import datetime
 
     from tuplet import __version__
-    from tuplet.provenance import TERMS
+    from tuplet.responsibility.provenance import TERMS
 
     return {
         "format": store.FORMAT_NAME,
@@ -298,7 +298,7 @@ def prepare(
 ) -> PrepareReport:
     """Prepare (or bring up to date) a dataset folder from SOURCES.
 
-    See the module docstring for what happens and :mod:`tuplet.store` for the folder's files.
+    See the module docstring for what happens and :mod:`tuplet.corpus.store` for the folder's files.
 
     Args:
         sources: Folders (searched recursively), single files, or ``music21:NAME`` (or one

@@ -7,7 +7,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from tuplet import store
+from tuplet.corpus import store
 
 LENGTH_EDGES_BEATS: tuple[int, ...] = (16, 32, 64, 128, 256, 512, 1024, 2048, 4096)
 """Upper edges of the length buckets (in beats); a last bucket holds everything longer."""

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from tuplet import store
+from tuplet.corpus import store
 
 if TYPE_CHECKING:
     from tuplet.notes import Notes
@@ -85,7 +85,7 @@ def read_file(path: str, encoding: str, filters: Filters | None) -> dict[str, An
     from tuplet.encoding import encode, get_encoding, midi_reader_for, shift_to_first_beat
     from tuplet.errors import BadFileError
     from tuplet.io import SCORE_EXTENSIONS, read_notes
-    from tuplet.sniff import sniff_metadata
+    from tuplet.responsibility.sniff import sniff_metadata
 
     p = Path(path)
     config = get_encoding(encoding)
@@ -183,7 +183,7 @@ def _worker_main(conn: Any, settings: WorkerSettings) -> None:
         except (ImportError, ValueError, OSError):
             pass  # no such limit on this platform: the deadline still holds
     # warm the readers up, so that no file's deadline pays for imports
-    modules = ["tuplet.io.midi", "tuplet.encoding", "tuplet.provenance"]
+    modules = ["tuplet.io.midi", "tuplet.encoding", "tuplet.responsibility.provenance"]
     modules += ["tuplet.io.score", "music21.converter"] if settings.preload_scores else []
     for module in modules:
         importlib.import_module(module)

@@ -37,7 +37,7 @@ TUPLET_TYPES: tuple[str, ...] = (
     "end-of-song",
     # fill-in-the-middle: after the context, these two rows mark the span to fill (beats
     # [fill-start, fill-end), for one instrument or, with instrument 0, for all); the filled
-    # notes follow, then end-of-song. See tuplet.fim.
+    # notes follow, then end-of-song. See tuplet.encoding.fim.
     "fill-start",
     "fill-end",
 )

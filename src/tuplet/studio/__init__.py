@@ -6,7 +6,7 @@
 * :mod:`tuplet.studio.project`: the piece, its history (undo/redo of kept changes), the
   candidates and reports, saved as a folder that can be reopened;
 * :mod:`tuplet.studio.work`: the model, and each action (generate, continue, rewrite, add a
-  part, loop) as a call of :mod:`tuplet.generate`, with its candidates' reports;
+  part, loop) as a call of :mod:`tuplet.generation.generate`, with its candidates' reports;
 * :mod:`tuplet.studio.progress`: a running job's notes drawn, its draft and its cancel;
 * :mod:`tuplet.studio.view`: the piece as the page draws it;
 * :mod:`tuplet.studio.schemas`: the JSON bodies the API takes;

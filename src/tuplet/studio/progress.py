@@ -21,7 +21,7 @@ from tuplet.errors import TupletError
 
 if TYPE_CHECKING:
     from tuplet.encoding import EncodingConfig
-    from tuplet.generate import LoadedModel
+    from tuplet.generation.generate import LoadedModel
     from tuplet.notes import Notes
 
 

@@ -63,7 +63,7 @@ class Candidate:
         job_id: The job that made it (its siblings share it).
         label: What made it, for the history ("rewrite beats 4:8").
         notes: The whole piece as it would be kept.
-        report: Its report (:func:`tuplet.generate.report` plus originality).
+        report: Its report (:func:`tuplet.generation.generate.report` plus originality).
         loop_seconds: For a loop, its exact length (the render wraps its tail).
         withheld: Why it cannot be kept (it copies the training data), or None.
     """

@@ -1,5 +1,6 @@
-"""The studio's model and actions, as calls of :mod:`tuplet.generate` and :mod:`tuplet.loop`.
+"""The studio's model and actions, as calls of the generation modes.
 
+The modes are :mod:`tuplet.generation.generate` and :mod:`tuplet.generation.loop`.
 An :class:`Action` is what the page asks for; :func:`check_action` refuses a bad one before it
 is queued (unknown instrument, span outside the piece, numbers out of range),
 :func:`generate_action` runs it in a worker and :func:`candidates_of` gives each piece a report as
@@ -29,9 +30,9 @@ from tuplet.studio.view import beats_per_bar, track_instrument, track_keys
 
 if TYPE_CHECKING:
     from tuplet.encoding import EncodingConfig
-    from tuplet.generate import Generation, LoadedModel
-    from tuplet.originality import OriginalityIndex
-    from tuplet.sample import SamplingSettings
+    from tuplet.generation.generate import Generation, LoadedModel
+    from tuplet.generation.sample import SamplingSettings
+    from tuplet.responsibility.originality import OriginalityIndex
 
 MODES = ("generate", "continue", "rewrite", "add-part", "loop")
 MAX_CANDIDATES = 8
@@ -47,9 +48,9 @@ class ModelHolder:
     """
 
     def __init__(self, path: str | Path | None, device: str = "cpu") -> None:
-        from tuplet.checkpoint import load_checkpoint_config
         from tuplet.encoding import EncodingConfig
-        from tuplet.sample import default_model_path
+        from tuplet.generation.sample import default_model_path
+        from tuplet.model.checkpoint import load_checkpoint_config
 
         self.path = None if path is None else Path(path)
         folder = default_model_path() if path is None else Path(path)
@@ -68,7 +69,7 @@ class ModelHolder:
         """The loaded model (loaded once, on first use)."""
         with self._lock:
             if self._lm is None:
-                from tuplet.generate import load_model
+                from tuplet.generation.generate import load_model
 
                 lm = load_model(self.path, device=self.device)
                 install_hooks(lm)  # a job's progress, draft and cancel (studio.progress)
@@ -80,14 +81,14 @@ class ModelHolder:
         """The originality index, or None (looked up once)."""
         with self._lock:
             if self._index is None:
-                from tuplet.originality import index_for_model
+                from tuplet.responsibility.originality import index_for_model
 
                 self._index = index_for_model(self.path) or False
             return self._index or None
 
     def describe(self) -> dict[str, Any]:
         """What the page shows about the model."""
-        from tuplet.generate import check_fill_config
+        from tuplet.generation.generate import check_fill_config
 
         try:
             check_fill_config(self.encoding, self.info)
@@ -158,7 +159,7 @@ def check_action(action: Action, piece: Notes, model: ModelHolder) -> Action:
             instrument, a span or playhead outside the piece, or a mode the model cannot do.
         SpanError: A span outside the piece.
     """
-    from tuplet.generate import SpanError, check_fill_config
+    from tuplet.generation.generate import SpanError, check_fill_config
     from tuplet.instruments import resolve_instrument, resolve_instruments
 
     enc = model.encoding
@@ -236,8 +237,8 @@ def generate_action(
     lm: LoadedModel, action: Action, piece: Notes, max_events: int | None = None
 ) -> Generation:
     """Run an action (already checked) with the library's modes."""
-    from tuplet import generate as g
-    from tuplet.sample import Limits
+    from tuplet.generation import generate as g
+    from tuplet.generation.sample import Limits
 
     meter = action.meter or (4, 4)
     if action.mode == "continue" and len(piece.timesig_ticks):
@@ -269,7 +270,7 @@ def generate_action(
     if action.mode == "add-part":
         assert action.instrument is not None
         return g.add_part(lm, piece, action.instrument, options=options)
-    from tuplet.loop import loop
+    from tuplet.generation.loop import loop
 
     prompt = piece if len(piece) else None
     return loop(
@@ -284,19 +285,21 @@ def generate_in_meter(
     meter: tuple[int, int],
     options: Any,
 ) -> Generation:
-    """New pieces in ``meter``: :func:`tuplet.generate.unconditional`, told the meter.
+    """New pieces in ``meter``: :func:`tuplet.generation.generate.unconditional`, told the meter.
 
-    As :func:`tuplet.loop.loop` tells a new loop its meter: a time-signature event at beat 0
+    As :func:`tuplet.generation.loop.loop` tells a new loop its meter: a time-signature event at
+    beat 0
     after the header, and no other time-signature event sampled. Without ``instruments`` each
     piece's instruments are sampled first (the model picks them, then hears the meter).
-    Unlike :func:`~tuplet.generate.unconditional`, a piece where a requested instrument stays
+    Unlike :func:`~tuplet.generation.generate.unconditional`, a piece where a requested instrument
+    stays
     silent is not drawn again (its report lists them, as there).
 
     Raises:
         UsageError: The encoding cannot hold the meter, or an unknown instrument.
     """
     from tuplet.encoding.vocab import meter_code
-    from tuplet.generate import Session, instrument_codes
+    from tuplet.generation.generate import Session, instrument_codes
 
     run = Session(lm, options)
     code = int(meter_code(np.array([meter[0]]), np.array([meter[1]]))[0])
@@ -331,13 +334,14 @@ def candidates_of(
 ) -> list[dict[str, Any]]:
     """Each piece of a generation as (notes, report, loop_seconds, withheld) for the project.
 
-    The report is :func:`tuplet.generate.report` with the time it was made, the instruments
+    The report is :func:`tuplet.generation.generate.report` with the time it was made, the
+    instruments
     the piece plays, the page's request, and the originality of the new notes against the
     model's training corpus (where an index is at hand); a piece that copies is withheld.
     """
-    from tuplet.generate import report
-    from tuplet.loop import loop_midi_notes
-    from tuplet.originality import new_notes
+    from tuplet.generation.generate import report
+    from tuplet.generation.loop import loop_midi_notes
+    from tuplet.responsibility.originality import new_notes
 
     lm = model.lm
     index = model.index
@@ -351,7 +355,7 @@ def candidates_of(
             loop_seconds = float(notes.seconds(beats * notes.ticks_per_beat))
         if action.mode == "generate" and action.meter and len(notes.timesig_ticks) == 0:
             # the model wrote no meter: the piece is in the one asked for (the bars' length),
-            # as tuplet.loop states a meter its encoding cannot hold
+            # as tuplet.generation.loop states a meter its encoding cannot hold
             notes = replace(
                 notes,
                 timesig_ticks=np.zeros(1, dtype=np.int64),

@@ -1,0 +1,1 @@
+"""Analysis: metrics, comparison, evaluation, continuations, whole pieces, attention."""

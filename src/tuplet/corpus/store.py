@@ -1,0 +1,389 @@
+"""The on-disk dataset format: append-only files, a commit log, and crash recovery.
+
+A dataset folder made by :func:`tuplet.corpus.prepare` holds:
+
+=====================  ==================================================================
+file                   contents
+=====================  ==================================================================
+``codes.bin``          every kept sequence, one after another: raw little-endian ``int16``
+                       rows of ``n_fields`` codes (``dataset.json`` states dtype and width)
+``index.jsonl``        one JSON line per kept sequence: ``item``, ``file``, ``offset`` and
+                       ``length`` (in rows of ``codes.bin``), ``split``, ``hash``,
+                       ``n_notes``, ``n_beats``, ``programs``, ``drums``
+``files.jsonl``        the commit log: one JSON line per input file fully handled
+                       (``file`` key, ``path``, ``size``, ``mtime_ns``, ``sha256``,
+                       ``source``, ``items``)
+``skipped.csv``        every input file or song not used: ``item,reason,detail,file``
+``provenance.jsonl``   one record per source item (see :mod:`tuplet.responsibility.provenance`)
+``dataset.json``       encoding, counts, filters, split rule, sources, tuplet version;
+                       written atomically at the end of every run
+=====================  ==================================================================
+
+Crash safety without a database: the writer handles one input file at a time and appends, in
+this order, its codes (flushed), its index lines, its skipped rows and provenance records, and
+last its line in ``files.jsonl``, which commits the file. :func:`recover` (run at the start of
+every preparation) keeps only lines that belong to committed files, drops a torn last line,
+and truncates ``codes.bin`` to the end of the last kept sequence; so a run killed at any point
+(Ctrl-C, ``kill -9``) leaves a folder the next run completes. Writes are flushed, not fsynced,
+per file (a killed process loses nothing; a power cut may lose the last files, which the next
+run redoes); ``dataset.json`` is written atomically and the data files fsynced at the end.
+
+Rows of files dropped from a dataset (deleted or changed sources) stay in ``codes.bin`` as dead
+rows that no index line points to; ``dataset.json`` counts them.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from tuplet.errors import UsageError
+
+CODES_FILE = "codes.bin"
+INDEX_FILE = "index.jsonl"
+FILES_FILE = "files.jsonl"
+SKIPPED_FILE = "skipped.csv"
+PROVENANCE_FILE = "provenance.jsonl"
+INFO_FILE = "dataset.json"
+CODES_DTYPE = "<i2"
+"""Little-endian int16: every code of both encodings is below 32768 (checked when writing)."""
+SKIPPED_COLUMNS = ("item", "reason", "detail", "file")
+FORMAT_NAME = "tuplet-dataset"
+FORMAT_VERSION = 1
+
+
+# ---------------------------------------------------------------- small file helpers
+def write_atomic(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` through a temporary file in the same folder + os.replace."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        with open(tmp, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def _complete_lines(path: Path) -> list[str]:
+    """The lines of a text file that end with a newline (a torn last line is left out)."""
+    if not path.exists():
+        return []
+    data = path.read_bytes()
+    end = data.rfind(b"\n")
+    if end < 0:
+        return []
+    return data[: end + 1].decode("utf-8", errors="replace").splitlines()
+
+
+def read_jsonl(path: Path) -> list[dict[str, Any]]:
+    """The complete, parseable JSON lines of ``path`` (a torn or broken line is left out)."""
+    out = []
+    for line in _complete_lines(path):
+        try:
+            value = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        if isinstance(value, dict):
+            out.append(value)
+    return out
+
+
+def jsonl_bytes(records: Iterable[dict[str, Any]]) -> bytes:
+    """JSON lines (compact, keys in insertion order) for ``records``."""
+    return "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records).encode("utf-8")
+
+
+def read_skipped(path: Path) -> list[dict[str, str]]:
+    """The rows of ``skipped.csv`` (complete lines only) as dicts of its columns."""
+    lines = _complete_lines(path)
+    if not lines:
+        return []
+    rows = []
+    for row in csv.reader(lines[1:]):
+        if len(row) == len(SKIPPED_COLUMNS):
+            rows.append(dict(zip(SKIPPED_COLUMNS, row, strict=True)))
+    return rows
+
+
+def skipped_bytes(rows: Iterable[dict[str, str]], header: bool) -> bytes:
+    """CSV text for skipped rows (each field made one line), with the header if asked."""
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    if header:
+        writer.writerow(SKIPPED_COLUMNS)
+    for row in rows:
+        writer.writerow([" ".join(str(row.get(c, "")).split()) for c in SKIPPED_COLUMNS])
+    return buf.getvalue().encode("utf-8")
+
+
+def load_info(out_dir: str | os.PathLike[str]) -> dict[str, Any]:
+    """The ``dataset.json`` of a dataset folder.
+
+    Raises:
+        UsageError: The folder is not a prepared dataset.
+    """
+    path = Path(out_dir) / INFO_FILE
+    try:
+        info = json.loads(path.read_text("utf-8"))
+    except FileNotFoundError:
+        raise UsageError(
+            f"{out_dir}: not a prepared dataset (no {INFO_FILE}; run 'tuplet data prepare')"
+        ) from None
+    except (OSError, json.JSONDecodeError) as exc:
+        raise UsageError(f"{path}: unreadable dataset description ({exc})") from None
+    if not isinstance(info, dict) or info.get("format") != FORMAT_NAME:
+        raise UsageError(f"{path}: not a tuplet dataset description")
+    return info
+
+
+# -------------------------------------------------------------------------- recovery
+class Journal:
+    """What a dataset folder holds after :func:`recover`: the committed files and their rows."""
+
+    def __init__(
+        self,
+        files: list[dict[str, Any]],
+        index: list[dict[str, Any]],
+        skipped: list[dict[str, str]],
+        provenance: list[dict[str, Any]],
+        codes_rows: int,
+    ) -> None:
+        self.files = files
+        self.index = index
+        self.skipped = skipped
+        self.provenance = provenance
+        self.codes_rows = codes_rows
+
+    def files_by_key(self) -> dict[str, dict[str, Any]]:
+        """The committed file records by key."""
+        return {f["file"]: f for f in self.files}
+
+
+def recover(out_dir: Path, n_fields: int) -> Journal:
+    """Bring a dataset folder back to its last committed state and return what it holds.
+
+    Lines of ``index.jsonl``, ``skipped.csv`` and ``provenance.jsonl`` whose file has no
+    line in ``files.jsonl`` (a run stopped part-way through that file) are dropped, as is a
+    torn last line anywhere; ``codes.bin`` is cut after the last kept sequence. Files are
+    rewritten (atomically) only when something was dropped.
+
+    Args:
+        out_dir: The dataset folder (may hold nothing yet).
+        n_fields: Codes per row.
+
+    Returns:
+        The committed state.
+    """
+    files_path = out_dir / FILES_FILE
+    files = read_jsonl(files_path)
+    committed = {f.get("file") for f in files}
+    raw_index = read_jsonl(out_dir / INDEX_FILE)
+    index = [e for e in raw_index if e.get("file") in committed]
+    raw_skipped = read_skipped(out_dir / SKIPPED_FILE)
+    skipped = [r for r in raw_skipped if r["file"] in committed]
+    raw_prov = read_jsonl(out_dir / PROVENANCE_FILE)
+    provenance = [p for p in raw_prov if p.get("file") in committed]
+
+    row_bytes = n_fields * np.dtype(CODES_DTYPE).itemsize
+    codes_path = out_dir / CODES_FILE
+    have_rows = codes_path.stat().st_size // row_bytes if codes_path.exists() else 0
+    # a committed entry always has its rows (they are flushed before its index line)
+    index = [e for e in index if e["offset"] + e["length"] <= have_rows]
+    end_rows = max((e["offset"] + e["length"] for e in index), default=0)
+
+    for path, kept, to_bytes, header_lines in (
+        (files_path, files, jsonl_bytes, 0),
+        (out_dir / INDEX_FILE, index, jsonl_bytes, 0),
+        (out_dir / SKIPPED_FILE, skipped, _skipped_with_header, 1),
+        (out_dir / PROVENANCE_FILE, provenance, jsonl_bytes, 0),
+    ):
+        if _needs_rewrite(path, len(kept), header_lines):
+            write_atomic(path, to_bytes(kept))
+    if codes_path.exists() and codes_path.stat().st_size != end_rows * row_bytes:
+        with open(codes_path, "r+b") as f:
+            f.truncate(end_rows * row_bytes)
+    return Journal(files, index, skipped, provenance, end_rows)
+
+
+def _skipped_with_header(rows: list[dict[str, str]]) -> bytes:
+    return skipped_bytes(rows, header=True)
+
+
+def _needs_rewrite(path: Path, n_kept: int, header_lines: int) -> bool:
+    """Whether a data file holds a torn line or lines other than the ``n_kept`` kept ones."""
+    if not path.exists():
+        return False
+    data = path.read_bytes()
+    if data and not data.endswith(b"\n"):
+        return True
+    return data.count(b"\n") - header_lines != n_kept
+
+
+def drop_files(out_dir: Path, journal: Journal, keys: set[str]) -> Journal:
+    """Remove every trace of the files ``keys`` (their rows in codes.bin become dead rows).
+
+    The commit log is rewritten first, so a crash part-way leaves rows of uncommitted files,
+    which the next :func:`recover` drops.
+    """
+    if not keys:
+        return journal
+    files = [f for f in journal.files if f["file"] not in keys]
+    index = [e for e in journal.index if e["file"] not in keys]
+    skipped = [r for r in journal.skipped if r["file"] not in keys]
+    provenance = [p for p in journal.provenance if p.get("file") not in keys]
+    write_atomic(out_dir / FILES_FILE, jsonl_bytes(files))
+    write_atomic(out_dir / INDEX_FILE, jsonl_bytes(index))
+    write_atomic(out_dir / SKIPPED_FILE, skipped_bytes(skipped, header=True))
+    write_atomic(out_dir / PROVENANCE_FILE, jsonl_bytes(provenance))
+    return Journal(files, index, skipped, provenance, journal.codes_rows)
+
+
+def reset(out_dir: Path) -> None:
+    """Delete every data file of a dataset folder (the folder itself stays)."""
+    for name in (FILES_FILE, INDEX_FILE, SKIPPED_FILE, PROVENANCE_FILE, CODES_FILE, INFO_FILE):
+        (out_dir / name).unlink(missing_ok=True)
+
+
+# ---------------------------------------------------------------------------- writer
+class StoreWriter:
+    """Appends whole input files to a dataset folder, committing each one (see module doc).
+
+    Use as a context manager; :meth:`add_file` is the only way rows are added.
+    """
+
+    def __init__(self, out_dir: Path, n_fields: int, codes_rows: int) -> None:
+        self.out_dir = out_dir
+        self.n_fields = n_fields
+        self.codes_rows = codes_rows
+        self._codes = open(out_dir / CODES_FILE, "ab")
+        self._index = open(out_dir / INDEX_FILE, "ab")
+        skipped_path = out_dir / SKIPPED_FILE
+        new_skipped = not skipped_path.exists() or skipped_path.stat().st_size == 0
+        self._skipped = open(skipped_path, "ab")
+        if new_skipped:
+            self._skipped.write(skipped_bytes([], header=True))
+            self._skipped.flush()
+        self._provenance = open(out_dir / PROVENANCE_FILE, "ab")
+        self._files = open(out_dir / FILES_FILE, "ab")
+
+    def __enter__(self) -> StoreWriter:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def add_file(
+        self,
+        file_record: dict[str, Any],
+        sequences: list[tuple[dict[str, Any], np.ndarray]],
+        skipped: list[dict[str, str]],
+        provenance: list[dict[str, Any]],
+    ) -> list[dict[str, Any]]:
+        """Append one input file's results and commit it.
+
+        Args:
+            file_record: Its ``files.jsonl`` line (must hold ``file``, the key).
+            sequences: ``(index entry without offset/length, codes (n, n_fields))`` per kept
+                song; ``offset`` and ``length`` are filled in here.
+            skipped: Its ``skipped.csv`` rows (``file`` is set here).
+            provenance: Its provenance records (``file`` is set here).
+
+        Returns:
+            The index entries written.
+
+        Raises:
+            ValueError: A sequence has the wrong width or a code outside int16.
+        """
+        key = file_record["file"]
+        entries = []
+        for entry, codes in sequences:
+            if codes.ndim != 2 or codes.shape[1] != self.n_fields:
+                raise ValueError(
+                    f"{key}: codes of shape {codes.shape}, expected (n, {self.n_fields})"
+                )
+            if codes.size and (codes.min() < -32768 or codes.max() > 32767):
+                raise ValueError(f"{key}: a code does not fit in int16")
+            self._codes.write(np.ascontiguousarray(codes, dtype=CODES_DTYPE).tobytes())
+            entries.append({**entry, "file": key, "offset": self.codes_rows, "length": len(codes)})
+            self.codes_rows += len(codes)
+        self._codes.flush()
+        self._index.write(jsonl_bytes(entries))
+        self._index.flush()
+        self._skipped.write(skipped_bytes([{**r, "file": key} for r in skipped], header=False))
+        self._skipped.flush()
+        self._provenance.write(jsonl_bytes({**p, "file": key} for p in provenance))
+        self._provenance.flush()
+        self._files.write(jsonl_bytes([file_record]))
+        self._files.flush()
+        return entries
+
+    def close(self) -> None:
+        """Fsync and close every file."""
+        for f in (self._codes, self._index, self._skipped, self._provenance, self._files):
+            if not f.closed:
+                f.flush()
+                os.fsync(f.fileno())
+                f.close()
+
+
+# ---------------------------------------------------------------------------- reader
+class CodesReader:
+    """Read-only access to the sequences of a dataset folder (memory-mapped, opened lazily).
+
+    Pickling drops the memory map (it is reopened on first use), so a reader travels cheaply
+    to DataLoader worker processes.
+    """
+
+    def __init__(self, out_dir: str | os.PathLike[str]) -> None:
+        self.out_dir = Path(out_dir)
+        self.info = load_info(self.out_dir)
+        self.n_fields = int(self.info["n_fields"])
+        self.dtype = np.dtype(self.info.get("codes_dtype", CODES_DTYPE))
+        self._codes: np.ndarray | None = None
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = dict(self.__dict__)
+        state["_codes"] = None
+        return state
+
+    def entries(self, split: str | None = None) -> list[dict[str, Any]]:
+        """Index entries (in dataset order), of one split if given."""
+        entries = read_jsonl(self.out_dir / INDEX_FILE)
+        return [e for e in entries if split is None or e.get("split") == split]
+
+    def _rows(self) -> np.ndarray:
+        if self._codes is None:
+            path = self.out_dir / CODES_FILE
+            size = path.stat().st_size if path.exists() else 0
+            n_rows = size // (self.n_fields * self.dtype.itemsize)
+            if n_rows == 0:
+                self._codes = np.zeros((0, self.n_fields), dtype=self.dtype)
+            else:
+                mm = np.memmap(path, dtype=self.dtype, mode="r", shape=(n_rows * self.n_fields,))
+                self._codes = mm.reshape(n_rows, self.n_fields)
+        return self._codes
+
+    def codes(self, offset: int, length: int) -> np.ndarray:
+        """The sequence at ``offset`` (rows) of ``length`` rows, as a new int64 array."""
+        rows = self._rows()
+        if offset < 0 or offset + length > len(rows):
+            raise UsageError(f"{self.out_dir}: index points past the end of {CODES_FILE}")
+        return np.asarray(rows[offset : offset + length], dtype=np.int64)
+
+
+def iter_sequences(
+    out_dir: str | os.PathLike[str], split: str | None = None
+) -> Iterator[tuple[dict[str, Any], np.ndarray]]:
+    """Yield ``(index entry, codes)`` for every kept sequence (of one split if given)."""
+    reader = CodesReader(out_dir)
+    for entry in reader.entries(split):
+        yield entry, reader.codes(entry["offset"], entry["length"])

@@ -1,0 +1,1 @@
+"""Generation: the sampler and its rules, sessions, the modes, loops, tracks, picking."""

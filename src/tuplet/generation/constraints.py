@@ -1,0 +1,649 @@
+"""The rules of sampled sequences: masks for the sampler, and a checker.
+
+The rules no model output can break (:func:`check_sequence` checks them; each has a name, and
+:class:`Constraints` can switch one off to show what it prevents):
+
+* ``order``: start-of-song (never sampled), instrument rows with strictly rising codes,
+  start-of-notes, timed events, end-of-song. Timed events are notes and, in the tuplet
+  encoding, time-signature, key and tempo events; at one onset they come in type order,
+  each meta type at most once (as the encoder writes them). The fill markers come only from
+  a prompt; after them only notes and end-of-song follow.
+* ``onset``: the onset (beat, position) of timed events never moves backwards.
+* ``instruments``: notes use only instruments declared in the header (and, when asked, only
+  the ones requested).
+* ``fields``: fields the event type does not define are 0, the ones it defines never 0.
+* ``span``: after the fill markers, notes lie in the span's beats (first..last, inclusive)
+  and, when the span names an instrument, use it. A note the model places past the span's
+  last beat ends the fill instead (it becomes end-of-song, as an event past ``max_beats``
+  ends a piece): the model says where the fill is complete, rather than having every note it
+  would place later forced onto the span's last beat.
+* ``unison``: no sampled note repeats the pitch, duration and instrument of another note
+  sampled at the same onset (the encoder keeps one such note, so no model ever saw two; a
+  model that repeats one is stuck, and the copies would only pile up in the MIDI file).
+* ``range``: a note of a pitched instrument lies in that instrument's playable range
+  (:mod:`tuplet.ranges`: a violin never goes below G3).
+* ``polyphony``: an instrument never sounds more notes at once than it can (one for a flute,
+  four for a violin's quadruple stop, ten for a piano: :mod:`tuplet.ranges`), counting the
+  prompt's notes that still sound. When every allowed instrument is full at the current onset,
+  a new note must start later (as a note after a meta event at one onset must). In a fill,
+  notes of the prompt that start later can leave no instrument free at an onset the model
+  chose; the rule then gives way for that note.
+* ``drums``: drum notes are General MIDI kit pieces (keys 35..81) and hits (at most a beat).
+* ``gap``: a timed event starts at most ``max_gap_beats`` beats after the one before (or
+  after the start of the piece, or of a fill's span), so no piece has long dead air; a piece
+  may still end instead. Off without ``Limits.max_gap_beats``.
+
+Limits (:class:`Limits`): beats stay below the model's ``max_beat`` (its vocabulary); at
+most ``max_events`` rows (prompt and end-of-song included, at most the model's
+``max_seq_len``); an event at or after ``max_beats`` ends the piece instead; ``max_notes``
+new notes at most; before ``min_notes`` new notes, neither end-of-song nor a beat at or past
+``max_beats`` (or past a fill's span) is allowed, until the piece reaches the last beat it may
+have: time is up, and from there (with at least one new note) it may end. So a piece never
+ends empty, and ``min_notes`` never piles notes onto the last beat. Every sequence
+ends with end-of-song (or, with ``header_only``, start-of-notes).
+
+:class:`MaskState` holds what the masks depend on (previous type and onset, the declared
+instruments, notes so far) for a batch of sequences, as tensors, so that a decoding step
+costs a few tensor operations per field whatever the batch size.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, NamedTuple
+
+import numpy as np
+
+from tuplet.encoding import EncodingConfig
+from tuplet.encoding.vocab import KNOWN_DURATIONS_TICKS
+from tuplet.errors import UsageError
+from tuplet.generation.checker import META as _META
+from tuplet.generation.checker import Violation, check_sequence
+from tuplet.ranges import POLYPHONY_SLOTS
+
+if TYPE_CHECKING:
+    import torch
+
+RULES: tuple[str, ...] = (
+    "order",
+    "onset",
+    "instruments",
+    "fields",
+    "span",
+    "unison",
+    "range",
+    "polyphony",
+    "drums",
+    "gap",
+)
+
+
+@dataclass(frozen=True)
+class Limits:
+    """How long a sequence may grow (see the module docstring).
+
+    Attributes:
+        max_events: Most rows, prompt and end-of-song included; None = the model's
+            ``max_seq_len``.
+        max_beats: An event at beat ``>= max_beats`` ends the piece (it is not kept); at most
+            the encoding's ``max_beat``; None = up to it. Such beats are not sampled at all
+            before ``min_notes`` new notes.
+        max_notes: Most new notes; None = no limit.
+        min_notes: Neither end-of-song nor a beat past ``max_beats`` before this many new
+            notes, unless the piece has reached its last beat (see the module docstring).
+        header_only: Stop at start-of-notes (to sample the instruments of a piece); such
+            sequences end with start-of-notes instead of end-of-song.
+        max_gap_beats: Rule ``gap``: the most beats from one timed event to the next; None =
+            no bound.
+    """
+
+    max_events: int | None = None
+    max_beats: int | None = None
+    max_notes: int | None = None
+    min_notes: int = 1
+    header_only: bool = False
+    max_gap_beats: int | None = None
+
+
+@dataclass(frozen=True)
+class Constraints:
+    """What the sampled events may be, beyond the encoding's grammar.
+
+    Attributes:
+        instruments: Instrument codes new notes (and new instrument rows) may use; None =
+            those declared in the header.
+        any_instrument: Let notes use any instrument, declared or not.
+        forbid_types: Event type names never to sample (e.g. ``("time-signature",)`` to keep
+            the meter of the prompt).
+        disabled: Names of rules (:data:`RULES`) to switch off; for experiments and tests.
+    """
+
+    instruments: tuple[int, ...] | None = None
+    any_instrument: bool = False
+    forbid_types: tuple[str, ...] = ()
+    disabled: frozenset[str] = frozenset()
+
+    def __post_init__(self) -> None:
+        unknown = sorted(set(self.disabled) - set(RULES))
+        if unknown:
+            raise UsageError(f"unknown rule {', '.join(unknown)} (rules: {', '.join(RULES)})")
+
+
+# ------------------------------------------------------------------------------ grammar
+class _Grammar:
+    """Event-type tables of an encoding, as tensors on the sampling device."""
+
+    def __init__(self, enc: EncodingConfig, forbid: Sequence[str], device: Any) -> None:
+        import torch
+
+        t = enc.type_codes
+        unknown = sorted(set(forbid) - set(t))
+        if unknown:
+            raise UsageError(f"the {enc.name} encoding has no event type {', '.join(unknown)}")
+        protected = {"start-of-song", "instrument", "start-of-notes", "end-of-song", "note"}
+        if set(forbid) & protected:
+            raise UsageError(f"cannot forbid {', '.join(sorted(set(forbid) & protected))}")
+        n = len(t)
+        timed = [t[x] for x in (*_META, "note") if x in t]
+        meta = [t[x] for x in _META if x in t]
+        follow = np.zeros((n, n), dtype=bool)  # follow[previous type, next type]
+        follow[t["start-of-song"], t["instrument"]] = True
+        follow[t["instrument"], [t["instrument"], t["start-of-notes"]]] = True
+        for prev in (t["start-of-notes"], *timed):
+            follow[prev, [*timed, t["end-of-song"]]] = True
+        fill = np.zeros_like(follow)
+        if "fill-end" in t:
+            fill[np.ix_([t["fill-end"], t["note"]], [t["note"], t["end-of-song"]])] = True
+        for name in forbid:
+            follow[:, t[name]] = fill[:, t[name]] = False
+        strict = np.zeros((n, n), dtype=bool)  # strict[previous timed type, type]
+        for prev in timed:
+            for new in timed:
+                strict[prev, new] = new < prev or (new == prev and new in meta)
+        self.n_types = n
+        self.follow = torch.tensor(follow, device=device)
+        self.follow_fill = torch.tensor(fill, device=device)
+        self.strict = torch.tensor(strict, device=device)
+        self.timed = torch.zeros(n, dtype=torch.bool, device=device)
+        self.timed[timed] = True
+        self.defined = torch.tensor(enc.defined_fields, device=device)
+        self.sos, self.son, self.eos = t["start-of-song"], t["start-of-notes"], t["end-of-song"]
+        self.instrument, self.note = t["instrument"], t["note"]
+        self.fill_start, self.fill_end = t.get("fill-start", -1), t.get("fill-end", -1)
+        self.is_instr = torch.arange(n, device=device) == self.instrument
+        self.is_eos = torch.arange(n, device=device) == self.eos
+
+
+class PromptInfo(NamedTuple):
+    """What the sampler needs to know about a prompt."""
+
+    last_type: int
+    beat: int  # onset of the last timed event (codes), or where the fill starts
+    position: int
+    timed_type: int  # type of the last timed event (0: none)
+    instruments: tuple[int, ...]  # declared in the header
+    fill: tuple[int, int, int] | None  # (first beat code, last beat code, instrument)
+    notes: np.ndarray | None = None  # (k, 3) start, end (in onset units), instrument
+
+
+def read_prompt(prompt: np.ndarray, enc: EncodingConfig) -> PromptInfo:
+    """Where a prompt leaves off: its last type and onset, its header, its fill span.
+
+    Raises:
+        UsageError: A prompt that is empty, has the wrong shape, breaks the rules or ends
+            with end-of-song.
+    """
+    t = enc.type_codes
+    if prompt.ndim != 2 or prompt.shape[1] != len(enc.fields) or len(prompt) == 0:
+        raise UsageError(
+            f"a prompt must be a non-empty (events, {len(enc.fields)}) code array, "
+            f"got shape {prompt.shape}"
+        )
+    problems = check_sequence(prompt, enc, prompt_length=len(prompt))
+    if problems:
+        raise UsageError(f"the prompt breaks the encoding's rules: {problems[0]}")
+    types = prompt[:, 0]
+    if (types == t["end-of-song"]).any():
+        raise UsageError("the prompt ends with end-of-song: nothing can follow it")
+    beat_col, pos_col = enc.field_index("beat"), enc.field_index("position")
+    instr_col = enc.field_index("instrument")
+    header = tuple(int(c) for c in prompt[types == t["instrument"], instr_col])
+    rows = prompt[types == t["note"]]
+    start = rows[:, beat_col] * enc.resolution + rows[:, pos_col]
+    end = start + KNOWN_DURATIONS_TICKS[rows[:, enc.field_index("duration")] - 1]
+    notes = np.stack([start, end, rows[:, instr_col]], axis=1)
+    fill = None
+    if "fill-end" in t and types[-1] == t["fill-end"]:
+        start, end = prompt[-2], prompt[-1]
+        fill = (int(start[beat_col]), int(end[beat_col]), int(end[instr_col]))
+        return PromptInfo(int(types[-1]), fill[0], 1, 0, header, fill, notes)
+    timed = np.flatnonzero(np.isin(types, [t[x] for x in (*_META, "note") if x in t]))
+    if len(timed) == 0:
+        return PromptInfo(int(types[-1]), 1, 1, 0, header, None, notes)
+    last = prompt[timed[-1]]
+    return PromptInfo(
+        int(types[-1]), int(last[beat_col]), int(last[pos_col]), int(last[0]), header, None, notes
+    )
+
+
+class MaskState:
+    """The per-sequence state of a batch and the masks it implies.
+
+    Args:
+        enc: The encoding.
+        info: Where the prompt leaves off (:func:`read_prompt`).
+        n: Sequences in the batch.
+        constraints: Requested instruments, forbidden types, rules switched off.
+        limits: Length limits.
+        device: Where the tensors live (the model's device).
+
+    Raises:
+        UsageError: Instrument codes out of range, forbidden types the grammar needs, or a
+            prompt whose declared instruments leave no note possible.
+    """
+
+    def __init__(
+        self,
+        enc: EncodingConfig,
+        info: PromptInfo,
+        n: int,
+        constraints: Constraints,
+        limits: Limits,
+        device: Any,
+    ) -> None:
+        import torch
+
+        self.g = g = _Grammar(enc, constraints.forbid_types, device)
+        self.on = {rule: rule not in constraints.disabled for rule in RULES}
+        self.sizes = enc.vocab_sizes
+        self.beat, self.pos = enc.field_index("beat"), enc.field_index("position")
+        self.instr = enc.field_index("instrument")
+        self.pitch, self.dur = enc.field_index("pitch"), enc.field_index("duration")
+        self.in_fill = info.fill is not None
+        self.span = info.fill if info.fill is not None and self.on["span"] else None
+        self.beat_hi = self.span[1] if self.span else self.sizes[self.beat] - 1
+        self.min_notes = limits.min_notes
+        self.max_notes = limits.max_notes
+        self.max_beats = limits.max_beats
+        self.header_only = limits.header_only
+        self.ranges = [torch.arange(v, device=device) for v in self.sizes]
+        self.zero_only = [r[None] == 0 for r in self.ranges]  # (1, V) each
+        self.nonzero = [r[None] > 0 if self.on["fields"] else r[None] >= 0 for r in self.ranges]
+
+        def full(value: int) -> torch.Tensor:
+            return torch.full((n,), value, dtype=torch.long, device=device)
+
+        self.prev_type = full(info.last_type)
+        self.prev_beat, self.prev_pos = full(info.beat), full(info.position)
+        self.prev_timed = full(info.timed_type)
+        self.last_instr = full(max(info.instruments, default=0))
+        self.n_notes = full(0)
+        # (B, pitch, instrument) -> bit d set: a note of duration code d was sampled at the
+        # current onset (rule "unison"; duration codes fit in an int64)
+        self.unison = self.on["unison"] and self.sizes[self.dur] <= 63
+        self.any_instr = torch.arange(self.sizes[self.instr], device=device)[None] > 0
+        self.dur_bits = torch.arange(self.sizes[self.dur], device=device)
+        self.all_durs = (1 << self.sizes[self.dur]) - 2  # codes 1.. (0 is no duration)
+        self.sounding = torch.zeros(
+            (n, self.sizes[self.pitch], self.sizes[self.instr]) if self.unison else (n, 0, 0),
+            dtype=torch.long,
+            device=device,
+        )
+        self._same: torch.Tensor | None = None
+        v_instr = self.sizes[self.instr]
+        requested = torch.ones(v_instr, dtype=torch.bool, device=device)
+        if constraints.instruments is not None:
+            if not all(0 < code < v_instr for code in constraints.instruments):
+                raise UsageError(
+                    f"instrument codes must be 1..{v_instr - 1}, got {constraints.instruments}"
+                )
+            requested = torch.zeros_like(requested)
+            requested[list(constraints.instruments)] = True
+        requested[0] = False
+        self.header_ok = requested  # instrument rows the header may still add
+        self.grow = not constraints.any_instrument
+        notes_ok = torch.zeros(v_instr, dtype=torch.bool, device=device)
+        notes_ok[list(info.instruments)] = True
+        if constraints.any_instrument:
+            notes_ok[1:] = True
+        if self.span and self.span[2]:
+            notes_ok = torch.zeros_like(notes_ok)
+            notes_ok[self.span[2]] = True
+        notes_ok &= requested
+        body = info.last_type not in (g.sos, g.instrument)
+        if body and not bool(notes_ok.any()) and self.on["instruments"]:
+            raise UsageError(
+                "no instrument is both declared in the prompt and allowed: notes are impossible"
+            )
+        self.notes_ok = notes_ok[None].repeat(n, 1)  # (B, V_instr)
+        allowed = requested.nonzero()
+        self.max_header = int(allowed.max()) if len(allowed) else 0
+        self.max_gap = limits.max_gap_beats if self.on["gap"] else None
+        self.res = enc.resolution
+        self._init_playable(enc, info, n, device)
+
+    # ------------------------------------------------------------------ range, polyphony, drums
+    def _init_playable(self, enc: EncodingConfig, info: PromptInfo, n: int, device: Any) -> None:
+        """Tables of rules ``range``, ``drums`` and ``polyphony``, and the sounding notes."""
+        import torch
+
+        from tuplet.ranges import DRUM_MAX_DURATION_TICKS, instrument_table
+
+        table = instrument_table(enc)
+        v_instr, v_pitch, v_dur = (self.sizes[j] for j in (self.instr, self.pitch, self.dur))
+        midi = np.arange(v_pitch) - 1  # pitch code c is MIDI pitch c - 1
+        inside = (midi[None] >= table.low[:, None]) & (midi[None] <= table.high[:, None])
+        pitch_ok = np.ones((v_instr, v_pitch), dtype=bool)  # [instrument, pitch code]
+        dur_ok = np.ones((v_instr, v_dur), dtype=bool)  # [instrument, duration code]
+        drums = table.is_drums
+        if self.on["range"]:
+            pitch_ok[~drums] = inside[~drums]
+        if self.on["drums"]:
+            pitch_ok[drums] = inside[drums]
+            hit = np.concatenate([[True], KNOWN_DURATIONS_TICKS <= DRUM_MAX_DURATION_TICKS])
+            dur_ok[drums] = hit[None]
+        self.playable = bool((~pitch_ok).any() or (~dur_ok).any()) or self.on["polyphony"]
+        self.pitch_ok = torch.tensor(pitch_ok, device=device)
+        self.dur_ok = torch.tensor(dur_ok, device=device)
+        self.dur_ticks = torch.tensor(
+            np.concatenate([[0], KNOWN_DURATIONS_TICKS]), dtype=torch.long, device=device
+        )
+        poly = np.minimum(table.polyphony, POLYPHONY_SLOTS + 1)
+        if not self.on["polyphony"]:
+            poly[:] = POLYPHONY_SLOTS + 1
+        self.poly = torch.tensor(poly, dtype=torch.long, device=device)
+        # the notes that may still sound: (B, V_instr, slots) start and end, in onset units
+        # (beat code * resolution + position code); an empty slot is (0, 0)
+        starts = np.zeros((v_instr, POLYPHONY_SLOTS), dtype=np.int64)
+        ends = np.zeros_like(starts)
+        if info.notes is not None and self.on["polyphony"]:
+            for code in np.unique(info.notes[:, 2]):
+                mine = info.notes[info.notes[:, 2] == code]
+                latest = mine[np.argsort(mine[:, 1], kind="stable")[-POLYPHONY_SLOTS:]]
+                starts[code, : len(latest)], ends[code, : len(latest)] = latest[:, 0], latest[:, 1]
+        self.starts = torch.tensor(starts, device=device)[None].repeat(n, 1, 1)
+        self.ends = torch.tensor(ends, device=device)[None].repeat(n, 1, 1)
+        self._avail: torch.Tensor | None = None
+        self._floor: torch.Tensor | None = None
+
+    def _sounding_at(self, onset: torch.Tensor) -> torch.Tensor:
+        """(B, V_instr) how many tracked notes of each instrument sound at ``onset`` (B,)."""
+        t = onset[:, None, None]
+        return ((self.starts <= t) & (self.ends > t)).sum(dim=-1)
+
+    def _notes_allowed(self) -> torch.Tensor:
+        return self.notes_ok if self.on["instruments"] else self.any_instr.expand_as(self.notes_ok)
+
+    def note_floor(self) -> torch.Tensor:
+        """(B,) the earliest onset (in onset units) at which an allowed instrument has room.
+
+        The current onset where one has room now; else the end of the note whose end frees
+        the first instrument (the sounding notes all started by now, so none gets fuller).
+        """
+        import torch
+
+        if self._floor is None:
+            now = self.prev_beat * self.res + self.prev_pos
+            t = now[:, None, None]
+            sounding = (self.starts <= t) & (self.ends > t)  # (B, V_instr, slots)
+            count = sounding.sum(dim=-1)  # (B, V_instr)
+            big = torch.iinfo(torch.long).max
+            ends = torch.where(sounding, self.ends, big).sort(dim=-1).values
+            need = (count - self.poly[None]).clamp(0, POLYPHONY_SLOTS - 1)
+            free = torch.where(
+                count >= self.poly[None], ends.gather(-1, need[..., None])[..., 0], now[:, None]
+            )
+            allowed = self._notes_allowed()
+            floor = torch.where(allowed, free, big).min(dim=-1).values
+            self._floor = torch.where(allowed.any(dim=-1), floor, now)
+        return self._floor
+
+    def _floor_beat_pos(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """The beat and position codes of :meth:`note_floor`."""
+        floor = self.note_floor() - 1  # onset units run beat * res + position, position >= 1
+        return floor // self.res, floor % self.res + 1
+
+    def available(self, chosen: torch.Tensor) -> torch.Tensor:
+        """(B, V_instr) bool: instruments with room at the chosen onset (once per event)."""
+        if self._avail is None:
+            onset = chosen[:, self.beat] * self.res + chosen[:, self.pos]
+            allowed = self._notes_allowed()
+            avail = allowed & (self._sounding_at(onset) < self.poly[None])
+            # only a fill's later prompt notes can leave none: the rule gives way there
+            none = ~avail.any(dim=-1, keepdim=True)
+            self._avail = avail | (none & allowed)
+        return self._avail
+
+    def select(self, index: torch.Tensor) -> None:
+        """Keep rows ``index`` of the batch state."""
+        for name in ("prev_type", "prev_beat", "prev_pos", "prev_timed", "last_instr", "n_notes"):
+            setattr(self, name, getattr(self, name)[index])
+        self.notes_ok = self.notes_ok[index]
+        self.sounding = self.sounding[index]
+        self.starts, self.ends = self.starts[index], self.ends[index]
+        self._avail = self._floor = None
+
+    def early(self) -> torch.Tensor:
+        """(B,) bool: the sequences that may not end yet.
+
+        Those with fewer than ``min_notes`` new notes that are not yet at the last beat they
+        may reach, and those without a new note.
+        """
+        last = self.span[1] if self.span else None
+        if self.max_beats is not None:
+            last = min(self.max_beats, self.beat_hi)
+        short = self.n_notes < self.min_notes
+        if last is None:
+            return short
+        return short & ((self.prev_beat < last) | (self.n_notes == 0))
+
+    def cap(self) -> torch.Tensor:
+        """(B,) the highest beat code each sequence may take now."""
+        import torch
+
+        if self.max_beats is None:
+            return torch.full_like(self.prev_beat, self.beat_hi)
+        # codes up to max_beats are beats before it; later ones only end the piece
+        return torch.where(self.early(), min(self.max_beats, self.beat_hi), self.beat_hi)
+
+    def type_mask(self, force_end: bool) -> torch.Tensor:
+        """(B, n_types) bool: the types the next event may have."""
+        import torch
+
+        g = self.g
+        B = len(self.prev_type)
+        if self.on["order"]:
+            table = g.follow_fill if self.in_fill else g.follow
+            m = table[self.prev_type]
+            m = m & ~(g.is_instr & (self.last_instr >= self.max_header)[:, None])
+        else:
+            m = torch.ones(B, g.n_types, dtype=torch.bool, device=self.prev_type.device)
+        if self.on["onset"]:
+            # a type that needs a later onset is impossible when no later onset is left
+            stuck = (self.prev_pos >= self.sizes[self.pos] - 1) & (self.prev_beat >= self.cap())
+            m = m & ~(g.strict[self.prev_timed] & stuck[:, None])
+        if self.on["polyphony"]:  # no note while every instrument stays full until time is up
+            top = self.cap()
+            if self.max_gap is not None:
+                top = torch.minimum(top, self.prev_beat + self.max_gap)
+            m[:, g.note] &= self._floor_beat_pos()[0] <= top
+
+        m = m & ~(g.is_eos & self.early()[:, None])
+        force = self.n_notes >= (self.max_notes if self.max_notes is not None else 2**62)
+        if force_end:
+            force = torch.ones_like(force)
+        # rules that leave a sequence nothing (every instrument full to the end): it ends
+        force = force | ~m.any(dim=-1)
+        return torch.where(force[:, None], g.is_eos, m)
+
+    def field_mask(
+        self, j: int, types: torch.Tensor, defined: torch.Tensor | None, chosen: torch.Tensor
+    ) -> torch.Tensor:
+        """(B or 1, V_j) bool: the codes field ``j`` may take, given the type and earlier fields.
+
+        ``defined`` (B,) says which rows' types define the field; None when all do.
+        """
+        import torch
+
+        r = self.ranges[j][None]  # (1, V)
+        ok = self.nonzero[j]  # (1, V) or, below, (B, V)
+        if j == self.beat:
+            if self.on["onset"]:
+                strict = self.g.strict[self.prev_timed, types]
+                bump = strict & (self.prev_pos >= self.sizes[self.pos] - 1)
+                ok = ok & (r >= (self.prev_beat + bump.long())[:, None])
+            if self.on["polyphony"]:
+                floor = torch.where(types == self.g.note, self._floor_beat_pos()[0], 0)
+                ok = ok & (r >= floor[:, None])
+            if self.max_gap is not None:
+                ok = ok & (r <= (self.prev_beat + self.max_gap)[:, None])
+            if self.span:
+                # past the span's last beat means "the fill is complete" (see update),
+                # allowed once min_notes new notes are in
+                early = self.early()[:, None]
+                ok = ok & (r >= self.span[0]) & ((r <= self.span[1]) | ~early)
+            if self.max_beats is not None:
+                ok = ok & (r <= self.cap()[:, None])
+        elif j == self.pos and self.on["onset"]:
+            strict = self.g.strict[self.prev_timed, types]
+            same = chosen[:, self.beat] == self.prev_beat
+            low = torch.where(same, self.prev_pos + strict.long(), torch.ones_like(self.prev_pos))
+            if self.on["polyphony"]:
+                beat, pos = self._floor_beat_pos()
+                at = (types == self.g.note) & (chosen[:, self.beat] == beat)
+                low = torch.where(at, torch.maximum(low, pos), low)
+            ok = ok & (r >= low[:, None])
+        elif j == self.pitch and (self.playable or self.unison):
+            # a pitch some instrument may still play: one with room, in its range, and (rule
+            # unison) not sounding it at this onset in every duration already
+            can = self._notes_allowed()[:, :, None]  # (B, V_instr, 1)
+            if self.playable:
+                can = self.available(chosen)[:, :, None] & self.pitch_ok[None]
+            if self.unison:
+                full = (self.sounding == self.all_durs).transpose(1, 2)  # (B, V_instr, V_pitch)
+                can = can & ~(self._same_onset(chosen, types)[:, None, None] & full)
+            ok = ok & can.any(dim=1)
+        elif j == self.dur and (self.playable or self.unison):
+            # a duration some instrument that may play the pitch can hold, and (rule unison)
+            # has not played in this pitch at this onset
+            can = self._notes_allowed()
+            if self.playable:
+                can = self.available(chosen) & self.pitch_ok.T[chosen[:, self.pitch]]
+            can = can[:, :, None] & self.dur_ok[None]  # (B, V_instr, V_dur)
+            if self.unison:
+                rows = torch.arange(len(types), device=types.device)
+                bits = self.sounding[rows, chosen[:, self.pitch]]  # (B, V_instr)
+                played = (bits[:, :, None] >> self.dur_bits).bitwise_and(1).bool()
+                can = can & ~(self._same_onset(chosen, types)[:, None, None] & played)
+            ok = ok & can.any(dim=1)
+        elif j == self.instr:
+            header = self.header_ok[None] if self.on["instruments"] else ok
+            if self.on["order"]:
+                header = header & (r > self.last_instr[:, None])
+            notes = self.notes_ok if self.on["instruments"] else ok
+            if self.playable:
+                notes = notes & self.available(chosen)
+                notes = notes & self.pitch_ok.T[chosen[:, self.pitch]]
+                notes = notes & self.dur_ok.T[chosen[:, self.dur]]
+            if self.unison:
+                rows = torch.arange(len(types), device=types.device)
+                bits = self.sounding[rows, chosen[:, self.pitch]]  # (B, V_instr)
+                taken = (bits >> chosen[:, self.dur, None]).bitwise_and(1).bool()
+                notes = notes & ~(self._same_onset(chosen, types)[:, None] & taken)
+            ok = ok & torch.where((types == self.g.instrument)[:, None], header, notes)
+        if self.on["fields"] and defined is not None:
+            ok = torch.where(defined[:, None], ok, self.zero_only[j])
+        if not all(self.on.values()):
+            # with rules switched off, the rest may leave nothing: then anything goes
+            ok = ok | ~ok.any(dim=-1, keepdim=True)
+        return ok
+
+    def _track(self, row: torch.Tensor, is_note: torch.Tensor) -> None:
+        """Put each new note in its instrument's slot that ends first (an ended one, if any)."""
+        import torch
+
+        rows = torch.arange(len(row), device=row.device)
+        instr = row[:, self.instr].clamp(0, self.sizes[self.instr] - 1)
+        slot = self.ends[rows, instr].argmin(dim=-1)
+        start = row[:, self.beat] * self.res + row[:, self.pos]
+        end = start + self.dur_ticks[row[:, self.dur].clamp(0, len(self.dur_ticks) - 1)]
+        self.starts[rows, instr, slot] = torch.where(is_note, start, self.starts[rows, instr, slot])
+        self.ends[rows, instr, slot] = torch.where(is_note, end, self.ends[rows, instr, slot])
+
+    def _same_onset(self, chosen: torch.Tensor, types: torch.Tensor) -> torch.Tensor:
+        """(B,) bool: notes whose chosen onset is that of the notes in ``sounding``.
+
+        Computed once per event (its onset is chosen before its pitch) and kept until
+        :meth:`update`.
+        """
+        if self._same is None:
+            self._same = (
+                (types == self.g.note)
+                & (chosen[:, self.beat] == self.prev_beat)
+                & (chosen[:, self.pos] == self.prev_pos)
+            )
+        return self._same
+
+    def update(self, row: torch.Tensor) -> torch.Tensor:
+        """Take in the sampled rows (B, F); returns which rows ended (B,) bool.
+
+        A timed event at or past ``max_beats``, or a note past a fill's span, is replaced by
+        end-of-song (in place).
+        """
+        import torch
+
+        self._same = self._avail = self._floor = None  # the next event starts afresh
+        g = self.g
+        types = row[:, 0]
+        if self.span:
+            past = (types == g.note) & (row[:, self.beat] > self.span[1])
+            row[past] = 0
+            row[past, 0] = g.eos
+            types = row[:, 0]
+        timed = g.timed[types]
+        if self.max_beats is not None:
+            late = timed & (row[:, self.beat] - 1 >= self.max_beats)
+            row[late] = 0
+            row[late, 0] = g.eos
+            types = row[:, 0]
+            timed = g.timed[types]
+        if self.unison:
+            moved = timed & (
+                (row[:, self.beat] != self.prev_beat) | (row[:, self.pos] != self.prev_pos)
+            )
+            B, v_pitch, v_instr = self.sounding.shape
+            pitch = row[:, self.pitch].clamp(0, v_pitch - 1)
+            cell = pitch * v_instr + row[:, self.instr].clamp(0, v_instr - 1)
+            bit = (types == g.note).long() << row[:, self.dur].clamp(0, 62)  # 0: not a note
+            flat = self.sounding.masked_fill(moved[:, None, None], 0).view(B, -1)
+            cell = cell[:, None]
+            flat.scatter_(1, cell, flat.gather(1, cell) | bit[:, None])
+            self.sounding = flat.view(B, v_pitch, v_instr)
+        if self.on["polyphony"]:
+            self._track(row, types == g.note)
+        self.prev_beat = torch.where(timed, row[:, self.beat], self.prev_beat)
+        self.prev_pos = torch.where(timed, row[:, self.pos], self.prev_pos)
+        self.prev_timed = torch.where(timed, types, self.prev_timed)
+        is_instr = types == g.instrument
+        instr = row[:, self.instr].clamp(0, self.sizes[self.instr] - 1)
+        self.last_instr = torch.where(is_instr, instr, self.last_instr)
+        if self.grow:
+            grown = torch.nn.functional.one_hot(instr, self.sizes[self.instr]).bool()
+            self.notes_ok = self.notes_ok | (grown & is_instr[:, None] & self.header_ok[None])
+        self.n_notes = self.n_notes + (types == g.note).long()
+        self.prev_type = types
+        ended = types == g.eos
+        return ended | (types == g.son) if self.header_only else ended
+
+
+__all__ = [
+    "RULES",
+    "Constraints",
+    "Limits",
+    "MaskState",
+    "PromptInfo",
+    "Violation",
+    "check_sequence",
+    "read_prompt",
+]

@@ -1,0 +1,395 @@
+"""The sampler: constrained, KV-cached decoding of note-tuple sequences.
+
+:func:`sample_codes` continues one prompt (an int64 code array, see :mod:`tuplet.encoding`)
+into ``n`` sequences at once, one event per step and one field after another: the type
+first, then the other fields, each knowing the type (and, with cascade heads, conditioned on
+the fields already chosen). Each field is drawn from the model's distribution restricted to
+the codes the rules of :mod:`tuplet.generation.constraints` allow, then shaped by the field's
+temperature, top-k and top-p. The default is MMT's own sampler: top-k with
+k = ceil(10% of the field's vocabulary), temperature 1 (so the type, with 5 or 10 codes, is
+chosen greedily).
+
+Speed: the prompt is run once and its keys and values are shared by the whole batch (a KV
+cache); each step then runs the model on one new event per sequence; the masks are tensor
+operations on the batch (no Python loop over sequences); finished sequences leave the batch.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, NamedTuple
+
+import numpy as np
+
+from tuplet.encoding import EncodingConfig
+from tuplet.errors import TupletError, UsageError
+from tuplet.generation.constraints import (
+    RULES,
+    Constraints,
+    Limits,
+    MaskState,
+    Violation,
+    check_sequence,
+    read_prompt,
+)
+
+if TYPE_CHECKING:
+    import torch
+
+    from tuplet.model.transformer import MusicTransformer
+
+KNOBS: tuple[str, ...] = ("temperature", "top_k", "top_k_frac", "top_p")
+DEFAULT_TOP_K_FRAC = 0.1
+"""MMT's sampler: top-k with k = ceil(10% of each field's vocabulary)."""
+_NO_DEFAULT_MODEL = (
+    "no default model is installed; pass --model CHECKPOINT (train one with `tuplet train`)"
+)
+
+
+def default_model_path() -> Path:
+    """The checkpoint shipped in the package (``tuplet/data/default-model``).
+
+    Raises:
+        TupletError: No default model is installed.
+    """
+    from importlib.resources import files
+
+    path = Path(str(files("tuplet") / "data" / "default-model"))
+    if not (path / "config.json").is_file():
+        raise TupletError(_NO_DEFAULT_MODEL)
+    return path
+
+
+# ------------------------------------------------------------------------------ settings
+@dataclass(frozen=True)
+class SamplingSettings:
+    """How each field's code is drawn.
+
+    Attributes:
+        temperature: Divides the logits; 0 = greedy.
+        top_k_frac: Keep the ``ceil(top_k_frac * vocabulary)`` most likely codes (MMT: 0.1;
+            1 keeps all).
+        top_k: When > 0, keep this many codes instead (for every field).
+        top_p: Keep the smallest set of most likely codes whose probability reaches this.
+        per_field: Field name -> {knob: value} overriding the above for one field, e.g.
+            ``{"pitch": {"temperature": 1.2}}``; a field's ``top_k`` wins over its
+            ``top_k_frac``, which wins over the global ``top_k``.
+    """
+
+    temperature: float = 1.0
+    top_k_frac: float = DEFAULT_TOP_K_FRAC
+    top_k: int = 0
+    top_p: float = 1.0
+    per_field: Mapping[str, Mapping[str, float]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        _check_knobs(
+            {k: getattr(self, k) for k in ("temperature", "top_k_frac", "top_k", "top_p")}, ""
+        )
+        for name, knobs in self.per_field.items():
+            unknown = sorted(set(knobs) - set(KNOBS))
+            if unknown:
+                raise UsageError(
+                    f"unknown sampling setting {', '.join(unknown)} for {name} "
+                    f"(choose from {', '.join(KNOBS)})"
+                )
+            _check_knobs(dict(knobs), f" for {name}")
+
+    def resolve(self, field_names: Sequence[str], vocab_sizes: Sequence[int]) -> list[FieldRule]:
+        """The (temperature, k, p) of each field.
+
+        Raises:
+            UsageError: ``per_field`` names a field the encoding does not have.
+        """
+        unknown = sorted(set(self.per_field) - set(field_names))
+        if unknown:
+            raise UsageError(
+                f"no field named {', '.join(unknown)} (fields: {', '.join(field_names)})"
+            )
+        rules = []
+        for name, size in zip(field_names, vocab_sizes, strict=True):
+            own = self.per_field.get(name, {})
+            if "top_k" in own and own["top_k"] > 0:
+                k = int(own["top_k"])
+            elif "top_k_frac" in own:
+                k = math.ceil(float(own["top_k_frac"]) * size)
+            elif self.top_k > 0:
+                k = self.top_k
+            else:
+                k = math.ceil(self.top_k_frac * size)
+            rules.append(
+                FieldRule(
+                    float(own.get("temperature", self.temperature)),
+                    max(1, min(k, size)),
+                    float(own.get("top_p", self.top_p)),
+                )
+            )
+        return rules
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-safe dict of the settings."""
+        d = asdict(self)
+        d["per_field"] = {k: dict(v) for k, v in self.per_field.items()}
+        return d
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> SamplingSettings:
+        """Settings from :meth:`to_dict`'s form (keys other than the knobs are ignored).
+
+        Raises:
+            UsageError: A knob out of range, or a per-field knob that does not exist.
+        """
+        knobs = {k: d[k] for k in KNOBS if k in d}
+        per_field = {str(f): dict(v) for f, v in dict(d.get("per_field") or {}).items()}
+        return cls(**knobs, per_field=per_field)
+
+    def updated(
+        self, knobs: Mapping[str, float], per_field: Mapping[str, Mapping[str, float]]
+    ) -> SamplingSettings:
+        """These settings with some knobs (global, or of one field) replaced.
+
+        A knob given globally replaces that knob for every field, per-field values of it
+        included (so ``top_k_frac=0.1`` gives MMT's sampler back even for a model whose
+        recommended settings keep more pitch codes); per-field values given here then apply.
+        """
+        merged = {
+            f: {k: v for k, v in own.items() if k not in knobs} for f, own in self.per_field.items()
+        }
+        merged = {f: own for f, own in merged.items() if own}
+        for name, own in per_field.items():
+            merged.setdefault(name, {}).update(own)
+        changes: dict[str, Any] = dict(knobs)
+        return replace(self, **changes, per_field=merged)
+
+
+class FieldRule(NamedTuple):
+    """The sampling rule of one field: temperature, top-k (k = vocabulary: off) and top-p."""
+
+    temperature: float
+    k: int
+    p: float
+
+
+def _check_knobs(knobs: dict[str, Any], where: str) -> None:
+    checks = {
+        "temperature": lambda v: v >= 0,
+        "top_k_frac": lambda v: 0 < v <= 1,
+        "top_k": lambda v: v >= 0 and float(v).is_integer(),
+        "top_p": lambda v: 0 < v <= 1,
+    }
+    wanted = {
+        "temperature": ">= 0",
+        "top_k_frac": "in (0, 1]",
+        "top_k": "a whole number >= 0",
+        "top_p": "in (0, 1]",
+    }
+    for name, value in knobs.items():
+        if not isinstance(value, (int, float)) or not checks[name](value):
+            raise UsageError(f"{name}{where} must be {wanted[name]}, got {value!r}")
+
+
+# ------------------------------------------------------------------------------ sampling
+PARALLEL_ROWS = 4
+"""On a CPU, a forward pass over fewer rows (sequences x new events) than this runs on one
+thread: measured on the project's 2-core machine, one cached step of a single stream was no
+faster on two threads (small preset 3.23 against 3.25 ms; mmt-paper 12.8 against 12.3 ms),
+two streams were mixed (small 5.6 against 5.4 ms, mmt-paper 19.3 against 22.5 ms), four and
+eight were faster on two."""
+
+
+def _draw(logits: torch.Tensor, allowed: torch.Tensor, rule: FieldRule, generator: Any) -> Any:
+    """One code per row from ``logits`` (B, V) restricted to ``allowed`` (B, V).
+
+    The ``k`` best allowed codes are kept (sorted), tempered, cut to the top-``p`` mass, and
+    one is drawn by an exponential race (``argmax p_i / E_i`` with ``E_i ~ Exp(1)`` picks
+    ``i`` with probability ``p_i``), which costs a fraction of ``torch.multinomial``.
+    """
+    import torch
+
+    logits = logits.float().masked_fill(~allowed, -math.inf)
+    if rule.temperature == 0 or rule.k == 1:
+        return logits.argmax(dim=-1)
+    values, index = logits.topk(rule.k, dim=-1)  # (B, k), best first
+    if rule.temperature != 1:
+        values = values / rule.temperature
+    probs = values.softmax(dim=-1)
+    if rule.p < 1:
+        # drop a code once the codes before it already reach p (the first is always kept)
+        probs = probs.masked_fill(probs.cumsum(dim=-1) - probs >= rule.p, 0.0)
+    race = torch.empty_like(probs).exponential_(generator=generator).clamp_min_(1e-30)
+    choice = (probs / race).argmax(dim=-1, keepdim=True)
+    return index.gather(-1, choice).squeeze(-1)
+
+
+def sample_codes(
+    model: MusicTransformer,
+    encoding: EncodingConfig,
+    prompt: np.ndarray,
+    *,
+    n: int = 1,
+    settings: SamplingSettings | None = None,
+    limits: Limits | None = None,
+    constraints: Constraints | None = None,
+    generator: torch.Generator | None = None,
+    use_cache: bool = True,
+    progress: bool = False,
+) -> list[np.ndarray]:
+    """Continue a prompt into ``n`` sequences, obeying the rules of the module docstring.
+
+    Args:
+        model: The model (put in eval mode for the call).
+        encoding: Its encoding (``info["encoding"]`` of its checkpoint).
+        prompt: (P, F) codes: start-of-song, then any valid beginning (a header, events, or
+            a fill-in-the-middle context ending with the two fill markers).
+        n: How many sequences (sampled as one batch).
+        settings: Temperature, top-k, top-p (default: MMT's sampler).
+        limits: Length limits (default: up to the model's ``max_seq_len``).
+        constraints: Instruments and forbidden event types.
+        generator: Randomness (a ``torch.Generator`` on the model's device).
+        use_cache: Decode with a KV cache; False recomputes the whole sequence every step
+            (for comparison).
+        progress: Show a progress bar (tqdm).
+
+    Returns:
+        ``n`` int64 arrays (prompt + new rows, ending with end-of-song).
+
+    Raises:
+        UsageError: A model and encoding that do not match, a prompt that breaks the rules,
+            limits the model cannot meet, or constraints that leave nothing to sample.
+    """
+    import torch
+    from tqdm.auto import tqdm
+
+    settings = settings or SamplingSettings()
+    limits = limits or Limits()
+    constraints = constraints or Constraints()
+    c = model.config
+    if tuple(c.field_names) != encoding.fields or tuple(c.vocab_sizes) != encoding.vocab_sizes:
+        raise UsageError(
+            f"the model reads fields {list(c.field_names)} with vocabularies "
+            f"{list(c.vocab_sizes)}, not the {encoding.name} encoding's "
+            f"{list(encoding.vocab_sizes)}"
+        )
+    if n < 1:
+        raise UsageError(f"n must be at least 1, got {n}")
+    prompt = np.asarray(prompt, dtype=np.int64)
+    info = read_prompt(prompt, encoding)
+    max_events = c.max_seq_len if limits.max_events is None else limits.max_events
+    if not len(prompt) < max_events <= c.max_seq_len:
+        raise UsageError(
+            f"max_events {max_events} must exceed the prompt's {len(prompt)} events and be at "
+            f"most the model's max_seq_len {c.max_seq_len}"
+        )
+    if limits.max_beats is not None and not 0 < limits.max_beats <= encoding.max_beat:
+        raise UsageError(
+            f"max_beats {limits.max_beats} must be 1..{encoding.max_beat} (the model's beats)"
+        )
+    rules = settings.resolve(encoding.fields, encoding.vocab_sizes)
+    device = next(model.parameters()).device
+    state = MaskState(encoding, info, n, constraints, limits, device)
+    g = state.g
+    steps = max_events - len(prompt)
+    n_fields = len(encoding.fields)
+    out = torch.zeros(n, steps, n_fields, dtype=torch.long, device=device)
+    lengths = torch.full((n,), steps, dtype=torch.long)
+    active = torch.arange(n, device=device)
+    was_training = model.training
+    model.eval()
+    # the masks and draws are tiny tensor operations, slower on several threads than on one:
+    # only the model's forward pass gets the threads (switching costs under a microsecond),
+    # and only when it has rows enough to share: a cached step of fewer than
+    # PARALLEL_ROWS sequences gains little or nothing from more threads, and their spinning
+    # after it slows the sampling that follows (docs/benchmarks.md, Generation)
+    threads = torch.get_num_threads()
+    few = device.type == "cpu" and threads > 1
+
+    def forward(codes: torch.Tensor, cache: Any) -> torch.Tensor:
+        wide = codes.shape[0] * codes.shape[1] >= PARALLEL_ROWS
+        if few and wide:
+            torch.set_num_threads(threads)
+        h = model.hidden(codes, kv_cache=cache)[0][:, -1]  # (B, d)
+        if few:
+            torch.set_num_threads(1)
+        return h
+
+    try:
+        with (
+            torch.inference_mode(),
+            tqdm(total=steps, unit="event", disable=not progress, leave=False) as bar,
+        ):
+            seq = torch.as_tensor(prompt, device=device)[None]  # (1, P, F)
+            cache = model.new_cache(1, capacity=max_events) if use_cache else None
+            h = forward(seq, cache).expand(n, -1)  # (n, d)
+            if cache is not None:
+                cache.select(torch.zeros(n, dtype=torch.long, device=device))
+            else:
+                seq = seq.expand(n, -1, -1)
+            for step in range(steps):
+                row = torch.zeros(len(active), n_fields, dtype=torch.long, device=device)
+                types = _draw(
+                    model.head_logits(h, None, 0),
+                    state.type_mask(force_end=step == steps - 1),
+                    rules[0],
+                    generator,
+                )
+                row[:, 0] = types
+                defined = g.defined[types]  # (B, F)
+                # one sync per step: which fields some row needs, which every row needs
+                needed, every = torch.stack([defined.any(dim=0), defined.all(dim=0)]).tolist()
+                last = max((j for j in range(n_fields) if needed[j]), default=0)
+                if not state.on["fields"]:
+                    last = n_fields - 1
+                # the cascade input carried from field to field (a field no row needs keeps
+                # its code 0, which later fields still see, as in training)
+                prefix = model.cascade_prefix(None, types, 0) if last > 0 else None
+                for j in range(1, last + 1):
+                    if needed[j] or not state.on["fields"]:
+                        allowed = state.field_mask(
+                            j, types, None if every[j] else defined[:, j], row
+                        )
+                        row[:, j] = _draw(
+                            model.head_logits(h, prefix, j), allowed, rules[j], generator
+                        )
+                    if j < last:
+                        prefix = model.cascade_prefix(prefix, row[:, j], j)
+                ended = state.update(row)
+                out[active, step] = row
+                bar.update(1)
+                if bool(ended.any()):
+                    lengths[active[ended].cpu()] = step + 1
+                    keep = (~ended).nonzero().squeeze(1)
+                    if len(keep) == 0:
+                        break
+                    active, row, h = active[keep], row[keep], h[keep]
+                    state.select(keep)
+                    if cache is not None:
+                        cache.select(keep)
+                    else:
+                        seq = seq[keep]
+                if cache is not None:
+                    h = forward(row[:, None], cache)
+                else:
+                    seq = torch.cat([seq, row[:, None]], dim=1)
+                    h = forward(seq, None)
+    finally:
+        model.train(was_training)
+        torch.set_num_threads(threads)
+    new = out.cpu().numpy()
+    return [np.concatenate([prompt, new[i, : int(lengths[i])]]) for i in range(n)]
+
+
+__all__ = [
+    "DEFAULT_TOP_K_FRAC",
+    "RULES",
+    "Constraints",
+    "FieldRule",
+    "Limits",
+    "SamplingSettings",
+    "Violation",
+    "check_sequence",
+    "default_model_path",
+    "sample_codes",
+]

@@ -1,0 +1,598 @@
+"""The multitrack music transformer: MMT's architecture, plus switchable improvements.
+
+A piece is a sequence of events; each event is a row of ``F`` integer codes (``type``, ``beat``,
+``position``, ``pitch``, ... see :mod:`tuplet.encoding`). The model reads rows ``0..t`` and
+predicts every field of row ``t + 1``.
+
+The MMT paper's model (preset ``mmt-paper``, 19,944,950 parameters with the MMT vocabulary) is:
+the ``F`` field embeddings summed, plus a learned absolute position embedding scaled by
+``d_model ** -0.5``, dropout; ``n_layer`` pre-LayerNorm blocks (causal self-attention without
+q/k/v biases, with an output-projection bias; GELU feed-forward ``ff_mult`` times wider, with
+biases); a final LayerNorm; ``F`` independent linear heads. Dropout sits where MMT has it: on
+the embeddings, on the attention weights and inside the feed-forward.
+
+Improvements, each a config switch so it can be measured against MMT:
+
+* ``cascade``: within-note dependence. Field ``j`` of row ``t + 1`` is predicted from the hidden
+  state ``h_t`` plus small learned embeddings of the fields ``0..j-1`` already chosen for row
+  ``t + 1`` (teacher-forced in training; supplied one by one when sampling, through
+  :meth:`MusicTransformer.field_logits`), through one small MLP shared by all fields.
+* ``clean_loss``: padding is masked, fields undefined for the target's event type are not
+  supervised, and the loss is the per-note negative log-likelihood. Without it the loss is
+  MMT's: the sum over fields of the mean cross-entropy over all positions, padding included.
+* ``position``: ``absolute`` (learned, MMT), ``rotary`` (on the event index), ``none``,
+  ``onset-rotary`` (rotary phases from the musical onset in ticks, so attention depends on the
+  time distance in beats rather than on how many events lie between), and ``hybrid-rotary``
+  (half of the rotary frequencies on the event index, half on the onset: simultaneous notes
+  still have an order).
+* A KV cache (:meth:`MusicTransformer.new_cache`) for step-by-step decoding; cached decoding
+  equals the full forward pass.
+
+Everything runs in fp32 on CPU and under ``torch.autocast("cuda", dtype=torch.bfloat16)``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, fields
+from typing import Any, NamedTuple, cast
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from tuplet.errors import UsageError
+from tuplet.model.layers import Block, KVCache
+
+POSITIONS: tuple[str, ...] = ("absolute", "rotary", "none", "onset-rotary", "hybrid-rotary")
+_ONSET_POSITIONS = ("onset-rotary", "hybrid-rotary")
+
+
+# ------------------------------------------------------------------------------ config
+@dataclass(frozen=True)
+class ModelConfig:
+    """The architecture; saved in every checkpoint and rebuilt from there.
+
+    Attributes:
+        field_names: Name of each code column, e.g. ``("type", "beat", ...)``.
+        vocab_sizes: Number of codes of each field (codes ``0..size-1``).
+        n_layer: Transformer blocks.
+        n_head: Attention heads per block.
+        d_model: Width of the residual stream; a multiple of ``n_head``.
+        ff_mult: Feed-forward width as a multiple of ``d_model``.
+        dropout: Dropout on the embeddings, the attention weights and inside the feed-forward.
+        max_seq_len: Longest sequence (events); the size of the absolute position table.
+        position: One of :data:`POSITIONS`.
+        cascade: Predict the fields of an event one after another (within-note dependence).
+        clean_loss: Mask padding and undefined fields; train on the per-note NLL.
+        defined_fields: ``defined_fields[type][field]`` is True when events of that type carry
+            information in that field (the ``type`` field always does); None = every field of
+            every real event is supervised.
+        beat_field: Name of the beat field (onset positions need it; code ``b`` = beat ``b-1``).
+        position_field: Name of the within-beat position field (code ``p`` = tick ``p-1``).
+        resolution: Ticks per beat of the codes; onset ticks = ``beat * resolution + position``.
+        rotary_base: Base of the rotary frequencies.
+    """
+
+    field_names: tuple[str, ...]
+    vocab_sizes: tuple[int, ...]
+    n_layer: int = 4
+    n_head: int = 4
+    d_model: int = 256
+    ff_mult: int = 4
+    dropout: float = 0.1
+    max_seq_len: int = 1024
+    position: str = "absolute"
+    cascade: bool = True
+    clean_loss: bool = True
+    defined_fields: tuple[tuple[bool, ...], ...] | None = None
+    beat_field: str = "beat"
+    position_field: str = "position"
+    resolution: int = 12
+    rotary_base: float = 10000.0
+
+    def __post_init__(self) -> None:
+        # accept lists (JSON) but store tuples, so the config stays hashable and frozen
+        object.__setattr__(self, "field_names", tuple(str(n) for n in self.field_names))
+        object.__setattr__(self, "vocab_sizes", tuple(int(v) for v in self.vocab_sizes))
+        if self.defined_fields is not None:
+            table = tuple(tuple(bool(x) for x in row) for row in self.defined_fields)
+            object.__setattr__(self, "defined_fields", table)
+        problem = next(self._problems(), None)
+        if problem is not None:
+            raise UsageError(f"model config: {problem}")
+
+    def _problems(self) -> Iterator[str]:
+        n = len(self.field_names)
+        if n == 0 or len(self.vocab_sizes) != n or min(self.vocab_sizes) < 1:
+            yield f"{n} field names need as many vocabulary sizes >= 1, got {self.vocab_sizes}"
+            return
+        for name in ("n_layer", "n_head", "d_model", "ff_mult", "max_seq_len", "resolution"):
+            if int(getattr(self, name)) < 1:
+                yield f"{name} must be >= 1, got {getattr(self, name)}"
+                return
+        if self.d_model % self.n_head:
+            yield f"d_model {self.d_model} is not a multiple of n_head {self.n_head}"
+        if not 0.0 <= self.dropout < 1.0:
+            yield f"dropout must be in [0, 1), got {self.dropout}"
+        if self.position not in POSITIONS:
+            yield f"unknown position {self.position!r} (choose from {', '.join(POSITIONS)})"
+        if self.position not in ("absolute", "none") and self.head_dim % 4:
+            yield f"rotary positions need a head size that is a multiple of 4, not {self.head_dim}"
+        for name in (self.beat_field, self.position_field):
+            if self.position in _ONSET_POSITIONS and name not in self.field_names:
+                yield f"{self.position} positions need a field {name!r}"
+        table = self.defined_fields
+        if table is not None and (
+            len(table) != self.vocab_sizes[0] or any(len(row) != n for row in table)
+        ):
+            yield f"defined_fields must be {self.vocab_sizes[0]} rows (types) of {n} booleans"
+
+    @property
+    def n_fields(self) -> int:
+        """Number of code columns ``F``."""
+        return len(self.field_names)
+
+    @property
+    def head_dim(self) -> int:
+        """Width of one attention head."""
+        return self.d_model // self.n_head
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-safe dict with every field (lists for tuples)."""
+        d = asdict(self)
+        d["field_names"] = list(self.field_names)
+        d["vocab_sizes"] = list(self.vocab_sizes)
+        if self.defined_fields is not None:
+            d["defined_fields"] = [list(row) for row in self.defined_fields]
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> ModelConfig:
+        """Rebuild a config saved by :meth:`to_dict`; every field must be present.
+
+        Raises:
+            UsageError: Missing or unknown keys, or invalid values.
+        """
+        names = {f.name for f in fields(cls)}
+        unknown, missing = sorted(set(d) - names), sorted(names - set(d))
+        if unknown:
+            raise UsageError(f"model config: unknown keys {', '.join(unknown)}")
+        if missing:
+            raise UsageError(f"model config: missing keys {', '.join(missing)}")
+        return cls(**d)
+
+
+PRESETS: dict[str, dict[str, Any]] = {
+    # for tests: builds and runs in milliseconds
+    "tiny": {"n_layer": 2, "n_head": 2, "d_model": 32, "dropout": 0.0},
+    # the CPU default: ~3.5 M parameters with the MMT vocabulary
+    "small": {"n_layer": 4, "n_head": 4, "d_model": 256, "dropout": 0.1},
+    # the paper's model, exactly (19,944,950 parameters with vocab [5, 257, 13, 129, 33, 65])
+    "mmt-paper": {
+        "n_layer": 6,
+        "n_head": 8,
+        "d_model": 512,
+        "ff_mult": 4,
+        "dropout": 0.2,
+        "max_seq_len": 1024,
+        "position": "absolute",
+        "cascade": False,
+        "clean_loss": False,
+    },
+}
+
+
+def preset(name: str, field_names: Any, vocab_sizes: Any, **overrides: Any) -> ModelConfig:
+    """A named configuration for an encoding's fields, with some fields changed.
+
+    Args:
+        name: One of :data:`PRESETS` (``tiny``, ``small``, ``mmt-paper``).
+        field_names: The encoding's field names.
+        vocab_sizes: The encoding's vocabulary sizes.
+        **overrides: :class:`ModelConfig` fields to change (e.g. ``position="rotary"``).
+
+    Returns:
+        The config.
+
+    Raises:
+        UsageError: Unknown preset or override, or an invalid resulting config.
+    """
+    if name not in PRESETS:
+        raise UsageError(f"unknown model preset {name!r} (choose from {', '.join(PRESETS)})")
+    known = {f.name for f in fields(ModelConfig)} - {"field_names", "vocab_sizes"}
+    unknown = sorted(set(overrides) - known)
+    if unknown:
+        raise UsageError(f"unknown model config field(s): {', '.join(unknown)}")
+    return ModelConfig(
+        field_names=tuple(field_names),
+        vocab_sizes=tuple(vocab_sizes),
+        **{**PRESETS[name], **overrides},
+    )
+
+
+# ------------------------------------------------------------------------------ model
+class LossOutput(NamedTuple):
+    """What :meth:`MusicTransformer.loss` returns.
+
+    Attributes:
+        loss: The training objective (scalar): the per-note NLL with ``clean_loss``, MMT's sum
+            of per-field mean cross-entropies (padding counted) without.
+        field_losses: Field name -> mean cross-entropy over the supervised target events
+            (padding and undefined fields left out, whatever ``clean_loss`` says).
+        nll_per_note: Sum over supervised fields, mean over real target events (nats),
+            detached (a report; with ``clean_loss`` it equals ``loss``).
+        n_events: Number of real target events (scalar tensor).
+        event_nll: (B, T-1) NLL of each target event; 0 for padding.
+    """
+
+    loss: Tensor
+    field_losses: dict[str, Tensor]
+    nll_per_note: Tensor
+    n_events: Tensor
+    event_nll: Tensor
+
+
+class MusicTransformer(nn.Module):
+    """Decoder-only transformer over note-tuple codes; see the module docstring."""
+
+    inv_freq: Tensor  # (head_dim / 2,) rotary frequencies, rotary modes only
+    defined: Tensor  # (n_types, F) bool, with defined_fields only
+
+    def __init__(self, config: ModelConfig) -> None:
+        super().__init__()
+        self.config = c = config
+        d = c.d_model
+        self.field_embeddings = nn.ModuleList(nn.Embedding(v, d) for v in c.vocab_sizes)
+        self.position_embedding = (
+            nn.Embedding(c.max_seq_len, d) if c.position == "absolute" else None
+        )
+        self.embedding_drop = nn.Dropout(c.dropout)
+        self.blocks = nn.ModuleList(
+            Block(d, c.n_head, c.ff_mult, c.dropout) for _ in range(c.n_layer)
+        )
+        self.norm = nn.LayerNorm(d)
+        self.heads = nn.ModuleList(nn.Linear(d, v) for v in c.vocab_sizes)
+        if c.cascade:
+            # the last field is never an input to another field's prediction
+            self.cascade_embeddings = nn.ModuleList(nn.Embedding(v, d) for v in c.vocab_sizes[:-1])
+            self.cascade_queries = nn.Parameter(torch.zeros(c.n_fields, d))
+            self.cascade_norm = nn.LayerNorm(d)
+            self.cascade_mlp = nn.Sequential(
+                nn.Linear(d, d), nn.GELU(), nn.Linear(d, d), nn.Dropout(c.dropout)
+            )
+        if c.position != "absolute" and c.position != "none":
+            half = c.head_dim // 2
+            inv_freq = c.rotary_base ** (-torch.arange(half, dtype=torch.float64) / half)
+            self.register_buffer("inv_freq", inv_freq.float(), persistent=False)
+        if c.defined_fields is not None:
+            table = torch.tensor(c.defined_fields, dtype=torch.bool)
+            table[:, 0] = True  # the type of a real event is always supervised
+            self.register_buffer("defined", table, persistent=False)
+        self._init_weights()
+
+    def _init_weights(self) -> None:
+        # GPT-2 style: N(0, 0.02), residual projections scaled down by depth
+        for module in self.modules():
+            if isinstance(module, nn.Linear):
+                nn.init.normal_(module.weight, std=0.02)
+                if module.bias is not None:
+                    nn.init.zeros_(module.bias)
+            elif isinstance(module, nn.Embedding):
+                nn.init.normal_(module.weight, std=0.02)
+        residual_std = 0.02 / math.sqrt(2 * self.config.n_layer)
+        for block in self.blocks:
+            assert isinstance(block, Block)
+            nn.init.normal_(block.attn.out.weight, std=residual_std)
+            nn.init.normal_(block.ff_out.weight, std=residual_std)
+        if self.position_embedding is not None:
+            # stored unscaled (as MMT) and multiplied by d**-0.5 in use: 0.02 after scaling
+            nn.init.normal_(self.position_embedding.weight, std=0.02 * self.config.d_model**0.5)
+
+    def num_parameters(self) -> int:
+        """Number of parameters."""
+        return sum(p.numel() for p in self.parameters())
+
+    def new_cache(self, batch_size: int, capacity: int | None = None) -> KVCache:
+        """An empty KV cache for ``batch_size`` sequences (capacity grows as needed)."""
+        return KVCache(self.config.n_layer, batch_size, capacity or self.config.max_seq_len)
+
+    # ---------------------------------------------------------------------- positions
+    def onset_ticks(self, codes: Tensor, previous: Tensor | None = None) -> Tensor:
+        """Musical onset of each event, in ticks (B, T) float.
+
+        Rows whose beat code is 0 (undefined) take the onset of the preceding event, or
+        ``previous`` (B,) for the first rows (the last onset before these; default 0).
+        """
+        c = self.config
+        beat = codes[..., c.field_names.index(c.beat_field)]
+        tick = codes[..., c.field_names.index(c.position_field)]
+        ticks = (beat - 1).clamp(min=0) * c.resolution + (tick - 1).clamp(min=0)  # (B, T)
+        index = torch.arange(codes.shape[1], device=codes.device).expand_as(ticks)
+        last_defined = torch.where(beat > 0, index, -1).cummax(dim=1).values  # (B, T)
+        filled = ticks.gather(1, last_defined.clamp(min=0)).float()
+        if previous is None:
+            previous = filled.new_zeros(codes.shape[0])
+        return torch.where(last_defined >= 0, filled, previous[:, None].float())
+
+    def _rotary(self, codes: Tensor, start: int, cache: KVCache | None) -> Any:
+        """(cos, sin) of shape (B or 1, 1, T, Dh/2) for the rotary modes, else None."""
+        mode = self.config.position
+        if mode in ("absolute", "none"):
+            return None
+        T = codes.shape[1]
+        index = torch.arange(start, start + T, device=codes.device, dtype=torch.float32)
+        index_angles = index[None, :, None] * self.inv_freq  # (1, T, Dh/2)
+        if mode == "rotary":
+            angles = index_angles
+        else:
+            previous = None if cache is None else cache.last_onset_ticks
+            onset = self.onset_ticks(codes, previous)  # (B, T)
+            if cache is not None:
+                cache.last_onset_ticks = onset[:, -1]
+            angles = onset[:, :, None] * self.inv_freq  # (B, T, Dh/2)
+            if mode == "hybrid-rotary":
+                # even frequency slots follow the event index, odd ones the onset
+                on_index = torch.arange(angles.shape[-1], device=codes.device) % 2 == 0
+                angles = torch.where(on_index, index_angles, angles)
+        angles = angles[:, None]  # (B or 1, 1, T, Dh/2)
+        return angles.cos(), angles.sin()
+
+    @staticmethod
+    def _attention_mask(
+        T: int, start: int, pad_mask: Tensor | None, cache: KVCache | None, device: Any
+    ) -> Tensor | None:
+        """Bool mask (B or 1, 1, T, start+T), True = may attend; None = causal (or none).
+
+        None means plain causal attention, or, for one new event after cached ones, no mask.
+        """
+        key_real = None if pad_mask is None else pad_mask.bool()
+        if cache is not None and (key_real is not None or cache.key_real is not None):
+            # the cache remembers which keys are real once any padding was given
+            B = cache.batch_size
+            old = cache.key_real
+            if old is None:
+                old = torch.ones(B, start, dtype=torch.bool, device=device)
+            if key_real is None:
+                key_real = torch.ones(B, T, dtype=torch.bool, device=device)
+            key_real = cache.key_real = torch.cat((old, key_real), dim=1)
+        if key_real is None and (start == 0 or T == 1):
+            return None  # plain causal; one new event sees every cached one
+        query_pos = torch.arange(start, start + T, device=device)[:, None]
+        key_pos = torch.arange(start + T, device=device)[None, :]
+        mask = (key_pos <= query_pos)[None, None]  # (1, 1, T, S)
+        if key_real is not None:
+            # padded keys are hidden; every row may still see itself (no all-masked rows)
+            mask = mask & (key_real[:, None, None, :] | (key_pos == query_pos))
+        return mask
+
+    # ---------------------------------------------------------------------- forward
+    def hidden(
+        self,
+        codes: Tensor,
+        *,
+        pad_mask: Tensor | None = None,
+        kv_cache: KVCache | None = None,
+        return_attention: bool = False,
+    ) -> tuple[Tensor, list[Tensor]]:
+        """Final hidden states (after the last LayerNorm) of every event.
+
+        Args:
+            codes: (B, T, F) codes; with a cache, the events after those cached.
+            pad_mask: (B, T) bool, True = real event; padded events are hidden from the
+                attention of the others (positions still count them). Not needed for right
+                padding, which causality hides; for left-padded prompts in a batch.
+            kv_cache: A cache from :meth:`new_cache`; the new events are appended to it.
+            return_attention: Also return each layer's attention weights (B, H, T, S).
+
+        Returns:
+            ``(h, attentions)``: h (B, T, d_model); attentions one per layer, or empty.
+
+        Raises:
+            UsageError: Wrong shape, or longer than ``max_seq_len`` with absolute positions.
+        """
+        c = self.config
+        if codes.dim() != 3 or codes.shape[-1] != c.n_fields:
+            raise UsageError(
+                f"codes must be (batch, events, {c.n_fields}), got {tuple(codes.shape)}"
+            )
+        B, T, _ = codes.shape
+        start = 0 if kv_cache is None else kv_cache.length
+        if kv_cache is not None and kv_cache.batch_size != B:
+            raise UsageError(f"cache holds {kv_cache.batch_size} sequences, codes have {B}")
+        x = sum(emb(codes[..., f]) for f, emb in enumerate(self.field_embeddings))  # (B,T,d)
+        assert isinstance(x, Tensor)
+        if self.position_embedding is not None:
+            if start + T > c.max_seq_len:
+                raise UsageError(
+                    f"{start + T} events exceed max_seq_len {c.max_seq_len} "
+                    "(absolute positions cannot go further)"
+                )
+            pos = torch.arange(start, start + T, device=codes.device)
+            x = x + self.position_embedding(pos) * c.d_model**-0.5
+        x = self.embedding_drop(x)
+        rope = self._rotary(codes, start, kv_cache)
+        mask = self._attention_mask(T, start, pad_mask, kv_cache, codes.device)
+        attentions = []
+        for layer, block in enumerate(self.blocks):
+            x, weights = block(
+                x,
+                rope=rope,
+                mask=mask,
+                cache=kv_cache,
+                layer=layer,
+                return_attention=return_attention,
+            )
+            if weights is not None:
+                attentions.append(weights)
+        if kv_cache is not None:
+            kv_cache.length += T
+        return self.norm(x), attentions
+
+    def _head(self, h: Tensor, prefix: Tensor | None, j: int) -> Tensor:
+        """Logits of field j from hidden state h and the summed cascade embeddings."""
+        if not self.config.cascade:
+            return self.heads[j](h)
+        u = h + self.cascade_queries[j] if prefix is None else h + prefix + self.cascade_queries[j]
+        if self.training:
+            return self.heads[j](u + self.cascade_mlp(self.cascade_norm(u)))
+        # the same without module calls (sampling calls this once per field and step)
+        norm, head = self.cascade_norm, cast(nn.Linear, self.heads[j])
+        inner, outer = cast(nn.Linear, self.cascade_mlp[0]), cast(nn.Linear, self.cascade_mlp[2])
+        a = F.layer_norm(u, norm.normalized_shape, norm.weight, norm.bias, norm.eps)
+        a = F.gelu(F.linear(a, inner.weight, inner.bias))
+        return F.linear(u + F.linear(a, outer.weight, outer.bias), head.weight, head.bias)
+
+    def field_logits(self, h: Tensor, partial: Tensor, j: int) -> Tensor:
+        """Logits of field ``j`` of the next event, given its fields ``0..j-1`` (for sampling).
+
+        Args:
+            h: (..., d_model) hidden state of the last event (from :meth:`hidden`).
+            partial: (..., >= j) long, the codes already chosen for the next event.
+            j: Field index.
+
+        Returns:
+            (..., vocab_sizes[j]) logits. Without ``cascade``, ``partial`` is ignored.
+        """
+        prefix = None
+        for i in range(j if self.config.cascade else 0):
+            prefix = self.cascade_prefix(prefix, partial[..., i], i)
+        return self._head(h, prefix, j)
+
+    def cascade_prefix(self, prefix: Tensor | None, codes: Tensor, j: int) -> Tensor | None:
+        """The cascade input for field ``j + 1``, from that of field ``j`` and its codes.
+
+        ``prefix`` is the input for field ``j`` (None for field 0); the embedding of field
+        ``j``'s chosen ``codes`` is added. A sampler carries it from field to field instead of
+        re-embedding every chosen field each time (what :meth:`field_logits` does). Without
+        ``cascade`` it stays None.
+        """
+        if not self.config.cascade:
+            return None
+        e = self.cascade_embeddings[j](codes)
+        return e if prefix is None else prefix + e
+
+    def head_logits(self, h: Tensor, prefix: Tensor | None, j: int) -> Tensor:
+        """Logits of field ``j`` from the hidden state and the cascade input for field ``j``.
+
+        The cascade input comes from :meth:`cascade_prefix` (None for field 0 or without
+        ``cascade``).
+        """
+        return self._head(h, prefix, j)
+
+    def all_field_logits(self, h: Tensor, targets: Tensor | None = None) -> list[Tensor]:
+        """Logits of every field of the next event, (B, T, V_f) each.
+
+        With ``cascade``, field ``j`` is conditioned on fields ``0..j-1`` of ``targets``
+        (B, T, F), or, when ``targets`` is None, on the most likely (greedy) choices, with
+        fields undefined for the chosen type set to 0 (as a sampler would).
+        """
+        logits: list[Tensor] = []
+        prefix = types = None
+        for j in range(self.config.n_fields):
+            logits.append(self._head(h, prefix, j))
+            if self.config.cascade and j < self.config.n_fields - 1:
+                if targets is not None:
+                    chosen = targets[..., j]
+                else:
+                    chosen = logits[-1].argmax(dim=-1)
+                    if j == 0:
+                        types = chosen
+                    elif types is not None and self.config.defined_fields is not None:
+                        chosen = chosen * self.defined[types, j]
+                e = self.cascade_embeddings[j](chosen)
+                prefix = e if prefix is None else prefix + e
+        return logits
+
+    def forward(
+        self,
+        codes: Tensor,
+        *,
+        targets: Tensor | None = None,
+        pad_mask: Tensor | None = None,
+        kv_cache: KVCache | None = None,
+        return_attention: bool = False,
+    ) -> Any:
+        """Logits for the event after each input event, and the loss when targets are given.
+
+        Args:
+            codes: (B, T, F) long input codes (for training: ``codes[:, :-1]``).
+            targets: (B, T, F) long, the event after each input (``codes[:, 1:]``); with
+                ``cascade`` they also condition the later fields (teacher forcing).
+            pad_mask: (B, T) bool, True = real input event; the loss counts only those.
+            kv_cache: See :meth:`hidden`.
+            return_attention: Also return the attention weights, one (B, H, T, S) per layer,
+                computed explicitly instead of through ``scaled_dot_product_attention``.
+
+        Returns:
+            ``(logits, loss)``, or ``(logits, loss, attentions)`` with ``return_attention``;
+            logits is a list of F tensors (B, T, V_f); loss is None without targets.
+        """
+        h, attentions = self.hidden(
+            codes, pad_mask=pad_mask, kv_cache=kv_cache, return_attention=return_attention
+        )
+        logits = self.all_field_logits(h, targets)
+        loss = None
+        if targets is not None:
+            real = pad_mask if pad_mask is not None else torch.ones_like(targets[..., 0]).bool()
+            loss = self._loss_terms(logits, targets, real.bool()).loss
+        return (logits, loss, attentions) if return_attention else (logits, loss)
+
+    def loss(self, codes: Tensor, mask: Tensor | None = None) -> LossOutput:
+        """Teacher-forced loss of whole sequences: inputs ``codes[:, :-1]``, targets ``[:, 1:]``.
+
+        Args:
+            codes: (B, T, F) long, right-padded (real events first).
+            mask: (B, T) bool True = real event, or (B,) lengths, or None (all real).
+
+        Returns:
+            A :class:`LossOutput`.
+        """
+        B, T, _ = codes.shape
+        if mask is None:
+            mask = torch.ones(B, T, dtype=torch.bool, device=codes.device)
+        elif mask.dim() == 1:
+            mask = torch.arange(T, device=codes.device)[None, :] < mask[:, None]
+        mask = mask.bool()
+        inputs, targets = codes[:, :-1], codes[:, 1:]
+        h, _ = self.hidden(inputs)
+        logits = self.all_field_logits(h, targets)
+        return self._loss_terms(logits, targets, mask[:, 1:] & mask[:, :-1])
+
+    def _loss_terms(self, logits: list[Tensor], targets: Tensor, real: Tensor) -> LossOutput:
+        c = self.config
+        B, T, Fn = targets.shape
+        ce = torch.stack(
+            [
+                F.cross_entropy(
+                    lg.float().flatten(0, 1), targets[..., f].flatten(), reduction="none"
+                ).view(B, T)
+                for f, lg in enumerate(logits)
+            ],
+            dim=-1,
+        )  # (B, T, F)
+        supervised = real[..., None].expand(B, T, Fn)
+        if c.defined_fields is not None:
+            types = targets[..., 0].clamp(0, len(c.defined_fields) - 1)
+            supervised = supervised & self.defined[types]  # (B, T, F)
+        weight = supervised.float()
+        event_nll = (ce * weight).sum(dim=-1)  # (B, T)
+        n_events = real.sum()
+        nll_per_note = event_nll.sum() / n_events.clamp(min=1)
+        per_field = (ce * weight).sum(dim=(0, 1)) / weight.sum(dim=(0, 1)).clamp(min=1)
+        field_losses = {name: per_field[f].detach() for f, name in enumerate(c.field_names)}
+        # MMT: each field's cross-entropy averaged over every position, padding included
+        loss = nll_per_note if c.clean_loss else ce.mean(dim=(0, 1)).sum()
+        return LossOutput(loss, field_losses, nll_per_note.detach(), n_events, event_nll)
+
+
+__all__ = [
+    "POSITIONS",
+    "PRESETS",
+    "KVCache",
+    "LossOutput",
+    "ModelConfig",
+    "MusicTransformer",
+    "preset",
+]

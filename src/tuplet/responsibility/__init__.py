@@ -1,0 +1,1 @@
+"""Responsibility: provenance, rights gate, originality, scope, audits, model cards."""

@@ -1,0 +1,481 @@
+"""Model cards: what a model learned from, what it cost, how good it is, what it is not for.
+
+:func:`write_model_card` writes ``MODEL_CARD.md`` into a checkpoint folder from facts that travel
+with the run: the checkpoint's ``config.json``, the dataset's summary
+(:func:`tuplet.corpus.inspect`, which reads the provenance records), the run's ``energy.json``
+and evaluation results. Nothing in the card is typed by hand except the optional ``notes``;
+every number comes from a file.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+
+def _table(counts: dict[str, Any], total: int, top: int = 12) -> list[str]:
+    rows = sorted(counts.items(), key=lambda kv: -kv[1])[:top]
+    lines = ["| | items | share |", "|---|---:|---:|"]
+    lines += [f"| {k} | {v} | {100 * v / max(1, total):.1f}% |" for k, v in rows]
+    return lines
+
+
+def model_card_text(
+    checkpoint: str | os.PathLike[str],
+    dataset: str | os.PathLike[str],
+    *,
+    run_dir: str | os.PathLike[str] | None = None,
+    evaluation: dict[str, Any] | None = None,
+    notes: str = "",
+    name: str | None = None,
+) -> str:
+    """The text of a model card (Markdown).
+
+    Args:
+        checkpoint: The checkpoint folder.
+        dataset: The dataset it was trained on (made by ``tuplet data prepare``).
+        run_dir: The training run folder (for ``energy.json``); default: the checkpoint's parent.
+        evaluation: Results to list, as ``{"title": {"metric": value, ...}, ...}``.
+        notes: Extra paragraphs (limitations found by hand, for instance).
+        name: What the title calls the model; default: the checkpoint's ``RUN/FOLDER`` names.
+
+    Returns:
+        Markdown text.
+    """
+    from tuplet.corpus import inspect
+    from tuplet.model.checkpoint import load_checkpoint_info
+
+    info = load_checkpoint_info(checkpoint)
+    data = inspect(dataset)
+    run = Path(run_dir) if run_dir is not None else Path(checkpoint).parent
+    model = info["model"]
+    training = info.get("training") or {}
+    n = int(data["sequences"])
+    if name is None:
+        name = f"{Path(checkpoint).resolve().parent.name}/{Path(checkpoint).name}"
+    lines = [
+        f"# Model card: {name}",
+        "",
+        "## What it is",
+        "",
+        f"A multitrack music transformer (tuplet {info.get('versions', {}).get('tuplet', '?')}) "
+        f"on the `{info['encoding']['name']}` note-tuple encoding: {model['n_layer']} layers, "
+        f"d={model['d_model']}, {model['n_head']} heads, position `{model['position']}`, "
+        f"cascade heads {'on' if model['cascade'] else 'off'}, "
+        f"clean loss {'on' if model['clean_loss'] else 'off'}; "
+        f"beats 0..{info['encoding']['max_beat'] - 1} per window, up to {model['max_seq_len']} "
+        f"events. Trained by `tuplet train` with seed {training.get('seed', '?')} for "
+        f"{training.get('steps', '?')} steps at most (batch {training.get('batch_size', '?')}, "
+        f"lr {training.get('lr', '?')}, fill-in-the-middle rate {training.get('fim_rate', 0)}).",
+        "",
+        "## What it learned from",
+        "",
+        f"{n} pieces ({data['notes']:,} notes, {data['beats']:,.0f} beats), split "
+        + ", ".join(f"{k} {v}" for k, v in data["splits"].items())
+        + " by content hash.",
+        "",
+        "Sources:",
+        "",
+        *_table(data["sources"], n),
+        "",
+        "Genres, regions and periods, as recorded in the provenance records:",
+        "",
+        *_table(data["genres"], n),
+        "",
+        *_table(data["regions"], n),
+        "",
+        *_table(data["periods"], n),
+        "",
+        "Instruments (pieces using each):",
+        "",
+        *_table(data["instruments"], n),
+        "",
+        "## Rights and licence terms of the training data",
+        "",
+        "Rights basis of each item (the weaker of the composition's and the file's):",
+        "",
+        *_table(data["rights"], n),
+        "",
+        "Compositions:",
+        "",
+        *_table(data["composition_rights"], n),
+        "",
+        "Encodings (the files themselves):",
+        "",
+        *_table(data["encoding_rights"], n),
+        "",
+        "Flags:",
+        "",
+        *_table(data["flags"], n),
+        "",
+        f"Every item's record is in `{Path(dataset).name}/provenance.jsonl`. An `unknown` basis "
+        "means exactly that: the terms under which the files were distributed are recorded, "
+        "and nothing more is claimed.",
+        "",
+    ]
+    bases = _bases(info)
+    lines += _gate_lines(info, bases)
+    if bases:
+        lines += _base_lines(bases)
+    lines += _energy_lines(_read_energy(run), bases)
+    lines += _sampling_lines(info.get("sampling"))
+    lines += _evaluation_lines(evaluation or {})
+    covered = ", ".join(sorted(data["periods"])) or "the periods listed above"
+    common = [k for k, v in data["instruments"].items() if v >= 0.05 * n]
+    lines += [
+        "## What it is not suited for",
+        "",
+        f"It knows only what it saw: {covered}; instruments in at least 5% of its pieces: "
+        f"{', '.join(common) or 'none'} (the full list is above). Music, instruments and "
+        "styles it has not seen (drums, popular, jazz, film or non-European music, lyrics, "
+        "unless listed above) it will answer in the style of what it knows, or badly. It is a "
+        "small model trained on a CPU: expect plausible textures, not finished compositions. "
+        "Its output may echo training pieces; check originality before publishing anything "
+        "made with it.",
+        "",
+        "## Make it yours",
+        "",
+        "Fine-tune it on your own music (files you own or may use):",
+        "",
+        "```bash",
+        "tuplet data prepare my-music/ --out data-out/mine --rights owned --holder 'Your Name'",
+        "tuplet train data-out/mine --from <this folder> --out runs/mine   # fine-tuning defaults",
+        "tuplet generate --model runs/mine/best --n 4 --out my-samples/",
+        "```",
+        "",
+    ]
+    if notes:
+        lines += ["## Notes", "", notes.strip(), ""]
+    return "\n".join(lines)
+
+
+def _read_energy(*folders: Path) -> dict[str, Any] | None:
+    """The first ``energy.json`` among the folders, or None."""
+    for folder in folders:
+        if (folder / "energy.json").exists():
+            e: dict[str, Any] = json.loads((folder / "energy.json").read_text(encoding="utf-8"))
+            return e
+    return None
+
+
+def _energy_lines(e: dict[str, Any] | None, bases: list[dict[str, Any]]) -> list[str]:
+    """The card's "Energy and CO2 of training" section (none without a record)."""
+    if e is None:
+        return []
+    own_kwh = e.get("total_kwh", e["kwh"])
+    with_bases = [b.get("energy_kwh") for b in bases]
+    bases_kwh = sum(float(k) for k in with_bases if k is not None)
+    return [
+        "## Energy and CO2 of training",
+        "",
+        f"- energy: {own_kwh:.4g} kWh over "
+        f"{e.get('total_hours', e['hours']) * 60:.1f} minutes"
+        + (
+            f" (this run; {own_kwh + bases_kwh:.4g} kWh with the training of the "
+            "model it started from)"
+            if bases and all(k is not None for k in with_bases)
+            else ""
+        ),
+        f"- emissions: {e.get('total_kg_co2eq', e['kg_co2eq']) * 1000:.4g} g CO2eq at "
+        f"{e['grid_intensity_g_per_kwh']:.0f} g/kWh ({e['country_iso_code']}; "
+        f"{e['intensity_source']})",
+        f"- hardware: {e['hardware'].get('cpu')} x{e['hardware'].get('cpu_count')}"
+        + (f", {e['hardware']['gpu']}" if e["hardware"].get("gpu") else ""),
+        f"- method: {e['method']}",
+        "",
+    ]
+
+
+def _sampling_lines(sampling: dict[str, Any] | None) -> list[str]:
+    """The card's "Sampling" section: the settings ``tuplet generate`` uses by default."""
+    if not sampling:
+        return []
+    knobs = {k: v for k, v in sampling.items() if k != "chosen_on"}
+    return [
+        "## Sampling",
+        "",
+        f"`tuplet generate` samples this model with `{json.dumps(knobs, sort_keys=True)}` "
+        "unless told otherwise (the knobs not named keep MMT's values: top-k with 10% of "
+        "each field's codes, temperature 1)"
+        + (f"; chosen {sampling['chosen_on']}." if sampling.get("chosen_on") else "."),
+        "",
+    ]
+
+
+def _evaluation_lines(evaluation: dict[str, Any]) -> list[str]:
+    """The card's "Evaluation" section: one table per title."""
+    if not evaluation:
+        return []
+    lines = ["## Evaluation", ""]
+    for title, values in evaluation.items():
+        lines += [f"{title}:", "", "| | value |", "|---|---:|"]
+        lines += [
+            f"| {k} | {v:.4g} |" if isinstance(v, float) else f"| {k} | {v} |"
+            for k, v in values.items()
+        ]
+        lines.append("")
+    return lines
+
+
+def _bases(info: dict[str, Any]) -> list[dict[str, Any]]:
+    """The checkpoints a model was fine-tuned from, nearest first."""
+    out: list[dict[str, Any]] = []
+    base = info.get("extra", {}).get("base")
+    while isinstance(base, dict) and len(out) < 16:
+        out.append(base)
+        base = base.get("base")
+    return out
+
+
+def _gate_outcome(gate: dict[str, Any] | None) -> str:
+    """One rights-gate record in words."""
+    from tuplet.responsibility.gate import REASONS
+
+    if gate is None:
+        return (
+            "no rights-gate record (trained before `tuplet train` checked rights, or by other "
+            "means): the rights of its data were not checked"
+        )
+    use = gate.get("use")
+    if gate.get("outcome") == "passed":
+        return (
+            f"passed for {use} use: all {gate.get('checked')} items have a known rights basis "
+            f"whose recorded terms allow {use} use, and every file matched the hash recorded "
+            "when the data was prepared"
+        )
+    why = ", ".join(f"{n} {REASONS.get(k, k)}" for k, n in (gate.get("counts") or {}).items())
+    return (
+        f"went on unverified for {use} use: {gate.get('failing')} of {gate.get('checked')} "
+        f'items failed ({why}), and training went on for this reason: "{gate.get("reason")}"'
+    )
+
+
+def _gate_lines(info: dict[str, Any], bases: list[dict[str, Any]]) -> list[str]:
+    """The card's "Rights gate" section: this run's outcome, its bases', and what it claims."""
+    from tuplet.responsibility.gate import REASONS, USES
+
+    gate = info.get("extra", {}).get("rights_gate")
+    lines = [
+        "## Rights gate",
+        "",
+        "Before training, `tuplet train` checks every item of the train and valid splits for "
+        "the declared use: the rights basis and flags of its provenance record, and its file "
+        "against the SHA-256 recorded when the data was prepared (the table of uses is in "
+        "tuplet's `docs/data.md`).",
+        "",
+        f"- this model's training data: {_gate_outcome(gate)}",
+    ]
+    for depth, b in enumerate(bases):
+        what = "the model it was fine-tuned from" if depth == 0 else "whose base was"
+        lines.append(f"- {what}: {_gate_outcome(b.get('rights_gate'))}")
+    lines.append("")
+    if gate is not None and gate.get("outcome") != "passed":
+        counts = gate.get("counts") or {}
+        names = list(gate.get("items") or {})
+        lines += ["| reason | items |", "|---|---:|"]
+        lines += [f"| {REASONS.get(k, k)} | {n} |" for k, n in counts.items()]
+        lines += [
+            "",
+            "The first of them: " + ", ".join(f"`{n}`" for n in names[:5])
+            + ("; all are listed in `config.json` under `extra.rights_gate.items`."
+               if len(names) > 5 else "."),
+            "",
+        ]  # fmt: skip
+    use = gate.get("use") if gate is not None else None
+    gates = [gate, *(b.get("rights_gate") for b in bases)]
+    unchecked = [g for g in gates if g is None or g.get("outcome") != "passed"]
+    narrower = [g for g in gates if g is not None and g not in unchecked
+                and use in USES and USES.index(str(g.get("use"))) < USES.index(use)]  # fmt: skip
+    if unchecked or narrower or use not in USES:
+        why = (
+            "some of what it learned from was not checked, or did not pass, for the use it "
+            "was declared for"
+            if unchecked
+            else f"the model it started from passed for a narrower use than {use}"
+        )
+        lines += [
+            f"This model makes no licensed-data claim: {why}. Do not describe it, or what it "
+            "makes, as trained on licensed data.",
+            "",
+        ]
+    else:
+        lines += [
+            f"For {use} use, every item this model learned from has a rights basis that allows "
+            "it, as the provenance records declare (declarations by whoever prepared the data: "
+            "the gate checks them against each other and against the files, not against the "
+            "world).",
+            "",
+        ]
+    return lines
+
+
+def _base_lines(bases: list[dict[str, Any]]) -> list[str]:
+    lines = [
+        "## Started from",
+        "",
+        "This model was fine-tuned from another; what that model learned from is part of what "
+        "this one learned from:",
+        "",
+    ]
+    for depth, b in enumerate(bases):
+        what = "the model it was fine-tuned from" if depth == 0 else "whose base was"
+        facts = [f"checkpoint `{b.get('checkpoint_id')}` (weights SHA-256 "
+                 f"`{str(b.get('weights_sha256'))[:16]}...`)"]  # fmt: skip
+        if b.get("dataset"):
+            facts.append(f"trained on `{b['dataset']}`")
+        if b.get("note"):
+            facts.append(str(b["note"]))
+        if b.get("energy_kwh") is not None:
+            facts.append(f"{b['energy_kwh']:.4g} kWh to train")
+        lines.append(f"- {what}: " + "; ".join(facts))
+    return [*lines, ""]
+
+
+# regions and styles worth naming when a corpus has none of them
+_COMMON_REGIONS = ("Africa", "East Asia", "South Asia", "the Middle East", "Latin America")
+_COMMON_GENRES = ("popular song", "jazz", "film and game music", "electronic dance music",
+                  "hip hop", "folk music outside Europe")  # fmt: skip
+
+
+def data_statement_text(
+    checkpoint: str | os.PathLike[str],
+    dataset: str | os.PathLike[str],
+    *,
+    extraction: dict[str, Any] | None = None,
+    run_dir: str | os.PathLike[str] | None = None,
+) -> str:
+    """A data statement (Markdown) of a model and its dataset.
+
+    What the data covers and does not, its rights, what the representation cannot hold,
+    energy, and the responsibility figures (originality calibration, extraction audit,
+    abstention) where they were measured.
+    """
+    from tuplet.corpus import inspect
+    from tuplet.encoding import EncodingConfig
+    from tuplet.encoding.vocab import INSTRUMENT_NAMES
+    from tuplet.model.checkpoint import load_checkpoint_info
+
+    info = load_checkpoint_info(checkpoint)
+    data = inspect(dataset)
+    enc = EncodingConfig.from_dict(info["encoding"])
+    n = int(data["sequences"])
+    regions = ", ".join(data["regions"]) or "none recorded"
+    periods = ", ".join(data["periods"]) or "none recorded"
+    genres = ", ".join(data["genres"]) or "none recorded"
+    lines = [
+        f"# Data statement: {Path(checkpoint).resolve().name}",
+        "",
+        f"What the model `{Path(checkpoint).name}` learned from, and what that leaves out. "
+        f"Made by `tuplet card` from the checkpoint and its dataset `{Path(dataset).name}` "
+        f"({n} pieces, {data['notes']:,} notes).",
+        "",
+        "## Covered",
+        "",
+        f"- genres: {genres}",
+        f"- regions: {regions}",
+        f"- periods: {periods}",
+        "- instruments (pieces using each): "
+        + ", ".join(f"{k} {v}" for k, v in data["instruments"].items()),
+        "",
+        "## Not covered",
+        "",
+        "- regions with no piece: "
+        + ", ".join(r for r in _COMMON_REGIONS if r not in data["regions"]),
+        "- styles with no piece (unless listed above): " + ", ".join(_COMMON_GENRES),
+        "- General MIDI instruments in no piece: "
+        + f"{sum(1 for name in INSTRUMENT_NAMES if not _seen(name, data['instruments']))} "
+        f"of the encoding's {len(INSTRUMENT_NAMES)}",
+        "",
+        "## What the representation cannot hold",
+        "",
+        "- pitches: the 128 MIDI keys of 12-tone equal temperament; no microtones, no tuning "
+        "systems, no pitch bends or glissandi;",
+        f"- time: onsets and durations on a grid of {enc.resolution} steps per beat (sixteenths "
+        f"and triplets exact; quintuplets, rubato and swing feel are rounded); windows of "
+        f"{enc.max_beat} beats;",
+        "- instruments: "
+        + ("MMT's 64 instrument classes, drums dropped;" if enc.name == "mmt" else
+           "64 instrument classes and drums; sound effects (General MIDI 120-127) dropped;")
+        + " no lyrics, no articulations, no audio timbre;",
+        "- " + ("velocity is not encoded;" if enc.name == "mmt"
+                else f"velocity in {enc.velocity_bins} bins; scores carry one velocity (64), so "
+                "a model of scores knows no dynamics."),
+        "",
+        "## Rights",
+        "",
+        "Rights basis of each item (the weaker of composition and encoding):",
+        "",
+        *_table(data["rights"], n),
+        "",
+        *(_gate_lines(info, _bases(info))),
+    ]
+    run = Path(run_dir) if run_dir is not None else Path(checkpoint).parent
+    e = _read_energy(Path(checkpoint), run)
+    if e is not None:
+        kwh, co2 = e.get("total_kwh", e["kwh"]), e.get("total_kg_co2eq", e["kg_co2eq"])
+        grid = e["country_iso_code"]
+        own = f"{kwh:.4g} kWh, {co2 * 1000:.4g} g CO2eq ({grid} grid) for its own training."
+        lines += ["## Energy", "", own, ""]
+    lines += ["## Responsibility figures", ""]
+    index = Path(checkpoint) / "originality.npz"
+    if index.exists():
+        from tuplet.responsibility.originality import OriginalityIndex
+
+        t = OriginalityIndex.load(index).thresholds
+        lines.append(
+            f"- originality: every sample is scored against the training corpus; warn above a "
+            f"window cardinality score of {t.warn_cs:.2f} or {t.warn_verbatim} verbatim notes, "
+            f"draw again and withhold at {t.block_cs:.2f} or {t.block_verbatim} notes "
+            f"(calibrated on {t.calibrated_on})"
+        )
+    else:
+        lines.append("- originality: no index of the training corpus ships with this model")
+    if extraction:
+        for bars, r in extraction.get("rates", {}).items():
+            lines.append(
+                f"- extraction audit, {bars}-bar prompts: {100 * r['train']:.1f}% of training "
+                f"pieces and {100 * r['heldout']:.1f}% of held-out pieces reproduced "
+                f"(difference {100 * r['difference']:+.1f} points)"
+            )
+    else:
+        lines.append("- extraction audit: not run (tuplet audit extraction)")
+    scope = info.get("scope")
+    if scope:
+        lines.append(
+            f"- out of its depth: prompts are judged against what it saw ({scope['calibrated_on']}"
+            f"); above {scope['nll_abstain']:.2f} nats per note it abstains"
+        )
+    else:
+        lines.append("- out of its depth: no scope measured (tuplet audit scope --write)")
+    return "\n".join([*lines, ""])
+
+
+def _seen(name: str, instruments: dict[str, Any]) -> bool:
+    """Whether an encoding instrument name is among a dataset's General MIDI names."""
+    key = name.replace("-", " ").lower()
+    return any(key in k.lower() or k.lower() in key for k in instruments)
+
+
+def write_data_statement(checkpoint: str | os.PathLike[str], dataset: str | os.PathLike[str],
+                         **kwargs: Any) -> Path:  # fmt: skip
+    """Write ``DATA_STATEMENT.md`` into the checkpoint folder (atomically) and return its path."""
+    out = Path(checkpoint) / "DATA_STATEMENT.md"
+    tmp = out.with_name(out.name + ".tmp")
+    tmp.write_text(data_statement_text(checkpoint, dataset, **kwargs), encoding="utf-8")
+    os.replace(tmp, out)
+    return out
+
+
+def write_model_card(
+    checkpoint: str | os.PathLike[str],
+    dataset: str | os.PathLike[str],
+    **kwargs: Any,
+) -> Path:
+    """Write ``MODEL_CARD.md`` into the checkpoint folder (atomically) and return its path."""
+    out = Path(checkpoint) / "MODEL_CARD.md"
+    tmp = out.with_name(out.name + ".tmp")
+    tmp.write_text(model_card_text(checkpoint, dataset, **kwargs), encoding="utf-8")
+    os.replace(tmp, out)
+    return out

@@ -1,0 +1,665 @@
+"""Training and fine-tuning: the loop, apart from the model.
+
+``train(dataset_dir, out_dir, config)`` trains a :class:`tuplet.model.transformer.MusicTransformer`
+on a
+prepared dataset with the MMT paper's schedule by default (Adam(W), linear warm-up, linear decay
+to 0.1x, gradient clipping 1.0, validation every N steps, early stopping), and writes into
+``out_dir``:
+
+* nothing at all if the rights gate refuses (:mod:`tuplet.responsibility.gate`): before any model
+  is built,
+  the train and valid items are checked for the declared ``use`` (their rights basis, flags and
+  source files' SHA-256); ``allow_unverified`` with a ``reason`` goes on, and every save
+  records the outcome in ``extra["rights_gate"]``;
+* ``best/`` and ``last/``: checkpoints (``config.json`` + ``model.safetensors``), written
+  atomically; ``last/`` also holds the trainer state (optimizer, step, early-stopping counters)
+  as safetensors + JSON, so ``resume=True`` continues exactly where the last one left off.
+  ``last/`` is saved at every validation, on Ctrl-C or SIGTERM, and every ``save_every_s``
+  seconds (5 minutes by default), so a ``kill -9`` loses at most that much training;
+* ``losses.csv`` and ``loss_curve.png``;
+* ``energy.json``: energy and CO2 of the run (all resumed segments added up).
+
+Repeatability: the data order and augmentation are drawn from ``(seed, epoch, index)`` and the
+dropout RNG is re-seeded from ``(seed, step)`` at every step, so a run resumed from its last
+checkpoint takes exactly the steps an uninterrupted run would.
+
+Distributed: under ``torchrun`` (``RANK``/``WORLD_SIZE`` set), PyTorch DDP is used (NCCL on GPUs,
+gloo on CPU); each process takes its share of every global batch and only rank 0 writes.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import signal
+import sys
+import threading
+import time
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from tuplet.errors import UsageError
+from tuplet.training.losslog import append_row, load_losses, plot_losses, truncate_losses
+
+LOSS_COLUMNS = ("step", "split", "loss", "nll_per_note", "lr", "tokens_per_s", "elapsed_s")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """How to train (the paper's values are the defaults where the paper gives one).
+
+    Attributes:
+        preset: Model preset (``tiny``, ``small``, ``mmt-paper``).
+        model_overrides: Model config fields to change from the preset (e.g. position, cascade).
+        steps: Optimisation steps in all (the run stops earlier on early stopping).
+        batch_size: Sequences per step, per process.
+        lr: Peak learning rate.
+        warmup_steps: Linear warm-up from 0 to ``lr``.
+        decay_steps: Step at which the linear decay reaches ``final_lr_ratio * lr``.
+        final_lr_ratio: Learning-rate floor as a fraction of ``lr``.
+        weight_decay: AdamW weight decay (0 = Adam, as the paper).
+        grad_clip: Gradient-norm clip.
+        valid_every: Validate (and save ``last``) every this many steps.
+        save_every_s: Also save ``last`` when this many seconds of training have passed since
+            it was last saved (0 = only at validations), so a killed run loses at most that.
+        valid_batches: Batches per validation (None = the whole valid split).
+        early_stop: Stop after this many validations without improvement (0 = never).
+        max_seq_len: Events per training sequence (including SOS ... EOS).
+        max_beat: Beats per training window.
+        augment: MMT's pitch-shift and random-window augmentation on the train split.
+        fim_rate: Fraction of training sequences rearranged for fill-in-the-middle
+            (0 disables; only for encodings that have fill events).
+        seed: Seed of everything random.
+        country_iso_code: Grid for the energy and CO2 report.
+        num_workers: DataLoader worker processes.
+    """
+
+    preset: str = "small"
+    model_overrides: dict[str, Any] = field(default_factory=dict)
+    steps: int = 200_000
+    batch_size: int = 8
+    lr: float = 5e-4
+    warmup_steps: int = 5_000
+    decay_steps: int = 100_000
+    final_lr_ratio: float = 0.1
+    weight_decay: float = 0.0
+    grad_clip: float = 1.0
+    valid_every: int = 1_000
+    save_every_s: float = 300.0
+    valid_batches: int | None = None
+    early_stop: int = 20
+    max_seq_len: int = 1024
+    max_beat: int = 256
+    augment: bool = True
+    fim_rate: float = 0.0
+    seed: int = 0
+    country_iso_code: str = "USA"
+    num_workers: int = 0
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-safe dict."""
+        return asdict(self)
+
+
+# A musician fine-tuning on a handful of files: gentler, shorter, watched closely.
+FINETUNE_DEFAULTS: dict[str, Any] = {
+    "lr": 1e-4,
+    "warmup_steps": 50,
+    "decay_steps": 1_000,
+    "steps": 1_000,
+    "valid_every": 50,
+    "early_stop": 5,
+}
+
+
+def learning_rate(step: int, config: TrainConfig) -> float:
+    """The learning rate at ``step`` (0-based): linear warm-up, then linear decay to a floor."""
+    if step < config.warmup_steps:
+        return config.lr * (step + 1) / config.warmup_steps
+    span = max(1, config.decay_steps - config.warmup_steps)
+    frac = min(1.0, (step - config.warmup_steps) / span)
+    return config.lr * (1.0 - frac * (1.0 - config.final_lr_ratio))
+
+
+@dataclass
+class _State:
+    step: int = 0
+    best_valid: float = math.inf
+    best_step: int = -1
+    bad_valids: int = 0
+    elapsed_s: float = 0.0
+    energy_kwh: float = 0.0
+    energy_kg: float = 0.0
+    stopped: str = ""
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    """What a run did."""
+
+    out_dir: Path
+    steps: int
+    best_valid_nll: float
+    best_step: int
+    stopped: str
+    energy: dict[str, Any]
+
+
+def _dist_info() -> tuple[int, int, int]:
+    """(rank, world size, local rank) from torchrun's environment."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    rank = int(os.environ.get("RANK", "0"))
+    local = int(os.environ.get("LOCAL_RANK", "0"))
+    return rank, world, local
+
+
+# ------------------------------------------------------------------------------ train
+def train(
+    dataset_dir: str | os.PathLike[str],
+    out_dir: str | os.PathLike[str],
+    config: TrainConfig,
+    *,
+    resume: bool = False,
+    from_checkpoint: str | os.PathLike[str] | None = None,
+    device: str | None = None,
+    progress: bool = True,
+    stop_after: int | None = None,
+    extend_to: int | None = None,
+    use: str | None = None,
+    allow_unverified: bool = False,
+    reason: str | None = None,
+) -> TrainResult:
+    """Train (or fine-tune, or resume) a model; see the module docstring for what is written.
+
+    Args:
+        dataset_dir: A folder made by ``tuplet data prepare``.
+        out_dir: The run folder.
+        config: How to train.
+        resume: Continue the run in ``out_dir`` from its ``last/`` checkpoint.
+        from_checkpoint: Fine-tune this checkpoint instead of starting from random weights.
+        device: ``cpu``, ``cuda``, ``cuda:1``... (default: CUDA when available).
+        progress: Show a progress bar.
+        stop_after: Stop (as if interrupted, saving ``last/``) after this global step; for tests.
+        extend_to: With ``resume``: train until this step instead of the run's own ``steps``
+            (a finished run goes on; the decay is stretched to end there too, so the learning
+            rate rises from its floor to where the longer schedule has it: a warm restart).
+        use: What the model is for, ``personal``, ``research`` or ``commercial`` (default
+            research; a resumed run keeps its own): the rights gate
+            (:mod:`tuplet.responsibility.gate`)
+            checks the train and valid items for it before any model is built.
+        allow_unverified: Go on although items fail the gate; ``reason``, the counts and the
+            items are recorded in every checkpoint (``extra["rights_gate"]``) and model card.
+        reason: Why the run may go on (required with ``allow_unverified``).
+
+    Returns:
+        A :class:`TrainResult`.
+
+    Raises:
+        RightsGateError: Items of the train or valid split fail the rights gate.
+        UsageError: On a dataset/checkpoint mismatch or a run folder in the wrong state.
+    """
+    import torch
+    import torch.distributed as dist
+
+    from tuplet.encoding import EncodingConfig
+    from tuplet.model.checkpoint import (
+        check_device,
+        load_checkpoint,
+        load_checkpoint_config,
+        load_state,
+        optimizer_state_from_tensors,
+        optimizer_state_to_tensors,
+        save_checkpoint,
+    )
+    from tuplet.model.transformer import ModelConfig, MusicTransformer, preset
+    from tuplet.responsibility.gate import gate
+    from tuplet.training.dataset import SequenceDataset, load_dataset_info, make_loader
+    from tuplet.training.energy import EnergyMeter, save_energy
+
+    out = Path(out_dir)
+    rank, world, local_rank = _dist_info()
+    distributed = world > 1
+    if device is None:
+        device = f"cuda:{local_rank}" if torch.cuda.is_available() else "cpu"
+    check_device(device)
+    if distributed and not dist.is_initialized():
+        dist.init_process_group("nccl" if device.startswith("cuda") else "gloo")
+    if device.startswith("cuda"):
+        torch.cuda.set_device(torch.device(device))
+    is_main = rank == 0
+
+    info = load_dataset_info(dataset_dir)
+    data_encoding = EncodingConfig.from_dict(info["encoding"])
+    # checkpoints carry the encoding as the model sees it (beats of one training window)
+    encoding = data_encoding.with_max_beat(config.max_beat).to_dict()
+    last_dir = out / "last"
+    if resume and not (last_dir / "config.json").exists():
+        raise UsageError(f"{out}: nothing to resume (no last/ checkpoint); drop --resume")
+    if not resume and is_main and (last_dir / "config.json").exists():
+        raise UsageError(f"{out}: holds a run already (use --resume, or another --out)")
+
+    # ---------------------------------------------------------------- rights gate
+    # before any model is built or anything written: a refused run costs nothing
+    recorded = load_checkpoint_config(last_dir)["extra"].get("rights_gate") if resume else None
+    rights_gate = gate(
+        dataset_dir, use, allow_unverified=allow_unverified, reason=reason, recorded=recorded
+    )
+    if progress and is_main and rights_gate["outcome"] != "passed":
+        print(
+            f"note: going on unverified for {rights_gate['use']} use: "
+            f"{rights_gate['failing']} of {rights_gate['checked']} items fail the rights gate; "
+            f"reason recorded: {rights_gate['reason']}",
+            file=sys.stderr,
+        )
+    if is_main:
+        out.mkdir(parents=True, exist_ok=True)
+    state = _State()
+    base: dict[str, Any] | None = None  # the checkpoint fine-tuned, recorded in every save
+
+    def run_extra() -> dict[str, Any]:
+        """What every save of the run records beside its own fields."""
+        return {"rights_gate": rights_gate} | ({"base": base} if base is not None else {})
+
+    # --------------------------------------------------------------- model & config
+    if resume:
+        model, ck = load_checkpoint(last_dir, device="cpu")
+        base = ck["extra"].get("base")
+        config = replace(TrainConfig(), **ck["training"])
+        if extend_to is not None and extend_to != config.steps:
+            if extend_to < config.steps:
+                raise UsageError(
+                    f"{out}: the run is set for {config.steps} steps; --steps can only extend it"
+                )
+            stretch = config.decay_steps >= config.steps
+            config = replace(
+                config,
+                steps=extend_to,
+                decay_steps=extend_to if stretch else config.decay_steps,
+            )
+    else:
+        if from_checkpoint is not None:
+            model, ck = load_checkpoint(from_checkpoint, device="cpu")
+            if ck["encoding"]["name"] != data_encoding.name:
+                raise UsageError(
+                    f"{from_checkpoint}: model uses the {ck['encoding']['name']} encoding but "
+                    f"{dataset_dir} is {data_encoding.name}: prepare the data with "
+                    f"--encoding {ck['encoding']['name']}"
+                )
+            config = replace(config, max_beat=ck["encoding"]["max_beat"])
+            encoding = ck["encoding"]
+            base = _base_record(from_checkpoint, ck)
+        else:
+            enc = data_encoding.with_max_beat(config.max_beat)
+            model_config: ModelConfig = preset(
+                config.preset,
+                enc.fields,
+                enc.vocab_sizes,
+                max_seq_len=config.max_seq_len,
+                defined_fields=tuple(map(tuple, enc.defined_fields.tolist())),
+                **config.model_overrides,
+            )
+            torch.manual_seed(config.seed)
+            model = MusicTransformer(model_config)
+    model.to(device)
+    max_seq_len = min(config.max_seq_len, model.config.max_seq_len)
+
+    # ----------------------------------------------------------------------- data
+    train_set = SequenceDataset(
+        dataset_dir,
+        "train",
+        max_seq_len=max_seq_len,
+        max_beat=config.max_beat,
+        augment=config.augment,
+        seed=config.seed,
+        fim_rate=config.fim_rate,
+    )
+    valid_set = SequenceDataset(
+        dataset_dir,
+        "valid",
+        max_seq_len=max_seq_len,
+        max_beat=config.max_beat,
+        augment=False,
+        seed=config.seed,
+    )
+    if len(train_set) == 0:
+        raise UsageError(f"{dataset_dir}: the train split is empty")
+    if len(valid_set) == 0:
+        if progress and is_main:
+            print(
+                f"note: {dataset_dir} has no valid split: validating on the train split, so "
+                "'best' is the best fit to the training data (prepare more files for a split)",
+                file=sys.stderr,
+            )
+        valid_set = SequenceDataset(
+            dataset_dir,
+            "train",
+            max_seq_len=max_seq_len,
+            max_beat=config.max_beat,
+            augment=False,
+            seed=config.seed,
+        )
+
+    # ------------------------------------------------------------------ optimiser
+    optimizer = torch.optim.AdamW(
+        model.parameters(), lr=config.lr, betas=(0.9, 0.999), weight_decay=config.weight_decay
+    )
+    if resume:
+        tensors, meta = load_state(last_dir, "trainer")
+        optimizer.load_state_dict(optimizer_state_from_tensors(tensors, meta["optimizer"]))
+        for key, value in meta["state"].items():
+            setattr(state, key, value)
+        if state.stopped == "interrupted" or (
+            state.stopped == "finished" and state.step < config.steps
+        ):
+            state.stopped = ""
+        truncate_losses(out / "losses.csv", state.step) if is_main else None
+    # DDP synchronises gradients through forward(), so the loss is computed inside one
+    ddp_model: Any = _loss_module(model)
+    if distributed:
+        ddp_model = torch.nn.parallel.DistributedDataParallel(
+            ddp_model, device_ids=[local_rank] if device.startswith("cuda") else None
+        )
+    use_bf16 = device.startswith("cuda") and torch.cuda.is_bf16_supported()
+
+    def autocast() -> Any:
+        if use_bf16:
+            return torch.autocast("cuda", dtype=torch.bfloat16)
+        return torch.autocast("cpu", enabled=False)
+
+    # --------------------------------------------------------------------- helpers
+    def batches_of_epoch(epoch: int) -> Any:
+        loader = make_loader(
+            train_set,
+            batch_size=config.batch_size * world,
+            shuffle=True,
+            seed=config.seed,
+            epoch=epoch,
+            drop_last=len(train_set) >= config.batch_size * world,
+            num_workers=config.num_workers,
+        )
+        for codes, mask in loader:
+            # each process takes its share of the global batch
+            yield codes[rank::world], mask[rank::world]
+
+    def validate() -> float:
+        model.eval()
+        total_nll, total_notes = 0.0, 0
+        loader = make_loader(valid_set, batch_size=config.batch_size, shuffle=False)
+        with torch.no_grad():
+            for i, (codes, mask) in enumerate(loader):
+                if config.valid_batches is not None and i >= config.valid_batches:
+                    break
+                codes, mask = codes.to(device), mask.to(device)
+                with autocast():
+                    out_ = model.loss(codes, mask)
+                n = int(out_.n_events)
+                total_nll += float(out_.nll_per_note) * n
+                total_notes += n
+        model.train()
+        stats = torch.tensor([total_nll, float(total_notes)], dtype=torch.float64)
+        if distributed:
+            dist.all_reduce(stats)
+        return float(stats[0] / max(1.0, float(stats[1])))
+
+    def save_last(step: int) -> None:
+        if not is_main:
+            return
+        extra = {"trainer": {"dataset": str(dataset_dir), "world_size": world}} | run_extra()
+        tensors, opt_meta = optimizer_state_to_tensors(optimizer.state_dict())
+        # one atomic save: weights, configs and trainer state together
+        save_checkpoint(
+            last_dir,
+            model,
+            encoding=encoding,
+            training=config.to_dict(),
+            extra=extra,
+            states={"trainer": (tensors, {"optimizer": opt_meta, "state": asdict(state)})},
+        )
+
+    # -------------------------------------------------------------------- the loop
+    meter = EnergyMeter(config.country_iso_code) if is_main else None
+    if meter is not None:
+        meter.start()
+    bar = None
+    if progress and is_main:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=config.steps, initial=state.step, unit="step", dynamic_ncols=True)
+    steps_per_epoch = max(1, len(train_set) // (config.batch_size * world))
+    if len(train_set) < config.batch_size * world:
+        steps_per_epoch = 1
+    # a scheduler's or kill's SIGTERM stops as cleanly as Ctrl-C: save last/, then exit
+    previous_sigterm = None
+    if threading.current_thread() is threading.main_thread():
+        previous_sigterm = signal.signal(signal.SIGTERM, _raise_interrupt)
+    segment_start = time.perf_counter()
+    saved_at = segment_start
+    elapsed_before = state.elapsed_s
+    tokens_window, window_start = 0, time.perf_counter()
+    model.train()
+    try:
+        while state.step < config.steps and not state.stopped:
+            epoch, skip = divmod(state.step, steps_per_epoch)
+            for i, (codes, mask) in enumerate(batches_of_epoch(epoch)):
+                if i < skip:
+                    continue
+                if state.step >= config.steps:
+                    break
+                lr = learning_rate(state.step, config)
+                for group in optimizer.param_groups:
+                    group["lr"] = lr
+                torch.manual_seed(config.seed * 1_000_003 + state.step * world + rank)
+                codes, mask = codes.to(device), mask.to(device)
+                with autocast():
+                    result = _Step(*ddp_model(codes, mask))
+                optimizer.zero_grad(set_to_none=True)
+                result.loss.backward()
+                if config.grad_clip > 0:
+                    torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
+                optimizer.step()
+                state.step += 1
+                tokens_window += int(mask.sum()) * world
+                now = time.perf_counter()
+                state.elapsed_s = elapsed_before + now - segment_start
+                tokens_per_s = tokens_window / max(1e-9, now - window_start)
+                if bar is not None:
+                    bar.update(1)
+                    bar.set_postfix(
+                        loss=f"{result.loss.item():.3f}",
+                        nll=f"{result.nll_per_note.item():.3f}",
+                        tok_s=f"{tokens_per_s:,.0f}",
+                    )
+                if is_main and (state.step % max(1, config.valid_every // 10) == 0):
+                    append_row(
+                        out / "losses.csv",
+                        {
+                            "step": state.step,
+                            "split": "train",
+                            "loss": f"{result.loss.item():.5f}",
+                            "nll_per_note": f"{result.nll_per_note.item():.5f}",
+                            "lr": f"{lr:.3e}",
+                            "tokens_per_s": f"{tokens_per_s:.1f}",
+                            "elapsed_s": f"{state.elapsed_s:.1f}",
+                        },
+                    )
+                    tokens_window, window_start = 0, time.perf_counter()
+                last_step = state.step >= config.steps
+                if state.step % config.valid_every == 0 or last_step:
+                    valid_nll = validate()
+                    improved = valid_nll < state.best_valid
+                    if improved:
+                        state.best_valid, state.best_step, state.bad_valids = (
+                            valid_nll,
+                            state.step,
+                            0,
+                        )
+                    else:
+                        state.bad_valids += 1
+                    if config.early_stop and state.bad_valids >= config.early_stop:
+                        state.stopped = "early stop"
+                    if is_main:
+                        out.mkdir(parents=True, exist_ok=True)
+                        append_row(
+                            out / "losses.csv",
+                            {
+                                "step": state.step,
+                                "split": "valid",
+                                "loss": f"{valid_nll:.5f}",
+                                "nll_per_note": f"{valid_nll:.5f}",
+                                "lr": f"{lr:.3e}",
+                                "tokens_per_s": "",
+                                "elapsed_s": f"{state.elapsed_s:.1f}",
+                            },
+                        )
+                        if improved:
+                            save_checkpoint(
+                                out / "best",
+                                model,
+                                encoding=encoding,
+                                training=config.to_dict(),
+                                extra={
+                                    "valid_nll_per_note": valid_nll,
+                                    "step": state.step,
+                                    "trainer": {"dataset": str(dataset_dir)},
+                                }
+                                | run_extra(),
+                            )
+                        save_last(state.step)
+                        saved_at = time.perf_counter()
+                        plot_losses(out / "losses.csv", out / "loss_curve.png")
+                    if bar is not None:
+                        bar.write(
+                            f"step {state.step}: valid NLL/note {valid_nll:.4f}"
+                            + (" (best)" if improved else "")
+                        )
+                elif (
+                    is_main
+                    and config.save_every_s > 0
+                    and now - saved_at >= config.save_every_s
+                ):
+                    save_last(state.step)
+                    saved_at = time.perf_counter()
+                    if bar is not None:
+                        every = f"every {config.save_every_s:g} s"
+                        bar.write(f"step {state.step}: saved {last_dir} ({every})")
+                if stop_after is not None and state.step >= stop_after:
+                    raise KeyboardInterrupt
+                if state.stopped:
+                    break
+        if not state.stopped:
+            state.stopped = "finished"
+    except KeyboardInterrupt:
+        state.stopped = "interrupted"
+        save_last(state.step)
+        if bar is not None:
+            bar.write(f"interrupted at step {state.step}: saved {last_dir} (resume with --resume)")
+    finally:
+        if bar is not None:
+            bar.close()
+        if previous_sigterm is not None:
+            signal.signal(signal.SIGTERM, previous_sigterm)
+    energy: dict[str, Any] = {}
+    if meter is not None:
+        report = meter.stop()
+        state.energy_kwh += report.kwh
+        state.energy_kg += report.kg_co2eq
+        energy = {
+            **report.to_dict(),
+            "total_kwh": state.energy_kwh,
+            "total_kg_co2eq": state.energy_kg,
+            "total_hours": state.elapsed_s / 3600,
+        }
+        if state.stopped == "interrupted" or state.step > 0:
+            save_last(state.step)  # also records the energy totals
+        out.mkdir(parents=True, exist_ok=True)
+        save_energy(
+            report,
+            out / "energy.json",
+            total_kwh=state.energy_kwh,
+            total_kg_co2eq=state.energy_kg,
+            total_hours=state.elapsed_s / 3600,
+        )
+        if progress:
+            print(report.summary())
+    if distributed:
+        dist.barrier()
+    return TrainResult(out, state.step, state.best_valid, state.best_step, state.stopped, energy)
+
+
+def _base_record(path: str | os.PathLike[str], ck: dict[str, Any]) -> dict[str, Any]:
+    """What a fine-tuned model must say about the checkpoint it started from.
+
+    Its identity (id, weights hash, where it was read), the dataset it was trained on, the
+    energy its own training took (from its ``energy.json``, totals over resumed segments), its
+    rights-gate record, and its own base in turn: a model card lists them all, since a base
+    model's training data is part of what the fine-tuned model learned from.
+    """
+    folder = Path(path)
+    record: dict[str, Any] = {
+        "path": str(folder),
+        "checkpoint_id": ck.get("checkpoint_id"),
+        "weights_sha256": ck.get("weights_sha256"),
+        "dataset": ck.get("extra", {}).get("trainer", {}).get("dataset"),
+    }
+    energy = folder / "energy.json"
+    if energy.is_file():
+        try:
+            e = json.loads(energy.read_text())
+            record["energy_kwh"] = e.get("total_kwh", e.get("kwh"))
+            record["energy_kg_co2eq"] = e.get("total_kg_co2eq", e.get("kg_co2eq"))
+            record["energy_hours"] = e.get("total_hours", e.get("hours"))
+        except (OSError, ValueError):
+            pass  # an unreadable energy record is no reason not to fine-tune
+    if ck.get("extra", {}).get("rights_gate") is not None:
+        record["rights_gate"] = ck["extra"]["rights_gate"]
+    if ck.get("extra", {}).get("base") is not None:
+        record["base"] = ck["extra"]["base"]
+    return record
+
+
+def _raise_interrupt(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt
+
+
+@dataclass(frozen=True)
+class _Step:
+    loss: Any
+    nll_per_note: Any
+    n_events: Any
+
+
+def _loss_module(model: Any) -> Any:
+    import torch
+
+    class LossModule(torch.nn.Module):
+        def __init__(self, inner: Any) -> None:
+            super().__init__()
+            self.inner = inner
+
+        def forward(self, codes: Any, mask: Any) -> tuple[Any, Any, Any]:
+            out = self.inner.loss(codes, mask)
+            return out.loss, out.nll_per_note, out.n_events
+
+    return LossModule(model)
+
+
+def describe_run(run_dir: str | os.PathLike[str]) -> str:
+    """A few lines about a run folder: steps, best validation NLL, energy."""
+    run = Path(run_dir)
+    lines = [str(run)]
+    energy = run / "energy.json"
+    if energy.exists():
+        e = json.loads(energy.read_text(encoding="utf-8"))
+        lines.append(
+            f"energy: {e.get('total_kwh', e['kwh']):.4g} kWh, "
+            f"{e.get('total_kg_co2eq', e['kg_co2eq']) * 1000:.4g} g CO2eq"
+        )
+    rows = load_losses(run) if (run / "losses.csv").exists() else []
+    valid = [float(r["nll_per_note"]) for r in rows if r["split"] == "valid"]
+    if valid:
+        lines.append(f"validations: {len(valid)}, best NLL/note {np.min(valid):.4f}")
+    return "\n".join(lines)
