@@ -118,6 +118,14 @@ def register(sub: Any) -> None:
         default=None,
         help="share of fill-in-the-middle examples (default 0.25 for the tuplet encoding)",
     )
+    p.add_argument(
+        "--slice-rate",
+        dest="slice_rate",
+        type=float,
+        default=None,
+        help="share of examples that are a slice: an N-bar loop or one track (default 0)",
+    )
+    p.add_argument("--loop-bars", dest="loop_bars", type=int, default=None, help="bars per loop")
     p.add_argument("--seed", type=int, default=None)
     p.add_argument("--country", dest="country_iso_code", default=None, help="grid, e.g. DEU")
     p.add_argument("--num-workers", dest="num_workers", type=int, default=None)

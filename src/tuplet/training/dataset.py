@@ -19,6 +19,9 @@ Augmentation (MMT's, for the train split; see ``docs/data.md``):
   10 tries to find one with more than 10 notes, else the last try), re-based to start at beat
   0; the song's instrument rows are kept, and in the tuplet encoding the time signature, key
   and tempo in force at the window start are put at beat 0;
+* slices (``slice_rate``, off by default; ``tuplet personalize`` turns it on): a share of
+  examples are a slice of their song instead, an N-bar loop (all tracks or one) or one
+  track alone (:mod:`tuplet.training.slices`), then shifted as above;
 * length: sequences longer than ``max_seq_len`` events keep their first ``max_seq_len - 1``
   rows plus end-of-song.
 
@@ -36,6 +39,8 @@ import numpy as np
 
 from tuplet.corpus.store import CodesReader, load_info
 from tuplet.errors import UsageError
+from tuplet.notes import Notes
+from tuplet.training.slices import SliceSpec, cut, slice_specs
 
 if TYPE_CHECKING:
     from tuplet.encoding import EncodingConfig
@@ -165,6 +170,10 @@ class SequenceDataset:
         seed: Seed of the augmentation (with the epoch and the index).
         fim_rate: Fraction of examples rearranged for fill-in-the-middle training
             (:func:`tuplet.encoding.fim.random_fill_sequence`); needs an encoding with fill events.
+        slice_rate: Fraction of examples that are a slice of their piece instead of a window
+            of it: a loop of ``loop_bars`` bars (all tracks or one) or one track over the whole
+            piece (:mod:`tuplet.training.slices`), drawn at random among the piece's slices.
+        loop_bars: Bars per loop slice.
 
     Raises:
         UsageError: Not a dataset folder, an unknown split, or a bad option.
@@ -180,6 +189,8 @@ class SequenceDataset:
         augment: bool = True,
         seed: int = 0,
         fim_rate: float = 0.0,
+        slice_rate: float = 0.0,
+        loop_bars: int = 4,
     ) -> None:
         from tuplet.encoding import EncodingConfig
 
@@ -210,6 +221,20 @@ class SequenceDataset:
         self.items = [e["item"] for e in entries]
         self.offsets = np.array([e["offset"] for e in entries], dtype=np.int64)
         self.lengths = np.array([e["length"] for e in entries], dtype=np.int64)
+        if not 0.0 <= slice_rate <= 1.0:
+            raise UsageError(f"slice_rate must be between 0 and 1, got {slice_rate}")
+        if loop_bars < 1:
+            raise UsageError(f"loop_bars must be at least 1, got {loop_bars}")
+        self.slice_rate = float(slice_rate)
+        self.pieces: list[Notes] = []
+        self.slices: list[list[SliceSpec]] = []
+        if self.slice_rate:
+            from tuplet.encoding import decode
+
+            for offset, length in zip(self.offsets, self.lengths, strict=True):
+                piece = decode(self.reader.codes(int(offset), int(length)), self.config)
+                self.pieces.append(piece)
+                self.slices.append(slice_specs(piece, loop_bars))
 
     def __len__(self) -> int:
         return len(self.items)
@@ -229,6 +254,14 @@ class SequenceDataset:
             raise IndexError(f"index {index} out of range for {len(self)} sequences")
         index %= len(self)
         codes = self.reader.codes(int(self.offsets[index]), int(self.lengths[index]))
+        if self.slice_rate and self.slices[index]:
+            slice_rng = np.random.default_rng([self.seed % 2**63, int(epoch), index, 2])
+            if slice_rng.random() < self.slice_rate:
+                from tuplet.encoding import encode
+
+                specs = self.slices[index]
+                spec = specs[int(slice_rng.integers(len(specs)))]
+                codes = encode(cut(self.pieces[index], spec), self.config)
         example = make_example(
             codes,
             self.config,

@@ -73,6 +73,9 @@ class TrainConfig:
         augment: MMT's pitch-shift and random-window augmentation on the train split.
         fim_rate: Fraction of training sequences rearranged for fill-in-the-middle
             (0 disables; only for encodings that have fill events).
+        slice_rate: Fraction of training sequences that are a slice of their piece (an N-bar
+            loop, all tracks or one, or one track alone; :mod:`tuplet.training.slices`).
+        loop_bars: Bars per loop slice.
         seed: Seed of everything random.
         country_iso_code: Grid for the energy and CO2 report.
         num_workers: DataLoader worker processes.
@@ -96,6 +99,8 @@ class TrainConfig:
     max_beat: int = 256
     augment: bool = True
     fim_rate: float = 0.0
+    slice_rate: float = 0.0
+    loop_bars: int = 4
     seed: int = 0
     country_iso_code: str = "USA"
     num_workers: int = 0
@@ -316,6 +321,8 @@ def train(
         augment=config.augment,
         seed=config.seed,
         fim_rate=config.fim_rate,
+        slice_rate=config.slice_rate,
+        loop_bars=config.loop_bars,
     )
     valid_set = SequenceDataset(
         dataset_dir,
