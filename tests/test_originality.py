@@ -205,3 +205,13 @@ def test_generate_scores_every_sample_and_withholds_a_copier(index, tmp_path, ca
     # --originality off: nothing is scored
     assert main([*args, "--originality", "off", "--force"]) == 0
     assert "originality" not in json.loads((out / "sample-01.json").read_text())
+
+
+def test_summary_of_a_piece_that_shares_no_shape_with_the_corpus():
+    from tuplet.responsibility.originality import OriginalityReport
+
+    report = OriginalityReport(
+        originality=1.0, max_cs=0.0, closest=None, closest_window_beat=16.0,
+        closest_at_beat=None, closest_transpose=None, verbatim_notes=0, verbatim_piece=None,
+    )  # fmt: skip
+    assert report.summary().startswith("originality 1.00 (no corpus window shares")

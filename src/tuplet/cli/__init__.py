@@ -21,7 +21,16 @@ from tuplet.errors import TupletError
 Handler = Callable[[argparse.Namespace], int]
 
 COMMAND_MODULES = (
-    "files", "data", "train", "generate", "evaluate", "analyze", "originality", "audit", "card",
+    "files",
+    "data",
+    "train",
+    "personalize",
+    "generate",
+    "evaluate",
+    "analyze",
+    "originality",
+    "audit",
+    "card",
     "studio",
 )
 
@@ -44,7 +53,17 @@ def build_parser() -> argparse.ArgumentParser:
                 raise
             continue
         module.register(sub)
+    _no_abbreviations(parser)
     return parser
+
+
+def _no_abbreviations(parser: argparse.ArgumentParser) -> None:
+    """Refuse abbreviated options everywhere (``--split`` must not mean ``--splits-from``)."""
+    parser.allow_abbrev = False
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for child in set(action.choices.values()):
+                _no_abbreviations(child)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

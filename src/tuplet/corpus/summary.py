@@ -30,7 +30,7 @@ def inspect(out_dir: str | os.PathLike[str]) -> dict[str, Any]:
     """Summarise a dataset folder made by :func:`tuplet.corpus.prepare`.
 
     Counts are of kept sequences unless stated: ``splits``; ``rights`` (top-level basis),
-    ``composition_rights``, ``encoding_rights`` and ``flags``; ``sources``; ``genres``,
+    ``composition_rights``, ``encoding_rights``, ``flags`` and ``holders``; ``sources``; ``genres``,
     ``regions`` (the first part of a region, e.g. the country) and ``periods``;
     ``instruments`` (General MIDI names, sequences using each; ``Drums`` for percussion);
     ``length_beats`` (buckets of :data:`LENGTH_EDGES_BEATS`); and ``skipped`` (files or songs
@@ -72,6 +72,7 @@ def inspect(out_dir: str | os.PathLike[str]) -> dict[str, Any]:
         "composition_rights": _counts((p.get("composition") or {}).get("basis") for p in kept),
         "encoding_rights": _counts((p.get("encoding") or {}).get("basis") for p in kept),
         "flags": _counts(f for p in kept for f in p.get("flags") or []),
+        "holders": _counts(p.get("holder") or "unknown" for p in kept),
         "sources": _counts(p.get("source") for p in kept),
         "genres": _counts(s.get("genre") or "unknown" for s in style),
         "regions": _counts((s.get("region") or "unknown").split(",")[0].strip() for s in style),

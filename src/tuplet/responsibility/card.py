@@ -45,6 +45,7 @@ def model_card_text(
         Markdown text.
     """
     from tuplet.corpus import inspect
+    from tuplet.corpus.store import load_info
     from tuplet.model.checkpoint import load_checkpoint_info
 
     info = load_checkpoint_info(checkpoint)
@@ -53,6 +54,7 @@ def model_card_text(
     model = info["model"]
     training = info.get("training") or {}
     n = int(data["sequences"])
+    held_out = load_info(dataset).get("split", {}).get("held_out")
     if name is None:
         name = f"{Path(checkpoint).resolve().parent.name}/{Path(checkpoint).name}"
     lines = [
@@ -74,7 +76,8 @@ def model_card_text(
         "",
         f"{n} pieces ({data['notes']:,} notes, {data['beats']:,.0f} beats), split "
         + ", ".join(f"{k} {v}" for k, v in data["splits"].items())
-        + " by content hash.",
+        + " by content hash"
+        + (f"; {held_out}." if held_out else "."),
         "",
         "Sources:",
         "",
@@ -109,6 +112,10 @@ def model_card_text(
         "Flags:",
         "",
         *_table(data["flags"], n),
+        "",
+        "Rights holders, as declared or recorded:",
+        "",
+        *_table(data.get("holders", {}), n),
         "",
         f"Every item's record is in `{Path(dataset).name}/provenance.jsonl`. An `unknown` basis "
         "means exactly that: the terms under which the files were distributed are recorded, "

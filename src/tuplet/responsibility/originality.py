@@ -111,6 +111,11 @@ class OriginalityReport:
         """One line, for the command line."""
         if self.originality is None:
             head = "originality: too few notes to score"
+        elif self.closest is None or self.closest_at_beat is None:
+            head = (
+                f"originality {self.originality:.2f} (no corpus window shares its note "
+                f"shapes); longest verbatim run {self.verbatim_notes} notes"
+            )
         else:
             head = (
                 f"originality {self.originality:.2f} (closest: {self.closest} at beat "
