@@ -52,6 +52,28 @@ class RightsGateError(UsageError):
         self.details = details
 
 
+class WriteError(TupletError):
+    """A file or folder could not be written: a full disk, a quota, a read-only place.
+
+    Attributes:
+        path: What was being written.
+        errno: The system's error number.
+    """
+
+    def __init__(self, path: str | os.PathLike[str], exc: OSError, then: str = "") -> None:
+        self.path = os.fspath(path)
+        self.errno = exc.errno
+        reason = exc.strerror or " ".join(str(exc).split()) or type(exc).__name__
+        super().__init__(f"{self.path}: cannot write: {reason}" + (f"; {then}" if then else ""))
+
+
+def is_out_of_space(exc: BaseException) -> bool:
+    """Whether ``exc`` says the disk (or the user's quota) is full."""
+    import errno
+
+    return isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT)
+
+
 class MissingExtraError(TupletError):
     """An optional dependency is not installed; the message says which extra to install."""
 

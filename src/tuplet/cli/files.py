@@ -136,7 +136,7 @@ def cmd_decode(args: argparse.Namespace) -> int:
     elif src.suffix.lower() == ".npy":
         try:
             codes = np.load(src, allow_pickle=False)
-        except (ValueError, OSError) as exc:
+        except (ValueError, OSError, EOFError) as exc:  # EOFError: a truncated file
             raise UsageError(f"{src}: not a readable .npy array ({exc})") from None
     else:
         raise UsageError(f"{src}: codes must be a .csv or .npy file")

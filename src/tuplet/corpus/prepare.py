@@ -24,25 +24,30 @@ How it holds up on large, untrusted collections:
   keeps its split when the corpus grows;
 * a re-run processes only new or changed files (same key, size and mtime, or same SHA-256 of
   the bytes, means unchanged) and drops files no longer among the sources: the folder always
-  mirrors the sources of its last run. An interrupted run is completed by the next one.
+  mirrors the sources of its last run. An interrupted run (Ctrl-C, ``kill -9``, a full disk)
+  is completed by the next one, which gives the dataset an uninterrupted run would have;
+* one prepare at a time: a second one on the same folder, or one while a training run reads
+  it, is refused (:func:`tuplet.corpus.store.lock_folder`).
 """
 
 from __future__ import annotations
 
 import collections
+import contextlib
 import os
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 from tuplet.corpus import store
 from tuplet.corpus.workers import Filters, WorkerSettings, file_sha256, read_file, run_pool
-from tuplet.errors import UsageError
+from tuplet.errors import UsageError, WriteError, is_out_of_space
 from tuplet.responsibility.provenance import RightsPolicy, provenance_record
 
 SPLITS: tuple[str, ...] = ("train", "valid", "test")
+BUSY = "is in use by another process (a training run reading it, or a prepare writing it)"
 MUSIC21_PREFIX = "music21:"
 
 
@@ -279,6 +284,19 @@ def _write_info(out: Path, info: dict[str, Any]) -> None:
     store.write_atomic(out / store.INFO_FILE, (json.dumps(info, indent=2) + "\n").encode())
 
 
+@contextlib.contextmanager
+def _stop_when_out_of_space(out: Path) -> Iterator[None]:
+    """Turn a full disk into one line naming the dataset folder (the next run carries on)."""
+    try:
+        yield
+    except OSError as exc:
+        if not is_out_of_space(exc):
+            raise
+        raise WriteError(
+            out, exc, "free some space and run the same command again: it carries on"
+        ) from None
+
+
 def prepare(
     sources: Sequence[str | os.PathLike[str]] | str | os.PathLike[str],
     out_dir: str | os.PathLike[str],
@@ -327,8 +345,10 @@ def prepare(
         What the run did.
 
     Raises:
-        UsageError: No sources, a missing source, a bad option, a bad manifest, or ``out_dir``
-            holds a dataset of another encoding or files that are not a dataset.
+        UsageError: No sources, a missing source, a bad option, a bad manifest, ``out_dir``
+            holds a dataset of another encoding or files that are not a dataset, or another
+            process is using it (a prepare writing it, a training run reading it).
+        WriteError: The disk is full; the folder is left as the next run completes it.
     """
     from tuplet.encoding import get_encoding, midi_reader_for
 
@@ -356,216 +376,221 @@ def prepare(
 
     # ----- the folder: new, ours (same settings), ours (changed settings), or someone else's
     out.mkdir(parents=True, exist_ok=True)
-    ours = {store.CODES_FILE, store.INDEX_FILE, store.FILES_FILE, store.SKIPPED_FILE,
-            store.PROVENANCE_FILE, store.INFO_FILE}  # fmt: skip
-    if (out / store.INFO_FILE).exists():
-        previous = store.load_info(out)
-        if previous["encoding"].get("name") != config.name:
-            raise UsageError(
-                f"{out} holds a {previous['encoding'].get('name')} dataset; prepare the "
-                f"{config.name} encoding into another folder"
-            )
-        if previous["encoding"] != config.to_dict():
-            report.reset = "the encoding's settings changed"
-        elif previous.get("filters") != (asdict(the_filters) if the_filters else None):
-            report.reset = "the filters changed"
-        elif previous.get("midi_reader", "symusic") != midi_reader_for(config):
-            # datasets from before the mmt encoding read MIDI as MusPy does hold no reader
-            report.reset = "MIDI files are read otherwise now"
-        if report.reset:
-            store.reset(out)
-    elif any(not p.name.startswith(".") and p.name not in ours for p in out.iterdir()):
-        raise UsageError(f"{out} is not empty and holds no dataset: choose an empty folder")
-    info_args = (config.to_dict(), midi_reader_for(config), n_fields, source_list, the_filters,
-                 the_split, policy)  # fmt: skip
-    info_args_extra: dict[str, Any] = {}
-    if splits_from is not None:
-        info_args_extra["splits_from"] = {"dataset": str(Path(splits_from).resolve()),
-                                          "items": len(pinned)}  # fmt: skip
-    _write_info(out, _info(*info_args, complete=False, **info_args_extra))
-    journal = store.recover(out, n_fields)
-
-    # ----- what to read: new and changed files; what to drop: gone and changed files
-    old = journal.files_by_key()
-    stats: dict[str, tuple[int, int]] = {}
-    todo_keys: set[str] = set()
-    drop = set(old) - {inp.key for inp in inputs}
-    for inp in inputs:
-        try:
-            st = inp.path.stat()
-            stats[inp.key] = (st.st_size, st.st_mtime_ns)
-        except OSError:
-            stats[inp.key] = (-1, -1)
-        rec = old.get(inp.key)
-        if rec is not None and (
-            (rec.get("size"), rec.get("mtime_ns")) == stats[inp.key]
-            or (rec.get("size") == stats[inp.key][0] and rec.get("sha256")
-                and rec.get("sha256") == file_sha256(inp.path))
-        ):  # fmt: skip
-            continue
-        todo_keys.add(inp.key)
-        if rec is not None:
-            drop.add(inp.key)
-    gone_items = {e["item"] for e in journal.index if e["file"] in drop}
-    for row in journal.skipped:  # a duplicate of a dropped item may now be the one to keep
-        if (
-            row["reason"] == "duplicate"
-            and row["detail"].removeprefix("duplicate of ") in gone_items
-        ):
-            if row["file"] in old and row["file"] in stats:
-                drop.add(row["file"])
-                todo_keys.add(row["file"])
-    report.removed = len(drop - todo_keys)
-    report.redone = len(drop & todo_keys)
-    journal = store.drop_files(out, journal, drop)
-    todo = [inp for inp in inputs if inp.key in todo_keys]
-    report.unchanged = len(inputs) - len(todo)
-
-    # ----- bring the rest up to date with today's split rule and declarations
-    split_changed = False
-    for e in journal.index:
-        new_split = pinned.get(e["item"]) or the_split.split_of(e["hash"])
-        split_changed |= new_split != e["split"]
-        e["split"] = new_split
-    if split_changed:
-        store.write_atomic(out / store.INDEX_FILE, store.jsonl_bytes(journal.index))
-    split_of_item = {e["item"]: e["split"] for e in journal.index}
-    refreshed = []
-    for rec in journal.provenance:
-        if rec.get("status") == "kept":
-            rec = {**rec, "split": split_of_item.get(rec["item"], rec.get("split"))}
-        refreshed.append(provenance_record(rec, policy))
-    if refreshed != journal.provenance:
-        store.write_atomic(out / store.PROVENANCE_FILE, store.jsonl_bytes(refreshed))
-    del refreshed
-
-    kept_hashes = {e["hash"]: e["item"] for e in journal.index}
-    split_counts = collections.Counter(e["split"] for e in journal.index)
-    live_rows = sum(e["length"] for e in journal.index)
-    reasons_total = collections.Counter(r["reason"] for r in journal.skipped)
-    n_files = len(journal.files)
-    codes_rows = journal.codes_rows
-    del journal, old
-
-    # ----- read, in parallel, committing each file in input order
-    bar = None
-    if progress and todo:
-        from tqdm.auto import tqdm
-
-        bar = tqdm(total=len(todo), unit="file", desc="prepare", dynamic_ncols=True)
-    run_reasons: collections.Counter[str] = collections.Counter()
-
-    with store.StoreWriter(out, n_fields, codes_rows) as writer:
-
-        def commit(i: int, result: dict[str, Any]) -> None:
-            nonlocal live_rows, n_files
-            inp = todo[i]
-            size, mtime_ns = stats[inp.key]
-            base = {
-                "path": str(inp.path),
-                "source": inp.source,
-                "source_root": str(inp.source_root) if inp.source_root else None,
-                "relpath": inp.relpath,
-                "format": _FORMATS.get(inp.path.suffix.lower(), "musicxml"),
-                "file_sha256": result["sha256"],
-            }
-            sequences, skipped, records = [], [], []
-            if result["error"] is None and not result["songs"]:
-                result["error"] = ("unreadable", "no songs")
-            if result["error"] is not None:
-                reason, detail = result["error"]
-                skipped.append({"item": inp.key, "reason": reason, "detail": detail})
-                facts = {"item": inp.key, **base, "status": "skipped", "reason": reason}
-                records.append(provenance_record(facts, policy))
-            for song in result["songs"]:
-                name = song["song"]
-                item = inp.key + ("#" + name.rsplit("#", 1)[1] if "#" in name else "")
-                facts = {"item": item, **base, "meta": song.get("meta", {})}
-                facts.update(n_notes=song.get("n_notes"), length_beats=song.get("length_beats"))
-                report.notes_read += int(song.get("n_notes") or 0)
-                if "codes" in song and song["hash"] in kept_hashes:
-                    song = {**song, "reason": "duplicate",
-                            "detail": f"duplicate of {kept_hashes[song['hash']]}"}  # fmt: skip
-                if "reason" in song:
-                    skipped.append(
-                        {"item": item, "reason": song["reason"], "detail": song["detail"]}
-                    )
-                    facts.update(status="skipped", reason=song["reason"])
-                else:
-                    the_hash = song["hash"]
-                    split_name = pinned.get(item) or the_split.split_of(the_hash)
-                    kept_hashes[the_hash] = item
-                    entry = {
-                        "item": item,
-                        "split": split_name,
-                        "hash": the_hash,
-                        "n_notes": song["n_notes"],
-                        "n_beats": song["length_beats"],
-                        "programs": song["programs"],
-                        "drums": song["drums"],
-                    }
-                    sequences.append((entry, song["codes"]))
-                    facts.update(status="kept", split=split_name, content_hash=the_hash)
-                    split_counts[split_name] += 1
-                    live_rows += len(song["codes"])
-                records.append(provenance_record(facts, policy))
-            file_record = {"file": inp.key, "path": str(inp.path), "source": inp.source,
-                           "size": size, "mtime_ns": mtime_ns, "sha256": result["sha256"],
-                           "items": len(result["songs"])}  # fmt: skip
-            writer.add_file(file_record, sequences, skipped, records)
-            n_files += 1
-            report.processed += 1
-            report.kept += len(sequences)
-            report.skipped += len(skipped)
-            run_reasons.update(r["reason"] for r in skipped)
-            if bar is not None:
-                bar.update(1)
-                bar.set_postfix(kept=report.kept, skipped=report.skipped, refresh=False)
-
-        try:
-            paths = [inp.path for inp in todo]
-            if jobs == 1:
-                for i, path in enumerate(paths):
-                    if worker_hook is not None:
-                        worker_hook(str(path))
-                    try:
-                        result = read_file(str(path), config.name, the_filters)
-                    except Exception as exc:  # jobs=1 is for debugging: still one file's fault
-                        problem = f"{type(exc).__name__}: {' '.join(str(exc).split())}"
-                        result = {"sha256": None, "error": ("crashed", problem), "songs": []}
-                    commit(i, result)
-            else:
-                from tuplet.io import SCORE_EXTENSIONS
-
-                settings = WorkerSettings(
-                    config.name,
-                    the_filters,
-                    memory_limit_mb,
-                    preload_scores=any(p.suffix.lower() in SCORE_EXTENSIONS for p in paths),
-                    hook=worker_hook,
+    # one writer at a time; a training run reading the folder holds it shared (store.lock_folder)
+    with (
+        store.lock_folder(out, shared=False, holder="tuplet data prepare", busy=BUSY),
+        _stop_when_out_of_space(out),
+    ):
+        ours = {store.CODES_FILE, store.INDEX_FILE, store.FILES_FILE, store.SKIPPED_FILE,
+                store.PROVENANCE_FILE, store.INFO_FILE}  # fmt: skip
+        if (out / store.INFO_FILE).exists():
+            previous = store.load_info(out)
+            if previous["encoding"].get("name") != config.name:
+                raise UsageError(
+                    f"{out} holds a {previous['encoding'].get('name')} dataset; prepare the "
+                    f"{config.name} encoding into another folder"
                 )
-                run_pool(paths, jobs, settings, timeout_s, commit)
-        finally:
-            if bar is not None:
-                bar.close()
-        codes_rows = writer.codes_rows
+            if previous["encoding"] != config.to_dict():
+                report.reset = "the encoding's settings changed"
+            elif previous.get("filters") != (asdict(the_filters) if the_filters else None):
+                report.reset = "the filters changed"
+            elif previous.get("midi_reader", "symusic") != midi_reader_for(config):
+                # datasets from before the mmt encoding read MIDI as MusPy does hold no reader
+                report.reset = "MIDI files are read otherwise now"
+            if report.reset:
+                store.reset(out)
+        elif any(not p.name.startswith(".") and p.name not in ours for p in out.iterdir()):
+            raise UsageError(f"{out} is not empty and holds no dataset: choose an empty folder")
+        info_args = (config.to_dict(), midi_reader_for(config), n_fields, source_list, the_filters,
+                     the_split, policy)  # fmt: skip
+        info_args_extra: dict[str, Any] = {}
+        if splits_from is not None:
+            info_args_extra["splits_from"] = {"dataset": str(Path(splits_from).resolve()),
+                                              "items": len(pinned)}  # fmt: skip
+        _write_info(out, _info(*info_args, complete=False, **info_args_extra))
+        journal = store.recover(out, n_fields)
 
-    reasons_total.update(run_reasons)
-    report.skipped_by_reason = dict(run_reasons)
-    report.splits = {s: split_counts.get(s, 0) for s in SPLITS}
-    counts = {**report.splits, "kept": sum(split_counts.values()),
-              "skipped": sum(reasons_total.values()), "files": n_files}  # fmt: skip
-    _write_info(
-        out,
-        _info(
-            *info_args,
-            complete=True,
-            counts=counts,
-            skipped_by_reason=dict(sorted(reasons_total.items())),
-            ignored_by_extension=dict(sorted(ignored.items())),
-            dead_rows=codes_rows - live_rows,
-            **info_args_extra,
-        ),
-    )
-    report.seconds = time.perf_counter() - t0
-    return report
+        # ----- what to read: new and changed files; what to drop: gone and changed files
+        old = journal.files_by_key()
+        stats: dict[str, tuple[int, int]] = {}
+        todo_keys: set[str] = set()
+        drop = set(old) - {inp.key for inp in inputs}
+        for inp in inputs:
+            try:
+                st = inp.path.stat()
+                stats[inp.key] = (st.st_size, st.st_mtime_ns)
+            except OSError:
+                stats[inp.key] = (-1, -1)
+            rec = old.get(inp.key)
+            if rec is not None and (
+                (rec.get("size"), rec.get("mtime_ns")) == stats[inp.key]
+                or (rec.get("size") == stats[inp.key][0] and rec.get("sha256")
+                    and rec.get("sha256") == file_sha256(inp.path))
+            ):  # fmt: skip
+                continue
+            todo_keys.add(inp.key)
+            if rec is not None:
+                drop.add(inp.key)
+        gone_items = {e["item"] for e in journal.index if e["file"] in drop}
+        for row in journal.skipped:  # a duplicate of a dropped item may now be the one to keep
+            if (
+                row["reason"] == "duplicate"
+                and row["detail"].removeprefix("duplicate of ") in gone_items
+            ):
+                if row["file"] in old and row["file"] in stats:
+                    drop.add(row["file"])
+                    todo_keys.add(row["file"])
+        report.removed = len(drop - todo_keys)
+        report.redone = len(drop & todo_keys)
+        journal = store.drop_files(out, journal, drop)
+        todo = [inp for inp in inputs if inp.key in todo_keys]
+        report.unchanged = len(inputs) - len(todo)
+
+        # ----- bring the rest up to date with today's split rule and declarations
+        split_changed = False
+        for e in journal.index:
+            new_split = pinned.get(e["item"]) or the_split.split_of(e["hash"])
+            split_changed |= new_split != e["split"]
+            e["split"] = new_split
+        if split_changed:
+            store.write_atomic(out / store.INDEX_FILE, store.jsonl_bytes(journal.index))
+        split_of_item = {e["item"]: e["split"] for e in journal.index}
+        refreshed = []
+        for rec in journal.provenance:
+            if rec.get("status") == "kept":
+                rec = {**rec, "split": split_of_item.get(rec["item"], rec.get("split"))}
+            refreshed.append(provenance_record(rec, policy))
+        if refreshed != journal.provenance:
+            store.write_atomic(out / store.PROVENANCE_FILE, store.jsonl_bytes(refreshed))
+        del refreshed
+
+        kept_hashes = {e["hash"]: e["item"] for e in journal.index}
+        split_counts = collections.Counter(e["split"] for e in journal.index)
+        live_rows = sum(e["length"] for e in journal.index)
+        reasons_total = collections.Counter(r["reason"] for r in journal.skipped)
+        n_files = len(journal.files)
+        codes_rows = journal.codes_rows
+        del journal, old
+
+        # ----- read, in parallel, committing each file in input order
+        bar = None
+        if progress and todo:
+            from tqdm.auto import tqdm
+
+            bar = tqdm(total=len(todo), unit="file", desc="prepare", dynamic_ncols=True)
+        run_reasons: collections.Counter[str] = collections.Counter()
+
+        with store.StoreWriter(out, n_fields, codes_rows) as writer:
+
+            def commit(i: int, result: dict[str, Any]) -> None:
+                nonlocal live_rows, n_files
+                inp = todo[i]
+                size, mtime_ns = stats[inp.key]
+                base = {
+                    "path": str(inp.path),
+                    "source": inp.source,
+                    "source_root": str(inp.source_root) if inp.source_root else None,
+                    "relpath": inp.relpath,
+                    "format": _FORMATS.get(inp.path.suffix.lower(), "musicxml"),
+                    "file_sha256": result["sha256"],
+                }
+                sequences, skipped, records = [], [], []
+                if result["error"] is None and not result["songs"]:
+                    result["error"] = ("unreadable", "no songs")
+                if result["error"] is not None:
+                    reason, detail = result["error"]
+                    skipped.append({"item": inp.key, "reason": reason, "detail": detail})
+                    facts = {"item": inp.key, **base, "status": "skipped", "reason": reason}
+                    records.append(provenance_record(facts, policy))
+                for song in result["songs"]:
+                    name = song["song"]
+                    item = inp.key + ("#" + name.rsplit("#", 1)[1] if "#" in name else "")
+                    facts = {"item": item, **base, "meta": song.get("meta", {})}
+                    facts.update(n_notes=song.get("n_notes"), length_beats=song.get("length_beats"))
+                    report.notes_read += int(song.get("n_notes") or 0)
+                    if "codes" in song and song["hash"] in kept_hashes:
+                        song = {**song, "reason": "duplicate",
+                                "detail": f"duplicate of {kept_hashes[song['hash']]}"}  # fmt: skip
+                    if "reason" in song:
+                        skipped.append(
+                            {"item": item, "reason": song["reason"], "detail": song["detail"]}
+                        )
+                        facts.update(status="skipped", reason=song["reason"])
+                    else:
+                        the_hash = song["hash"]
+                        split_name = pinned.get(item) or the_split.split_of(the_hash)
+                        kept_hashes[the_hash] = item
+                        entry = {
+                            "item": item,
+                            "split": split_name,
+                            "hash": the_hash,
+                            "n_notes": song["n_notes"],
+                            "n_beats": song["length_beats"],
+                            "programs": song["programs"],
+                            "drums": song["drums"],
+                        }
+                        sequences.append((entry, song["codes"]))
+                        facts.update(status="kept", split=split_name, content_hash=the_hash)
+                        split_counts[split_name] += 1
+                        live_rows += len(song["codes"])
+                    records.append(provenance_record(facts, policy))
+                file_record = {"file": inp.key, "path": str(inp.path), "source": inp.source,
+                               "size": size, "mtime_ns": mtime_ns, "sha256": result["sha256"],
+                               "items": len(result["songs"])}  # fmt: skip
+                writer.add_file(file_record, sequences, skipped, records)
+                n_files += 1
+                report.processed += 1
+                report.kept += len(sequences)
+                report.skipped += len(skipped)
+                run_reasons.update(r["reason"] for r in skipped)
+                if bar is not None:
+                    bar.update(1)
+                    bar.set_postfix(kept=report.kept, skipped=report.skipped, refresh=False)
+
+            try:
+                paths = [inp.path for inp in todo]
+                if jobs == 1:
+                    for i, path in enumerate(paths):
+                        if worker_hook is not None:
+                            worker_hook(str(path))
+                        try:
+                            result = read_file(str(path), config.name, the_filters)
+                        except Exception as exc:  # jobs=1 is for debugging: still one file's fault
+                            problem = f"{type(exc).__name__}: {' '.join(str(exc).split())}"
+                            result = {"sha256": None, "error": ("crashed", problem), "songs": []}
+                        commit(i, result)
+                else:
+                    from tuplet.io import SCORE_EXTENSIONS
+
+                    settings = WorkerSettings(
+                        config.name,
+                        the_filters,
+                        memory_limit_mb,
+                        preload_scores=any(p.suffix.lower() in SCORE_EXTENSIONS for p in paths),
+                        hook=worker_hook,
+                    )
+                    run_pool(paths, jobs, settings, timeout_s, commit)
+            finally:
+                if bar is not None:
+                    bar.close()
+            codes_rows = writer.codes_rows
+
+        reasons_total.update(run_reasons)
+        report.skipped_by_reason = dict(run_reasons)
+        report.splits = {s: split_counts.get(s, 0) for s in SPLITS}
+        counts = {**report.splits, "kept": sum(split_counts.values()),
+                  "skipped": sum(reasons_total.values()), "files": n_files}  # fmt: skip
+        _write_info(
+            out,
+            _info(
+                *info_args,
+                complete=True,
+                counts=counts,
+                skipped_by_reason=dict(sorted(reasons_total.items())),
+                ignored_by_extension=dict(sorted(ignored.items())),
+                dead_rows=codes_rows - live_rows,
+                **info_args_extra,
+            ),
+        )
+        report.seconds = time.perf_counter() - t0
+        return report

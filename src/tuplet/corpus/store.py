@@ -28,12 +28,19 @@ and truncates ``codes.bin`` to the end of the last kept sequence; so a run kille
 per file (a killed process loses nothing; a power cut may lose the last files, which the next
 run redoes); ``dataset.json`` is written atomically and the data files fsynced at the end.
 
+One writer at a time: :func:`prepare <tuplet.corpus.prepare>` holds an exclusive lock on the
+folder's ``.lock`` file for its whole run, and a training run holds a shared one while it reads
+the folder (:func:`lock_folder`); whoever comes second is refused with a message naming the
+folder and who holds it. The lock is the operating system's (``flock``): a killed process
+leaves none behind.
+
 Rows of files dropped from a dataset (deleted or changed sources) stay in ``codes.bin`` as dead
 rows that no index line points to; ``dataset.json`` counts them.
 """
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import json
@@ -52,6 +59,7 @@ FILES_FILE = "files.jsonl"
 SKIPPED_FILE = "skipped.csv"
 PROVENANCE_FILE = "provenance.jsonl"
 INFO_FILE = "dataset.json"
+LOCK_FILE = ".lock"
 CODES_DTYPE = "<i2"
 """Little-endian int16: every code of both encodings is below 32768 (checked when writing)."""
 SKIPPED_COLUMNS = ("item", "reason", "detail", "file")
@@ -138,11 +146,72 @@ def load_info(out_dir: str | os.PathLike[str]) -> dict[str, Any]:
         raise UsageError(
             f"{out_dir}: not a prepared dataset (no {INFO_FILE}; run 'tuplet data prepare')"
         ) from None
-    except (OSError, json.JSONDecodeError) as exc:
-        raise UsageError(f"{path}: unreadable dataset description ({exc})") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        reason = " ".join(str(exc).split())[:160]
+        raise UsageError(f"{path}: unreadable dataset description ({reason})") from None
     if not isinstance(info, dict) or info.get("format") != FORMAT_NAME:
         raise UsageError(f"{path}: not a tuplet dataset description")
     return info
+
+
+# ------------------------------------------------------------------------------ lock
+@contextlib.contextmanager
+def lock_folder(folder: Path, *, shared: bool, holder: str, busy: str) -> Iterator[None]:
+    """Hold an exclusive (writer) or shared (reader) lock on ``folder`` while in the block.
+
+    The lock is ``flock`` on ``folder/.lock``, so it goes with the process that holds it (a
+    ``kill -9`` leaves none behind). It is never waited for: a conflicting holder is refused at
+    once. An exclusive holder writes ``holder`` and its process id into the file, so that the
+    refusal can say who it is. Where ``flock`` does not exist (Windows), nothing is locked.
+
+    Args:
+        folder: The folder (must exist).
+        shared: Take a shared lock (readers) instead of an exclusive one (the writer).
+        holder: Who takes it, e.g. ``"tuplet data prepare"``.
+        busy: What the refusal says after the folder's name when no writer holds the lock
+            (readers do), e.g. ``"is being read by a training run"``.
+
+    Raises:
+        UsageError: Another process holds a conflicting lock; the message names the folder and,
+            when the other holds it exclusively, who and which process.
+    """
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - not on POSIX
+        yield
+        return
+    path = folder / LOCK_FILE
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, (fcntl.LOCK_SH if shared else fcntl.LOCK_EX) | fcntl.LOCK_NB)
+    except BlockingIOError:
+        who = os.pread(fd, 200, 0).decode("utf-8", "replace").strip()
+        if who and not _holds_shared(fd):
+            busy = f"is being written by {who}"
+        os.close(fd)
+        raise UsageError(f"{folder}: {busy}; try again when it has finished") from None
+    try:
+        if not shared:
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, f"{holder} (process {os.getpid()})\n".encode(), 0)
+        yield
+    finally:
+        if not shared:
+            with contextlib.suppress(OSError):
+                os.ftruncate(fd, 0)
+        os.close(fd)  # closing releases the lock
+
+
+def _holds_shared(fd: int) -> bool:
+    """Whether the lock on ``fd``'s file is held shared (readers), not by a writer."""
+    import fcntl
+
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return False
+    fcntl.flock(fd, fcntl.LOCK_UN)
+    return True
 
 
 # -------------------------------------------------------------------------- recovery
@@ -327,12 +396,23 @@ class StoreWriter:
         return entries
 
     def close(self) -> None:
-        """Fsync and close every file."""
+        """Fsync and close every file (all of them, even if one fails; then that error)."""
+        error: OSError | None = None
         for f in (self._codes, self._index, self._skipped, self._provenance, self._files):
-            if not f.closed:
+            if f.closed:
+                continue
+            try:
                 f.flush()
                 os.fsync(f.fileno())
-                f.close()
+            except OSError as exc:  # a full disk: what was not written is dropped on recovery
+                error = error or exc
+            finally:
+                try:
+                    f.close()
+                except OSError as exc:
+                    error = error or exc
+        if error is not None:
+            raise error
 
 
 # ---------------------------------------------------------------------------- reader

@@ -147,7 +147,8 @@ def atomic_output(path: str | os.PathLike[str], suffix: str = "") -> Iterator[Pa
     """Yield a temporary path beside ``path``; on success it replaces ``path`` atomically.
 
     The temporary file lives in the same folder (so :func:`os.replace` is atomic) and is
-    removed if the body raises, leaving any previous ``path`` untouched.
+    removed if the body raises, leaving any previous ``path`` untouched. An :class:`OSError`
+    that names no file (a write that failed on a full disk) is raised again naming ``path``.
 
     Args:
         path: The final file.
@@ -163,5 +164,10 @@ def atomic_output(path: str | os.PathLike[str], suffix: str = "") -> Iterator[Pa
     try:
         yield tmp
         os.replace(tmp, out)
+    except OSError as exc:
+        if exc.filename is not None:
+            raise
+        # a write that failed (a full disk) names no file: name the one being written
+        raise OSError(exc.errno, exc.strerror or str(exc), os.fspath(out)) from exc
     finally:
         tmp.unlink(missing_ok=True)

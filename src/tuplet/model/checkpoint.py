@@ -101,8 +101,12 @@ def _state_bytes(tensors: StateDict, meta: dict[str, Any], checkpoint_id: str | 
     return save(flat, metadata=header)
 
 
-def _recover(folder: Path) -> None:
-    """Finish a save killed between its two renames: put the previous checkpoint back."""
+def recover_interrupted_save(folder: str | os.PathLike[str]) -> None:
+    """Finish a save killed between its two renames: put the previous checkpoint back.
+
+    Loading and saving do this themselves; call it before asking whether ``folder`` exists.
+    """
+    folder = Path(folder)
     old = folder.parent / f".{folder.name}.old"
     if not folder.exists() and (old / CONFIG_NAME).exists():
         try:
@@ -180,7 +184,7 @@ def save_checkpoint(
 
     parent = folder.parent
     parent.mkdir(parents=True, exist_ok=True)
-    _recover(folder)
+    recover_interrupted_save(folder)
     for stale in parent.glob(f".{folder.name}.tmp-*"):  # left by a killed save
         shutil.rmtree(stale, ignore_errors=True)
     tmp = parent / f".{folder.name}.tmp-{secrets.token_hex(4)}"
@@ -244,7 +248,7 @@ def load_checkpoint_config(folder: str | os.PathLike[str]) -> dict[str, Any]:
             (a training run's folder: the message names the checkpoint in it).
     """
     folder = Path(folder)
-    _recover(folder)
+    recover_interrupted_save(folder)
     if not folder.is_dir():
         raise BadFileError(folder, "no such checkpoint folder")
     path = folder / CONFIG_NAME
@@ -494,6 +498,7 @@ __all__ = [
     "load_state",
     "optimizer_state_from_tensors",
     "optimizer_state_to_tensors",
+    "recover_interrupted_save",
     "save_checkpoint",
     "save_state",
 ]

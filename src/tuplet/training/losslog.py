@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import csv
+import io
 import os
 from pathlib import Path
 from typing import Any
@@ -23,18 +24,31 @@ def append_row(path: Path, row: dict[str, Any]) -> None:
 
 
 def truncate_losses(path: Path, step: int) -> None:
-    """Drop rows logged after ``step`` (a killed run may have logged past its last checkpoint)."""
+    """Drop rows logged after ``step`` (a killed run may have logged past its last checkpoint).
+
+    Rows a kill or a full disk left torn (no newline at the end, a wrong number of fields, a
+    step that is not a number) are dropped too. With no row left the file is removed, so the
+    next :func:`append_row` writes the header again. Written through a temporary file.
+    """
     if not path.exists():
         return
-    with path.open(newline="", encoding="utf-8") as f:
-        rows = list(csv.DictReader(f))
-    kept = [r for r in rows if int(r["step"]) <= step]
+    data = path.read_bytes()
+    complete = data[: data.rfind(b"\n") + 1].decode("utf-8", errors="replace")
+    rows = list(csv.reader(io.StringIO(complete, newline="")))
+    header, kept = (rows[0], []) if rows else ([], [])
+    for row in rows[1:]:
+        if len(row) != len(header) or not row[0].isdigit():
+            continue
+        if int(row[0]) <= step:
+            kept.append(row)
+    if not kept:
+        path.unlink()
+        return
     tmp = path.with_name(path.name + ".tmp")
     with tmp.open("w", newline="", encoding="utf-8") as f:
-        if kept:
-            writer = csv.DictWriter(f, fieldnames=list(kept[0]))
-            writer.writeheader()
-            writer.writerows(kept)
+        writer = csv.writer(f)
+        writer.writerow(header)
+        writer.writerows(kept)
     os.replace(tmp, path)
 
 

@@ -42,7 +42,7 @@ from typing import Any
 
 import numpy as np
 
-from tuplet.errors import UsageError
+from tuplet.errors import UsageError, WriteError, is_out_of_space
 from tuplet.training.losslog import append_row, load_losses, plot_losses, truncate_losses
 
 LOSS_COLUMNS = ("step", "split", "loss", "nll_per_note", "lr", "tokens_per_s", "elapsed_s")
@@ -167,6 +167,61 @@ def train(
     dataset_dir: str | os.PathLike[str],
     out_dir: str | os.PathLike[str],
     config: TrainConfig,
+    **options: Any,
+) -> TrainResult:
+    """Train (or fine-tune, or resume) a model; see the module docstring for what is written.
+
+    While it runs, the dataset folder is locked for reading (a ``tuplet data prepare`` of the
+    same folder is refused, and a dataset that a prepare is writing, or that a stopped prepare
+    left unfinished, is refused here) and the run folder for writing (a second run into it is
+    refused); see :func:`tuplet.corpus.store.lock_folder`.
+
+    Args:
+        dataset_dir: A folder made by ``tuplet data prepare``.
+        out_dir: The run folder.
+        config: How to train.
+        **options: ``resume``, ``from_checkpoint``, ``device``, ``progress``, ``stop_after``,
+            ``extend_to``, ``use``, ``allow_unverified``, ``reason``: see :func:`_train`.
+
+    Returns:
+        A :class:`TrainResult`.
+
+    Raises:
+        RightsGateError: Items of the train or valid split fail the rights gate.
+        UsageError: On a dataset/checkpoint mismatch, a run folder in the wrong state, or a
+            dataset or run folder another process is writing.
+        WriteError: The disk filled up; ``last/`` holds the last save that fitted.
+    """
+    import contextlib
+
+    from tuplet.corpus import store
+    from tuplet.training.dataset import load_dataset_info
+
+    load_dataset_info(dataset_dir)  # a folder that is no dataset is refused before locking
+    with contextlib.ExitStack() as locks:
+        locks.enter_context(
+            store.lock_folder(
+                Path(dataset_dir), shared=True, holder="tuplet train", busy="is being written"
+            )
+        )
+        if not load_dataset_info(dataset_dir).get("complete", True):
+            raise UsageError(
+                f"{dataset_dir}: its preparation did not finish (a tuplet data prepare was "
+                "stopped part-way); run the same prepare again to complete it"
+            )
+        try:
+            return _train(dataset_dir, out_dir, config, locks=locks, **options)
+        except OSError as exc:
+            if not is_out_of_space(exc):
+                raise
+            then = "free some space and run it again (with --resume once it has saved last/)"
+            raise WriteError(out_dir, exc, then) from None
+
+
+def _train(
+    dataset_dir: str | os.PathLike[str],
+    out_dir: str | os.PathLike[str],
+    config: TrainConfig,
     *,
     resume: bool = False,
     from_checkpoint: str | os.PathLike[str] | None = None,
@@ -177,8 +232,9 @@ def train(
     use: str | None = None,
     allow_unverified: bool = False,
     reason: str | None = None,
+    locks: Any = None,
 ) -> TrainResult:
-    """Train (or fine-tune, or resume) a model; see the module docstring for what is written.
+    """Train (or fine-tune, or resume) a model, the dataset locked by :func:`train`.
 
     Args:
         dataset_dir: A folder made by ``tuplet data prepare``.
@@ -199,6 +255,8 @@ def train(
         allow_unverified: Go on although items fail the gate; ``reason``, the counts and the
             items are recorded in every checkpoint (``extra["rights_gate"]``) and model card.
         reason: Why the run may go on (required with ``allow_unverified``).
+        locks: The :class:`contextlib.ExitStack` that holds the dataset's lock; the run
+            folder's lock joins it once the folder is made.
 
     Returns:
         A :class:`TrainResult`.
@@ -218,6 +276,7 @@ def train(
         load_state,
         optimizer_state_from_tensors,
         optimizer_state_to_tensors,
+        recover_interrupted_save,
         save_checkpoint,
     )
     from tuplet.model.transformer import ModelConfig, MusicTransformer, preset
@@ -242,6 +301,7 @@ def train(
     # checkpoints carry the encoding as the model sees it (beats of one training window)
     encoding = data_encoding.with_max_beat(config.max_beat).to_dict()
     last_dir = out / "last"
+    recover_interrupted_save(last_dir)  # a save killed between its renames: put it back
     if resume and not (last_dir / "config.json").exists():
         raise UsageError(f"{out}: nothing to resume (no last/ checkpoint); drop --resume")
     if not resume and is_main and (last_dir / "config.json").exists():
@@ -262,6 +322,16 @@ def train(
         )
     if is_main:
         out.mkdir(parents=True, exist_ok=True)
+        if locks is not None:
+            from tuplet.corpus.store import lock_folder
+
+            locks.enter_context(
+                lock_folder(
+                    out, shared=False, holder="tuplet train", busy="is in use by another run"
+                )
+            )
+        if not resume:  # losses of a run killed before its first save: nothing continues them
+            truncate_losses(out / "losses.csv", 0)
     state = _State()
     base: dict[str, Any] | None = None  # the checkpoint fine-tuned, recorded in every save
 
