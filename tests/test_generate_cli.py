@@ -5,6 +5,7 @@ keep their best seam, seeds repeat, files are not overwritten, bad input gets on
 from __future__ import annotations
 
 import json
+import re
 from collections import Counter
 from pathlib import Path
 
@@ -107,7 +108,14 @@ def same_maps(a: Notes, b: Notes) -> bool:
 
 
 def report(out: Path, i: int = 1) -> dict:
-    return json.loads((out / f"sample-{i:02d}.json").read_text())
+    path = out / f"sample-{i:02d}.json"
+    return json.loads((path if path.exists() else loop_file(out, i, ".json")).read_text())
+
+
+def loop_file(out: Path, i: int, ext: str = ".mid") -> Path:
+    """A loop's file: named by its number, key and tempo (loop-01-D-minor-112bpm.mid)."""
+    (path,) = out.glob(f"loop-{i:02d}-*{ext}")
+    return path
 
 
 # ------------------------------------------------------------------------------ outputs
@@ -196,8 +204,14 @@ def test_a_loop_wav_is_exactly_the_loop(models, tmp_path) -> None:
     import wave
 
     assert generate(models, tmp_path, "--loop", "2", "--instruments", "piano", "--wav") == 0
-    notes = read_notes(tmp_path / "sample-01.mid")
-    with wave.open(str(tmp_path / "sample-01.wav")) as w:
+    notes = read_notes(loop_file(tmp_path, 1))
+    name = loop_file(tmp_path, 1).name
+    assert re.fullmatch(r"loop-01-([A-G][#b]?-(major|minor)-)?\d+bpm\.mid", name)
+    assert loop_file(tmp_path, 1).with_suffix(".wav") == loop_file(tmp_path, 1, ".wav")
+    assert report(tmp_path)["files"]["midi"] == str(loop_file(tmp_path, 1))
+    # a second run does not overwrite the loops
+    assert generate(models, tmp_path, "--loop", "2", "--instruments", "piano") == 1
+    with wave.open(str(loop_file(tmp_path, 1, ".wav"))) as w:
         seconds = w.getnframes() / w.getframerate()
     assert seconds == pytest.approx(float(notes.seconds(8 * notes.ticks_per_beat)), abs=1e-4)
 
@@ -396,7 +410,7 @@ def test_a_loop_is_exactly_its_length_and_keeps_its_best_seam(models, tmp_path) 
     assert generate(models, tmp_path, *args) == 0
     loop_ticks = 8 * LOOP_TICKS_PER_BEAT  # two bars of 4/4
     for i in (1, 2):
-        path = tmp_path / f"sample-0{i}.mid"
+        path = loop_file(tmp_path, i)
         notes = read_notes(path)
         assert notes.ticks_per_beat == LOOP_TICKS_PER_BEAT
         assert notes.onset_ticks.min() >= 0 and notes.end_ticks <= loop_ticks
@@ -418,7 +432,7 @@ def test_new_loops_in_another_meter_are_exact_too(models, tmp_path, name) -> Non
     args = ("--loop", "2", "--meter", "3/4", "--n", "2", "--instruments", "piano")
     assert generate(models, tmp_path, *args, model=name) == 0
     for i in (1, 2):
-        path = tmp_path / f"sample-0{i}.mid"
+        path = loop_file(tmp_path, i)
         notes = read_notes(path)
         assert list(notes.timesig_numerator) == [3]
         assert notes.end_ticks <= 6 * LOOP_TICKS_PER_BEAT
@@ -623,7 +637,7 @@ def test_the_model_recommends_its_sampling_settings(models, tmp_path) -> None:
 def test_a_loop_from_a_file_keeps_its_tracks(models, song, tmp_path) -> None:
     args = ("--prompt", str(song), "--loop", "2", "--tries", "2", "--seed", "1")
     assert generate(models, tmp_path, *args) == 0
-    written = read_notes(tmp_path / "sample-01.mid")
+    written = read_notes(loop_file(tmp_path, 1))
     # every note on a track of the file, by name, channel and program (no General MIDI names)
     names = {name for name, _, _, _ in SONG_TRACKS}
     used = {written.tracks[i].name for i in set(written.track.tolist())}

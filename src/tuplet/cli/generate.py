@@ -48,9 +48,10 @@ loop's end), its last bar rewritten with its first bar(s) placed after it so tha
 into them, the best of --tries rewrites kept by how likely the model finds the wrap-around
 (with --prompt, the prompt's first BARS bars become the loop).
 
-Each sample is written as OUT/sample-01.mid with a JSON report (model, settings, seed, prompt,
-notes, beats, seconds, generation time, notes/s; its originality against the model's training
-data; the bars where the model was unsure), plus .wav (--wav) and .png (--png). A sample that
+Each sample is written as OUT/sample-01.mid (a loop as OUT/loop-01-D-minor-112bpm.mid: its key
+and tempo) with a JSON report (model, settings, seed, prompt, notes, beats, seconds, generation
+time, notes/s; its originality against the model's training data; the bars where the model was
+unsure), plus .wav (--wav) and .png (--png). A sample that
 copies the training data is drawn again, then withheld; a prompt far outside what the model
 knows makes it abstain (--force-prompt goes on).
 Sampling follows the model's recommended settings (its config.json's "sampling", chosen on
@@ -298,6 +299,7 @@ def _write(
         if "loop_beats" in piece.details:
             beats = int(piece.details["loop_beats"])
             notes = loop_midi_notes(notes, beats)
+            files = named_loop(files, notes)
             loop_seconds = float(notes.seconds(beats * notes.ticks_per_beat))
         write_midi(notes, files["midi"])
         if args.wav:
@@ -359,8 +361,14 @@ def _write(
             print(f"  note: {silent} did not play in {files['midi'].name} (another --seed may)")
 
 
-def output_paths(out_dir: str | Path, n: int, *, wav: bool, png: bool) -> list[dict[str, Path]]:
-    """The files of ``n`` samples: ``OUT/sample-01.mid``, ``.json`` (and ``.wav``, ``.png``)."""
+def output_paths(
+    out_dir: str | Path, n: int, *, wav: bool, png: bool, prefix: str = "sample"
+) -> list[dict[str, Path]]:
+    """The files of ``n`` samples: ``OUT/sample-01.mid``, ``.json`` (and ``.wav``, ``.png``).
+
+    Loops (``prefix`` ``loop``) get their key and tempo added to the name once they are made
+    (:func:`named_loop`).
+    """
     width = max(2, len(str(n)))
     suffixes = {"midi": ".mid", "report": ".json"}
     if wav:
@@ -368,7 +376,7 @@ def output_paths(out_dir: str | Path, n: int, *, wav: bool, png: bool) -> list[d
     if png:
         suffixes["png"] = ".png"
     return [
-        {kind: Path(out_dir) / f"sample-{i:0{width}d}{ext}" for kind, ext in suffixes.items()}
+        {kind: Path(out_dir) / f"{prefix}-{i:0{width}d}{ext}" for kind, ext in suffixes.items()}
         for i in range(1, n + 1)
     ]
 
@@ -446,10 +454,21 @@ def _instrument_names(args: argparse.Namespace, encoding: EncodingConfig) -> lis
         raise UsageError(f"{flag}: {e}") from None
 
 
+def named_loop(files: dict[str, Path], notes: Any) -> dict[str, Path]:
+    """A loop's files named by its key and tempo: ``loop-01-D-minor-112bpm.mid``..."""
+    from tuplet.generation.loop import loop_label
+
+    label = loop_label(notes)
+    return {k: p.with_name(f"{p.stem}-{label}{p.suffix}") for k, p in files.items()}
+
+
 def _free_paths(args: argparse.Namespace) -> list[dict[str, Path]]:
     """The samples' files, refused if any exists without --force; no WAV without FluidSynth."""
-    paths = output_paths(args.out, args.keep or args.n, wav=args.wav, png=args.png)
+    prefix = "sample" if args.loop is None else "loop"
+    paths = output_paths(args.out, args.keep or args.n, wav=args.wav, png=args.png, prefix=prefix)
     existing = [p for files in paths for p in files.values() if p.exists()]
+    if args.loop is not None:  # a loop's name ends with its key and tempo
+        existing += [q for f in paths for q in f["midi"].parent.glob(f"{f['midi'].stem}-*")]
     if existing and not args.force:
         more = f" (and {len(existing) - 1} more)" if len(existing) > 1 else ""
         raise UsageError(f"{existing[0]}: exists already{more}; use --force to overwrite")

@@ -308,3 +308,21 @@ def loop_midi_notes(notes: Notes, loop_beats: int) -> Notes:
 
 
 __all__ = ["LOOP_TICKS_PER_BEAT", "loop", "loop_midi_notes", "wrap_nll"]
+
+
+def loop_label(notes: Notes) -> str:
+    """What a loop's file name says of it: its key and tempo, e.g. ``D-minor-112bpm``.
+
+    The key is the one the loop states, else the one its pitches suggest (no key for drums
+    alone); the tempo is its first (120 where it states none).
+    """
+    from tuplet.analysis.describe import estimate_key, key_name
+
+    if len(notes.key_fifths):
+        key: str | None = key_name(int(notes.key_fifths[0]), int(notes.key_mode[0]))
+    else:
+        guess = estimate_key(notes)
+        key = key_name(guess[0], guess[1]) if guess is not None else None
+    qpm = float(notes.tempo_qpm[0]) if len(notes.tempo_qpm) else 120.0
+    parts = [key.replace(" ", "-")] if key else []
+    return "-".join([*parts, f"{round(qpm)}bpm"])
