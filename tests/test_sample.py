@@ -109,7 +109,8 @@ def test_every_rule_holds_on_many_random_samples(name, cascade, position) -> Non
         (name, rule)
         for name in ("mmt", "tuplet")
         for rule in RULES
-        if rule not in ("span", "unison") and (name, rule) != ("mmt", "drums")  # MMT: no drums
+        # span and lead: fills only (tested below); MMT: no drums
+        if rule not in ("span", "unison", "lead") and (name, rule) != ("mmt", "drums")
     ],
 )
 def test_each_rule_is_needed_unconstrained_sampling_breaks_it(name, rule) -> None:
@@ -149,6 +150,25 @@ def test_fill_span_and_instrument_hold_and_the_span_rule_is_needed() -> None:
         constraints=Constraints(disabled=frozenset({"span"})),
     )
     assert violations(free, enc, prompt_length=len(prompt))["span"] > 0
+
+
+def test_a_fill_starts_within_its_lead_and_the_lead_rule_is_needed() -> None:
+    model, enc = make_model("tuplet")
+    prompt = bach_fill_prompt(enc, 4, 24)
+    limits = Limits(max_events=100, min_notes=4, fill_lead_beats=2)
+
+    def first_beats(outs):
+        beat = enc.field_index("beat")
+        return [int(o[len(prompt), beat]) - 1 for o in outs]
+
+    outs = draw(model, enc, prompt, n=24, limits=limits)
+    assert max(first_beats(outs)) <= 5  # beats 4 and 5: the span's first two
+    checked = violations(outs, enc, prompt_length=len(prompt), complete=True, fill_lead_beats=2)
+    assert checked == Counter()
+    off = Constraints(disabled=frozenset({"lead"}))
+    free = draw(model, enc, prompt, n=24, limits=limits, constraints=off)
+    assert max(first_beats(free)) > 5
+    assert violations(free, enc, prompt_length=len(prompt), fill_lead_beats=2)["lead"] > 0
 
 
 @pytest.mark.parametrize("least", [1, 3])
@@ -272,7 +292,8 @@ def test_top_k_and_top_p_keep_only_the_most_likely_codes() -> None:
     g = torch.Generator().manual_seed(0)
 
     def drawn(rule: FieldRule) -> Counter:
-        return Counter(_draw(logits, allowed, rule, g).tolist())
+        race = torch.empty(len(logits), rule.k).exponential_(generator=g)
+        return Counter(_draw(logits, allowed, rule, race).tolist())
 
     assert set(drawn(FieldRule(1.0, 5, 1.0))) == {0, 1, 2, 4}
     assert set(drawn(FieldRule(1.0, 2, 1.0))) == {1, 4}

@@ -41,6 +41,7 @@ def check_sequence(
     max_beats: int | None = None,
     complete: bool = False,
     max_gap_beats: int | None = None,
+    fill_lead_beats: int | None = None,
 ) -> list[Violation]:
     """Every way a sequence breaks the sampler's rules (module docstring); [] if none.
 
@@ -57,6 +58,8 @@ def check_sequence(
         complete: The sequence must end with end-of-song.
         max_gap_beats: Rule ``gap``: new timed events start at most this many beats after the
             timed event before them (or the start, or a fill's first beat); None = unchecked.
+        fill_lead_beats: Rule ``lead``: a fill's first new note starts within this many beats
+            of the span's start; None = unchecked.
 
     Returns:
         The violations, in row order.
@@ -96,6 +99,7 @@ def check_sequence(
     span_start, span = 0, (0, 0, 0)
     pitch_col = config.field_index("pitch")
     sounding: set[tuple[int, int, int]] = set()  # (pitch, duration, instrument) sampled here
+    lead_checked = False  # rule lead: the fill's first new note is checked once
     dur_col = config.field_index("duration")
     for i, r in enumerate(codes):
         kind, new = int(r[0]), i >= prompt_length
@@ -163,6 +167,11 @@ def check_sequence(
         elif new and instruments is not None and code not in instruments:
             bad(i, "instruments", f"instrument {code} was not requested")
         if phase == "fill":
+            if new and fill_lead_beats is not None and not lead_checked:
+                lead_checked = True
+                if here[0] > span[0] + fill_lead_beats - 1:
+                    late = f"{fill_lead_beats} beats after the span's start {span[0] - 1}"
+                    bad(i, "lead", f"first new note at beat {here[0] - 1}, more than {late}")
             if not span[0] <= here[0] <= span[1]:
                 bad(i, "span", f"beat {here[0] - 1} outside {span[0] - 1}..{span[1] - 1}")
             if span[2] and code != span[2]:

@@ -32,6 +32,10 @@ The rules no model output can break (:func:`check_sequence` checks them; each ha
 * ``gap``: a timed event starts at most ``max_gap_beats`` beats after the one before (or
   after the start of the piece, or of a fill's span), so no piece has long dead air; a piece
   may still end instead. Off without ``Limits.max_gap_beats``.
+* ``lead``: a fill's first new note starts within ``Limits.fill_lead_beats`` beats of the
+  span's start (the generation modes give one bar), so an infill or an added part does not
+  leave the start of its span empty; it gives way where rule ``polyphony`` leaves no room
+  there. Off without ``Limits.fill_lead_beats``.
 
 Limits (:class:`Limits`): beats stay below the model's ``max_beat`` (its vocabulary); at
 most ``max_events`` rows (prompt and end-of-song included, at most the model's
@@ -76,6 +80,7 @@ RULES: tuple[str, ...] = (
     "polyphony",
     "drums",
     "gap",
+    "lead",
 )
 
 
@@ -96,6 +101,8 @@ class Limits:
             sequences end with start-of-notes instead of end-of-song.
         max_gap_beats: Rule ``gap``: the most beats from one timed event to the next; None =
             no bound.
+        fill_lead_beats: Rule ``lead``: in a fill, the first new note starts within this
+            many beats of the span's start; None = anywhere in the span.
     """
 
     max_events: int | None = None
@@ -104,6 +111,7 @@ class Limits:
     min_notes: int = 1
     header_only: bool = False
     max_gap_beats: int | None = None
+    fill_lead_beats: int | None = None
 
 
 @dataclass(frozen=True)
@@ -320,6 +328,9 @@ class MaskState:
         allowed = requested.nonzero()
         self.max_header = int(allowed.max()) if len(allowed) else 0
         self.max_gap = limits.max_gap_beats if self.on["gap"] else None
+        lead = limits.fill_lead_beats if self.on["lead"] and self.span else None
+        # rule lead: the last beat code the first new note of a fill may take
+        self.lead_top = None if lead is None or self.span is None else self.span[0] + lead - 1
         self.res = enc.resolution
         self._init_playable(enc, info, n, device)
 
@@ -498,6 +509,12 @@ class MaskState:
                 ok = ok & (r >= floor[:, None])
             if self.max_gap is not None:
                 ok = ok & (r <= (self.prev_beat + self.max_gap)[:, None])
+            if self.lead_top is not None:
+                top = torch.full_like(self.prev_beat, self.lead_top)
+                if self.on["polyphony"]:  # no room that early: the rule gives way
+                    top = torch.maximum(top, self._floor_beat_pos()[0])
+                first = (self.n_notes == 0) & (types == self.g.note)
+                ok = ok & ((r <= top[:, None]) | ~first[:, None])
             if self.span:
                 # past the span's last beat means "the fill is complete" (see update),
                 # allowed once min_notes new notes are in

@@ -350,10 +350,19 @@ def _fill_pass(
         low, high = (mid, high) if len(prompt(mid)[0]) <= budget else (low, mid - 1)
     codes, first = prompt(low)
     kept = body[~target]
+    lead = math.ceil(bar_beats_at(notes, start))  # rule lead: the fill starts in its first bar
     return [
         run.body(np.concatenate([kept, run.shift(run.body(out[len(codes) :]), first)]))
-        for out in run.sample(codes, n, max_beats=None)
+        for out in run.sample(codes, n, max_beats=None, fill_lead_beats=lead)
     ]
+
+
+def bar_beats_at(notes: Notes, beat: float) -> float:
+    """Beats in the bar at ``beat``, by the time signature in force there (4 without one)."""
+    at = np.searchsorted(notes.timesig_ticks, beat * notes.ticks_per_beat, side="right") - 1
+    if at < 0:
+        return 4.0
+    return float(notes.timesig_numerator[at]) * 4.0 / max(1, int(notes.timesig_denominator[at]))
 
 
 class _TooDense(UsageError):
