@@ -17,7 +17,7 @@ operations on the batch (no Python loop over sequences); finished sequences leav
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
@@ -192,6 +192,9 @@ def _check_knobs(knobs: dict[str, Any], where: str) -> None:
 
 
 # ------------------------------------------------------------------------------ sampling
+DECODERS: tuple[str, ...] = ("eager", "compiled", "static")
+"""How :func:`sample_codes` runs a decoding step (see its ``decoder`` argument)."""
+
 PARALLEL_ROWS = 4
 """On a CPU, a forward pass over fewer rows (sequences x new events) than this runs on one
 thread: measured on the project's 2-core machine, one cached step of a single stream was no
@@ -200,15 +203,14 @@ two streams were mixed (small 5.6 against 5.4 ms, mmt-paper 19.3 against 22.5 ms
 eight were faster on two."""
 
 
-def _draw(logits: torch.Tensor, allowed: torch.Tensor, rule: FieldRule, generator: Any) -> Any:
+def _draw(logits: torch.Tensor, allowed: torch.Tensor, rule: FieldRule, race: torch.Tensor) -> Any:
     """One code per row from ``logits`` (B, V) restricted to ``allowed`` (B, V).
 
     The ``k`` best allowed codes are kept (sorted), tempered, cut to the top-``p`` mass, and
     one is drawn by an exponential race (``argmax p_i / E_i`` with ``E_i ~ Exp(1)`` picks
-    ``i`` with probability ``p_i``), which costs a fraction of ``torch.multinomial``.
+    ``i`` with probability ``p_i``), which costs a fraction of ``torch.multinomial``. ``race``
+    (B, >= k) holds the ``E_i``, drawn for the whole step at once (:func:`_race`).
     """
-    import torch
-
     logits = logits.float().masked_fill(~allowed, -math.inf)
     if rule.temperature == 0 or rule.k == 1:
         return logits.argmax(dim=-1)
@@ -219,9 +221,149 @@ def _draw(logits: torch.Tensor, allowed: torch.Tensor, rule: FieldRule, generato
     if rule.p < 1:
         # drop a code once the codes before it already reach p (the first is always kept)
         probs = probs.masked_fill(probs.cumsum(dim=-1) - probs >= rule.p, 0.0)
-    race = torch.empty_like(probs).exponential_(generator=generator).clamp_min_(1e-30)
-    choice = (probs / race).argmax(dim=-1, keepdim=True)
+    choice = (probs / race[:, : rule.k]).argmax(dim=-1, keepdim=True)
     return index.gather(-1, choice).squeeze(-1)
+
+
+def _race(n: int, rules: list[FieldRule], generator: Any, device: Any) -> torch.Tensor:
+    """(n, F, max k) Exp(1) draws for one step: every field of every sequence of the batch.
+
+    Drawn once per step for all ``n`` sequences, finished or not, so that each sequence's
+    draws do not depend on which others are still running, nor on whether a step runs
+    eagerly or compiled.
+    """
+    import torch
+
+    k = max(rule.k for rule in rules)
+    race = torch.empty(n, len(rules), k, device=device)
+    return race.exponential_(generator=generator).clamp_min_(1e-30)
+
+
+def _draw_event(
+    model: MusicTransformer,
+    state: MaskState,
+    rules: list[FieldRule],
+    h: torch.Tensor,
+    race: torch.Tensor,
+    force_end: bool,
+    skip: bool,
+) -> torch.Tensor:
+    """The next event (B, F) of every row: its type, then its other fields in order.
+
+    With ``skip``, fields that no row's type defines are not drawn (one sync with the host
+    per step); without, every field is drawn, masked to 0 where the type leaves it undefined:
+    the same codes, in a fixed sequence of operations (what a compiled step needs).
+    """
+    import torch
+
+    g, n_fields = state.g, len(rules)
+    row = torch.zeros(h.shape[0], n_fields, dtype=torch.long, device=h.device)
+    allowed = state.type_mask(force_end=force_end)
+    types = _draw(model.head_logits(h, None, 0), allowed, rules[0], race[:, 0])
+    row[:, 0] = types
+    defined = g.defined[types]  # (B, F)
+    if skip:
+        # which fields some row needs, which every row needs
+        needed, every = torch.stack([defined.any(dim=0), defined.all(dim=0)]).tolist()
+        last = max((j for j in range(n_fields) if needed[j]), default=0)
+        if not state.on["fields"]:
+            last = n_fields - 1
+    else:
+        needed, every, last = [True] * n_fields, [False] * n_fields, n_fields - 1
+    # the cascade input carried from field to field (a field no row needs keeps its code 0,
+    # which later fields still see, as in training)
+    prefix = model.cascade_prefix(None, types, 0) if last > 0 else None
+    for j in range(1, last + 1):
+        if needed[j] or not state.on["fields"]:
+            allowed = state.field_mask(j, types, None if every[j] else defined[:, j], row)
+            row[:, j] = _draw(model.head_logits(h, prefix, j), allowed, rules[j], race[:, j])
+        if j < last:
+            prefix = model.cascade_prefix(prefix, row[:, j], j)
+    return row
+
+
+def _static_step(
+    model: MusicTransformer,
+    state: MaskState,
+    rules: list[FieldRule],
+    decoder: Any,
+    h: torch.Tensor,
+    race: torch.Tensor,
+    pos: torch.Tensor,
+    done: torch.Tensor,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """One step of :func:`_decode_static`: the next event, the rule state, the model.
+
+    Returns the new rows, which sequences are done, whether all are, and the new hidden
+    states. A plain function of its arguments, so that one compiled graph serves every
+    call of :func:`sample_codes` with the same model, batch size and settings.
+    """
+    row = _draw_event(model, state, rules, h, race, False, skip=False)
+    done = done | state.update(row)
+    return row, done, done.all(), decoder.hidden(row[:, None], pos)
+
+
+def _decode_static(
+    model: MusicTransformer,
+    state: MaskState,
+    rules: list[FieldRule],
+    h: torch.Tensor,
+    cache: Any,
+    out: torch.Tensor,
+    generator: Any,
+    bar: Any,
+    compile: bool,
+    note: Callable[[str], None] | None,
+) -> torch.Tensor:
+    """The decoding loop of :func:`sample_codes` with one compiled graph per step.
+
+    Each step (draw every field of the next event, update the rule state, run the new event
+    through the model over a static-shape cache) is one call of a function compiled once.
+    Shapes never change: finished sequences stay in the batch (their rows are cut off at
+    their end afterwards), so one graph serves the whole run. The last step, which must end
+    every sequence, runs eagerly. Returns each sequence's number of new rows.
+    """
+    import torch
+
+    from tuplet.model.compiled import StaticDecoder, compile_step
+
+    n, steps = out.shape[0], out.shape[1]
+    # the cache's length is the model's longest sequence, whatever this call's limit: one
+    # graph serves every call with this batch size
+    decoder = StaticDecoder(model, n, model.config.max_seq_len)
+    decoder.load(cache)
+    h = h.new_empty(h.shape).copy_(h)  # the prompt's, expanded: one layout for every step
+
+    compiled = compile_step(_static_step, h.device, note) if compile else _static_step
+    done = torch.zeros(n, dtype=torch.bool, device=h.device)
+    for i in range(steps):
+        race = _race(n, rules, generator, h.device)
+        if i == steps - 1:
+            row = _draw_event(model, state, rules, h, race, True, skip=True)
+            state.update(row)
+            out[:, i] = row
+            break
+        # the first step runs uncompiled: it turns the rule state's tensors, made outside
+        # inference mode, into inference tensors, as every later step finds them; after the
+        # second, nothing a compiled graph depends on changes within this call (the same
+        # objects, shapes and settings), so dynamo's checks of it are skipped
+        run = compiled if i > 0 else _static_step
+        with torch.compiler.set_stance(skip_guard_eval_unsafe=compile and i > 1):
+            row, done, finished, h = run(
+                model, state, rules, decoder, h, race, decoder.position(), done
+            )
+        decoder.length += 1
+        out[:, i] = row
+        bar.update(1)
+        if bool(finished):
+            break
+    # a sequence's length: up to its first end (a finished one keeps drawing end-of-song)
+    types = out[..., 0]
+    ends = types == state.g.eos
+    if state.header_only:
+        ends = ends | (types == state.g.son)
+    first = torch.where(ends.any(dim=1), ends.int().argmax(dim=1) + 1, steps)
+    return first.cpu()
 
 
 def sample_codes(
@@ -236,6 +378,8 @@ def sample_codes(
     generator: torch.Generator | None = None,
     use_cache: bool = True,
     progress: bool = False,
+    decoder: str = "eager",
+    note: Callable[[str], None] | None = None,
 ) -> list[np.ndarray]:
     """Continue a prompt into ``n`` sequences, obeying the rules of the module docstring.
 
@@ -252,6 +396,12 @@ def sample_codes(
         use_cache: Decode with a KV cache; False recomputes the whole sequence every step
             (for comparison).
         progress: Show a progress bar (tqdm).
+        decoder: ``eager`` (the reference); ``compiled``: each step one compiled graph
+            over a static-shape cache (:mod:`tuplet.model.compiled`), the same codes as the
+            eager path for the same generator up to float rounding, several times faster
+            on a CPU once compiled, and run uncompiled where compiling is unavailable;
+            ``static``: that step uncompiled. Both need ``use_cache``.
+        note: Where the compiled path's one-line notes go (default: stderr).
 
     Returns:
         ``n`` int64 arrays (prompt + new rows, ending with end-of-song).
@@ -275,6 +425,10 @@ def sample_codes(
         )
     if n < 1:
         raise UsageError(f"n must be at least 1, got {n}")
+    if decoder not in DECODERS:
+        raise UsageError(f"unknown decoder {decoder!r} (choose from {', '.join(DECODERS)})")
+    if decoder != "eager" and not use_cache:
+        raise UsageError(f"the {decoder} decoder needs the KV cache (use_cache=True)")
     prompt = np.asarray(prompt, dtype=np.int64)
     info = read_prompt(prompt, encoding)
     max_events = c.max_seq_len if limits.max_events is None else limits.max_events
@@ -290,7 +444,6 @@ def sample_codes(
     rules = settings.resolve(encoding.fields, encoding.vocab_sizes)
     device = next(model.parameters()).device
     state = MaskState(encoding, info, n, constraints, limits, device)
-    g = state.g
     steps = max_events - len(prompt)
     n_fields = len(encoding.fields)
     out = torch.zeros(n, steps, n_fields, dtype=torch.long, device=device)
@@ -327,34 +480,18 @@ def sample_codes(
                 cache.select(torch.zeros(n, dtype=torch.long, device=device))
             else:
                 seq = seq.expand(n, -1, -1)
-            for step in range(steps):
-                row = torch.zeros(len(active), n_fields, dtype=torch.long, device=device)
-                types = _draw(
-                    model.head_logits(h, None, 0),
-                    state.type_mask(force_end=step == steps - 1),
-                    rules[0],
-                    generator,
+            static = decoder != "eager" and cache is not None
+            if static:
+                if few and n >= PARALLEL_ROWS:  # the step's kernels are built for these threads
+                    torch.set_num_threads(threads)
+                compile = decoder == "compiled"
+                lengths = _decode_static(
+                    model, state, rules, h, cache, out, generator, bar, compile, note
                 )
-                row[:, 0] = types
-                defined = g.defined[types]  # (B, F)
-                # one sync per step: which fields some row needs, which every row needs
-                needed, every = torch.stack([defined.any(dim=0), defined.all(dim=0)]).tolist()
-                last = max((j for j in range(n_fields) if needed[j]), default=0)
-                if not state.on["fields"]:
-                    last = n_fields - 1
-                # the cascade input carried from field to field (a field no row needs keeps
-                # its code 0, which later fields still see, as in training)
-                prefix = model.cascade_prefix(None, types, 0) if last > 0 else None
-                for j in range(1, last + 1):
-                    if needed[j] or not state.on["fields"]:
-                        allowed = state.field_mask(
-                            j, types, None if every[j] else defined[:, j], row
-                        )
-                        row[:, j] = _draw(
-                            model.head_logits(h, prefix, j), allowed, rules[j], generator
-                        )
-                    if j < last:
-                        prefix = model.cascade_prefix(prefix, row[:, j], j)
+            for step in range(0 if static else steps):
+                race = _race(n, rules, generator, device)
+                race = race if len(active) == n else race[active]
+                row = _draw_event(model, state, rules, h, race, step == steps - 1, skip=True)
                 ended = state.update(row)
                 out[active, step] = row
                 bar.update(1)

@@ -70,6 +70,33 @@ class KVCache:
 
 
 # ------------------------------------------------------------------------------ blocks
+MULTIPLY_AND_SUM_ROWS = 1
+"""Up to this many rows, a compiled product is a multiply-and-sum (:func:`linear`): a single
+stream's step. With more rows the generated loop reads the weights once per row, and a BLAS
+routine, reading them once for all rows, is faster (measured at batch 8 in bench/generate.py)."""
+
+
+def linear(x: Tensor, weight: Tensor | tuple[Tensor, Tensor], bias: Tensor | None) -> Tensor:
+    """``x @ weight.T + bias``; ``weight`` float (out, in), or int8 (out, in) and fp32 scales.
+
+    int8 weights are applied weight-only (the activations stay in floating point). Inside
+    ``torch.compile`` (:mod:`tuplet.model.compiled`) a product with few rows is written as a
+    multiply-and-sum, so the generated kernel reads the weights (int8 ones converted in its
+    loop) and fuses the bias and what follows, instead of calling a BLAS routine per product
+    (tens of microseconds each on a CPU, more than a small matrix-vector product costs).
+    """
+    if torch.compiler.is_compiling() and x.numel() <= MULTIPLY_AND_SUM_ROWS * x.shape[-1]:
+        w, scale = (weight, None) if isinstance(weight, Tensor) else weight
+        y = (x.unsqueeze(-2) * w.to(x.dtype)).sum(-1)  # (..., out)
+        y = y if scale is None else y * scale.to(x.dtype)
+        return y if bias is None else y + bias.to(x.dtype)
+    if isinstance(weight, Tensor):
+        return F.linear(x, weight, bias)
+    w, scale = weight
+    y = F.linear(x, w.to(x.dtype)) * scale.to(x.dtype)
+    return y if bias is None else y + bias.to(x.dtype)
+
+
 def _rotate(x: Tensor, cos: Tensor, sin: Tensor) -> Tensor:
     """Rotate the pairs (x[..., i], x[..., i + Dh/2]) of x (B, H, T, Dh) by the given angles."""
     half = x.shape[-1] // 2
@@ -159,4 +186,4 @@ class Block(nn.Module):
         return x + self.ff_out(self.ff_drop(F.gelu(self.ff_in(self.ln_ff(x))))), weights
 
 
-__all__ = ["Block", "CausalSelfAttention", "KVCache"]
+__all__ = ["Block", "CausalSelfAttention", "KVCache", "linear"]

@@ -43,7 +43,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from tuplet.errors import UsageError
-from tuplet.model.layers import Block, KVCache
+from tuplet.model.layers import Block, KVCache, linear
 
 POSITIONS: tuple[str, ...] = ("absolute", "rotary", "none", "onset-rotary", "hybrid-rotary")
 _ONSET_POSITIONS = ("onset-rotary", "hybrid-rotary")
@@ -433,7 +433,8 @@ class MusicTransformer(nn.Module):
     def _head(self, h: Tensor, prefix: Tensor | None, j: int) -> Tensor:
         """Logits of field j from hidden state h and the summed cascade embeddings."""
         if not self.config.cascade:
-            return self.heads[j](h)
+            head = cast(nn.Linear, self.heads[j])
+            return linear(h, head.weight, head.bias)
         u = h + self.cascade_queries[j] if prefix is None else h + prefix + self.cascade_queries[j]
         if self.training:
             return self.heads[j](u + self.cascade_mlp(self.cascade_norm(u)))
@@ -441,8 +442,8 @@ class MusicTransformer(nn.Module):
         norm, head = self.cascade_norm, cast(nn.Linear, self.heads[j])
         inner, outer = cast(nn.Linear, self.cascade_mlp[0]), cast(nn.Linear, self.cascade_mlp[2])
         a = F.layer_norm(u, norm.normalized_shape, norm.weight, norm.bias, norm.eps)
-        a = F.gelu(F.linear(a, inner.weight, inner.bias))
-        return F.linear(u + F.linear(a, outer.weight, outer.bias), head.weight, head.bias)
+        a = F.gelu(linear(a, inner.weight, inner.bias))
+        return linear(u + linear(a, outer.weight, outer.bias), head.weight, head.bias)
 
     def field_logits(self, h: Tensor, partial: Tensor, j: int) -> Tensor:
         """Logits of field ``j`` of the next event, given its fields ``0..j-1`` (for sampling).

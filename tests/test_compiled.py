@@ -1,0 +1,199 @@
+"""The static-cache decoding step (tuplet.model.compiled): the same hidden states and the same
+sampled codes as the eager path, every rule kept, int8 weights, the fallback where nothing can
+be compiled, and the compiled graph itself where a C++ compiler exists."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from tuplet.encoding import get_encoding
+from tuplet.errors import UsageError
+from tuplet.generation.constraints import Constraints, Limits, check_sequence
+from tuplet.generation.sample import SamplingSettings, sample_codes
+from tuplet.model import compiled
+from tuplet.model.compiled import StaticDecoder, compile_step, compile_unavailable
+from tuplet.model.quantize import quantize_int8
+from tuplet.model.transformer import MusicTransformer, preset
+
+
+def make_model(name: str = "mmt", **overrides: object) -> tuple:
+    enc = get_encoding(name, max_beat=32)
+    torch.manual_seed(0)
+    config = preset(
+        "tiny",
+        enc.fields,
+        enc.vocab_sizes,
+        max_seq_len=96,
+        defined_fields=tuple(map(tuple, enc.defined_fields.tolist())),
+        **overrides,
+    )
+    model = MusicTransformer(config).eval()
+    with torch.no_grad():  # a slow walk through the beats: sequences run to their limits
+        beat = model.heads[enc.field_index("beat")]
+        beat.bias -= 2.0 * torch.arange(beat.bias.numel())
+    return model, enc
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def header(enc, *instruments: int) -> np.ndarray:
+    rows = np.zeros((len(instruments) + 2, len(enc.fields)), dtype=np.int64)
+    rows[1:-1, 0] = enc.type_codes["instrument"]
+    rows[1:-1, enc.field_index("instrument")] = instruments
+    rows[-1, 0] = enc.type_codes["start-of-notes"]
+    return rows
+
+
+def draw(model, enc, decoder: str, n: int = 3, seed: int = 1, **kwargs) -> list[np.ndarray]:
+    g = torch.Generator().manual_seed(seed)
+    return sample_codes(
+        model, enc, header(enc, 1, 25, 41), n=n, generator=g, decoder=decoder, **kwargs
+    )
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        {"position": "absolute", "cascade": False},
+        {"position": "absolute", "cascade": True},
+        {"position": "rotary"},
+        {"position": "hybrid-rotary"},
+        {"position": "onset-rotary"},
+    ],
+)
+def test_the_static_cache_step_gives_the_hidden_states_of_the_eager_cache(overrides) -> None:
+    model, enc = make_model(**overrides)
+    rng = np.random.default_rng(0)
+    codes = torch.as_tensor(rng.integers(0, 5, size=(2, 24, len(enc.fields))))
+    codes[..., enc.field_index("beat")] = torch.arange(24) // 3 + 1  # onsets that move on
+    static = StaticDecoder(model, batch_size=2, capacity=40)
+    with torch.inference_mode():
+        cache = model.new_cache(2, capacity=40)
+        model.hidden(codes[:, :4], kv_cache=cache)
+        static.load(cache)
+        for t in range(4, 24):
+            want = model.hidden(codes[:, t : t + 1], kv_cache=cache)[0][:, -1]
+            got = static.hidden(codes[:, t : t + 1], static.position())
+            static.length += 1
+            torch.testing.assert_close(got, want, atol=1e-5, rtol=1e-5)
+
+
+@pytest.mark.parametrize("name", ["mmt", "tuplet"])
+@pytest.mark.parametrize("cascade", [False, True])
+def test_the_static_step_samples_the_eager_codes_and_keeps_every_rule(name, cascade) -> None:
+    model, enc = make_model(name, cascade=cascade, position="hybrid-rotary")
+    for limits in (Limits(max_events=80, min_notes=40), Limits(max_events=80, max_beats=6)):
+        eager = draw(model, enc, "eager", n=4, limits=limits)
+        static = draw(model, enc, "static", n=4, limits=limits)
+        assert [len(x) for x in static] == [len(x) for x in eager]
+        assert all(np.array_equal(a, b) for a, b in zip(eager, static, strict=True))
+        for seq in static:
+            assert check_sequence(seq, enc, prompt_length=5, max_beats=limits.max_beats) == []
+    lengths = [len(x) for x in draw(model, enc, "static", n=4, limits=Limits(max_events=80))]
+    assert len(set(lengths)) > 1  # sequences ended at different steps and were cut right
+
+
+def test_settings_and_constraints_give_the_same_codes_on_both_paths() -> None:
+    model, enc = make_model("tuplet")
+    kwargs = {
+        "settings": SamplingSettings(temperature=1.3, top_p=0.9, per_field={"pitch": {"top_k": 5}}),
+        "constraints": Constraints(instruments=(25,), disabled=frozenset({"range", "gap"})),
+        "limits": Limits(max_events=60, max_notes=20, max_gap_beats=2),
+    }
+    for seed in (0, 1):
+        eager = draw(model, enc, "eager", seed=seed, **kwargs)
+        static = draw(model, enc, "static", seed=seed, **kwargs)
+        assert all(np.array_equal(a, b) for a, b in zip(eager, static, strict=True))
+
+
+def test_int8_weights_are_applied_weight_only_with_their_scales() -> None:
+    model, enc = make_model()
+    int8 = quantize_int8(model)
+    # the same weights, rounded to int8 and scaled back, in an ordinary float model
+    rounded = MusicTransformer(model.config).eval()
+    rounded.load_state_dict(model.state_dict())
+    for block, q in zip(rounded.blocks, int8.blocks, strict=True):
+        for name in ("qkv", "out"):
+            w = getattr(q.attn, name).weight().dequantize()
+            getattr(block.attn, name).weight.data.copy_(w)
+        for name in ("ff_in", "ff_out"):
+            getattr(block, name).weight.data.copy_(getattr(q, name).weight().dequantize())
+    codes = torch.randint(0, 5, (1, 12, len(enc.fields)))
+    static = StaticDecoder(int8, batch_size=1, capacity=16)
+    with torch.inference_mode():
+        want = rounded.hidden(codes)[0][:, -1]
+        for t in range(12):
+            got = static.hidden(codes[:, t : t + 1], static.position())
+            static.length += 1
+    torch.testing.assert_close(got, want, atol=1e-4, rtol=1e-4)
+    outs = draw(int8, enc, "static", n=2, limits=Limits(max_events=48))
+    assert all(check_sequence(seq, enc, prompt_length=5) == [] for seq in outs)
+
+
+def test_without_a_compiler_the_step_runs_eagerly_with_one_note(monkeypatch) -> None:
+    model, enc = make_model()
+    monkeypatch.setattr(compiled, "compile_unavailable", lambda device: "no C++ compiler (x)")
+    notes: list[str] = []
+    limits = Limits(max_events=40)
+    outs = draw(model, enc, "compiled", limits=limits, note=notes.append)
+    assert notes == ["tuplet: no C++ compiler (x); decoding without compiling"]
+    eager = draw(model, enc, "eager", limits=limits)
+    assert all(np.array_equal(a, b) for a, b in zip(eager, outs, strict=True))
+
+
+def test_a_failing_compiler_falls_back_to_the_eager_function(monkeypatch) -> None:
+    def broken(fn, **kwargs):
+        def call(*args, **kw):
+            raise RuntimeError("the C++ compiler crashed")
+
+        return call
+
+    monkeypatch.setattr(compiled, "compile_unavailable", lambda device: None)
+    monkeypatch.setattr(torch, "compile", broken)
+    notes: list[str] = []
+    step = compile_step(lambda x: x + 1, torch.device("cpu"), notes.append)
+    assert step(1) == 2 and step(2) == 3
+    assert notes[-1] == "tuplet: compiling failed (RuntimeError); decoding without compiling"
+    assert len(notes) == 2  # the note before compiling, then the failure; nothing per call
+
+
+def test_cuda_steps_are_captured_in_cuda_graphs_cpu_steps_are_not() -> None:
+    assert compiled.compile_options(torch.device("cuda")) == {"mode": "reduce-overhead"}
+    cpu = compiled.compile_options(torch.device("cpu"))
+    assert cpu == {"options": {"cpp_wrapper": True}}
+
+
+def test_bad_decoder_names_and_uncached_static_runs_are_refused() -> None:
+    model, enc = make_model()
+    with pytest.raises(UsageError, match="unknown decoder"):
+        draw(model, enc, "fast")
+    with pytest.raises(UsageError, match="needs the KV cache"):
+        draw(model, enc, "static", use_cache=False)
+
+
+@pytest.mark.slow  # compiling: a few seconds with inductor's cache warm, up to a minute cold
+@pytest.mark.skipif(
+    compile_unavailable(torch.device("cpu")) is not None,
+    reason=f"torch.compile cannot run here: {compile_unavailable(torch.device('cpu'))}",
+)
+def test_the_compiled_step_samples_the_eager_codes() -> None:
+    model, enc = make_model("mmt", position="hybrid-rotary")
+    limits = Limits(max_events=64, max_beats=12)
+    notes: list[str] = []
+    eager = draw(model, enc, "eager", n=2, limits=limits)
+    built = draw(model, enc, "compiled", n=2, limits=limits, note=notes.append)
+    assert all(np.array_equal(a, b) for a, b in zip(eager, built, strict=True))
+    assert notes[0].startswith("tuplet: compiling the decoding step")
+    assert "failed" not in " ".join(notes)
+    # a second call reuses the graph
+    again = draw(model, enc, "compiled", n=2, seed=2, limits=limits, note=notes.append)
+    eager = draw(model, enc, "eager", n=2, seed=2, limits=limits)
+    assert all(np.array_equal(a, b) for a, b in zip(eager, again, strict=True))
