@@ -197,3 +197,19 @@ def test_the_compiled_step_samples_the_eager_codes() -> None:
     again = draw(model, enc, "compiled", n=2, seed=2, limits=limits, note=notes.append)
     eager = draw(model, enc, "eager", n=2, seed=2, limits=limits)
     assert all(np.array_equal(a, b) for a, b in zip(eager, again, strict=True))
+
+
+def test_generate_compile_writes_what_the_eager_run_writes(tmp_path, capsys, monkeypatch) -> None:
+    from test_generate_cli import FAST, save_tiny
+    from tuplet.cli import main
+
+    model = save_tiny(tmp_path / "model", "tuplet", 64)
+    monkeypatch.setattr(compiled, "compile_unavailable", lambda device: "no C++ compiler (x)")
+
+    def run(out: str, *args: str) -> bytes:
+        argv = ["generate", "--model", str(model), "--out", str(tmp_path / out), *FAST]
+        assert main([*argv, "--seed", "3", "--n", "3", *args]) == 0
+        return b"".join((tmp_path / out / f"sample-{i:02d}.mid").read_bytes() for i in (1, 2, 3))
+
+    assert run("a", "--compile") == run("b")
+    assert "tuplet: no C++ compiler (x); decoding without compiling" in capsys.readouterr().err

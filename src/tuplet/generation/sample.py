@@ -314,6 +314,7 @@ def _decode_static(
     bar: Any,
     compile: bool,
     note: Callable[[str], None] | None,
+    n: int,
 ) -> torch.Tensor:
     """The decoding loop of :func:`sample_codes` with one compiled graph per step.
 
@@ -321,23 +322,26 @@ def _decode_static(
     through the model over a static-shape cache) is one call of a function compiled once.
     Shapes never change: finished sequences stay in the batch (their rows are cut off at
     their end afterwards), so one graph serves the whole run. The last step, which must end
-    every sequence, runs eagerly. Returns each sequence's number of new rows.
+    every sequence, runs eagerly. The first ``n`` rows are the sequences asked for, the others
+    pad the batch to its compiled size. Returns each row's number of new rows.
     """
     import torch
 
     from tuplet.model.compiled import StaticDecoder, compile_step
 
-    n, steps = out.shape[0], out.shape[1]
+    rows, steps = out.shape[0], out.shape[1]
     # the cache's length is the model's longest sequence, whatever this call's limit: one
     # graph serves every call with this batch size
-    decoder = StaticDecoder(model, n, model.config.max_seq_len)
+    decoder = StaticDecoder(model, rows, model.config.max_seq_len)
     decoder.load(cache)
     h = h.new_empty(h.shape).copy_(h)  # the prompt's, expanded: one layout for every step
 
     compiled = compile_step(_static_step, h.device, note) if compile else _static_step
-    done = torch.zeros(n, dtype=torch.bool, device=h.device)
+    done = torch.arange(rows, device=h.device) >= n  # padding rows count as done from the start
     for i in range(steps):
         race = _race(n, rules, generator, h.device)
+        if rows > n:  # the padding rows' draws: no randomness taken from the sequences'
+            race = torch.cat([race, race.new_ones(rows - n, *race.shape[1:])])
         if i == steps - 1:
             row = _draw_event(model, state, rules, h, race, True, skip=True)
             state.update(row)
@@ -443,11 +447,14 @@ def sample_codes(
         )
     rules = settings.resolve(encoding.fields, encoding.vocab_sizes)
     device = next(model.parameters()).device
-    state = MaskState(encoding, info, n, constraints, limits, device)
+    # a compiled step serves one batch size: batches are rounded up to a power of two (the
+    # extra rows decode alongside and are dropped), so a redraw of a few pieces reuses it
+    rows = n if decoder == "eager" else 1 << (n - 1).bit_length()
+    state = MaskState(encoding, info, rows, constraints, limits, device)
     steps = max_events - len(prompt)
     n_fields = len(encoding.fields)
-    out = torch.zeros(n, steps, n_fields, dtype=torch.long, device=device)
-    lengths = torch.full((n,), steps, dtype=torch.long)
+    out = torch.zeros(rows, steps, n_fields, dtype=torch.long, device=device)
+    lengths = torch.full((rows,), steps, dtype=torch.long)
     active = torch.arange(n, device=device)
     was_training = model.training
     model.eval()
@@ -475,9 +482,9 @@ def sample_codes(
         ):
             seq = torch.as_tensor(prompt, device=device)[None]  # (1, P, F)
             cache = model.new_cache(1, capacity=max_events) if use_cache else None
-            h = forward(seq, cache).expand(n, -1)  # (n, d)
+            h = forward(seq, cache).expand(rows, -1)  # (rows, d)
             if cache is not None:
-                cache.select(torch.zeros(n, dtype=torch.long, device=device))
+                cache.select(torch.zeros(rows, dtype=torch.long, device=device))
             else:
                 seq = seq.expand(n, -1, -1)
             static = decoder != "eager" and cache is not None
@@ -486,7 +493,7 @@ def sample_codes(
                     torch.set_num_threads(threads)
                 compile = decoder == "compiled"
                 lengths = _decode_static(
-                    model, state, rules, h, cache, out, generator, bar, compile, note
+                    model, state, rules, h, cache, out, generator, bar, compile, note, n
                 )
             for step in range(0 if static else steps):
                 race = _race(n, rules, generator, device)

@@ -136,6 +136,9 @@ class GenerationOptions:
         progress: Show progress bars.
         rules_off: Sampler rules to switch off (:data:`tuplet.generation.constraints.RULES`), e.g.
             ``("range",)`` to see what the model does by itself.
+        decoder: How a decoding step runs: ``eager`` (the reference) or ``compiled`` (one
+            compiled graph per step, :mod:`tuplet.model.compiled`: compiled on first use,
+            then kept on disk; eager with a one-line note where compiling is unavailable).
     """
 
     n: int = 1
@@ -145,6 +148,7 @@ class GenerationOptions:
     any_instrument: bool = False
     progress: bool = False
     rules_off: tuple[str, ...] = ()
+    decoder: str = "eager"
 
 
 @dataclass(frozen=True)
@@ -239,6 +243,7 @@ class Session:
             constraints=constraints,
             generator=self.generator,
             progress=o.progress,
+            decoder=o.decoder,
         )
         self.seconds += time.perf_counter() - start
         return out
