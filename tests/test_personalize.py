@@ -61,10 +61,23 @@ def test_hold_out_keeps_one_piece_of_two_and_repeats(tmp_path, catalog):
     assert info["counts"]["valid"] == 1 and "held_out" in info["split"]
 
 
-def test_personalize_writes_a_model_that_fits_the_catalog_better(tmp_path, catalog, base):
+def test_personalize_writes_a_model_that_fits_the_catalog_better(
+    tmp_path, catalog, base, monkeypatch
+):
+    import tuplet.training.train as training
+
     out = tmp_path / "mine"
+    real = training.train
+    # interrupted after 4 steps (as Ctrl-C or a kill would): what was learned is kept
+    monkeypatch.setattr(training, "train", lambda *a, **k: real(*a, stop_after=4, **k))
+    with pytest.raises(KeyboardInterrupt):
+        personalize([catalog], out, rights="owned", holder="The Test Band", base=base,
+                    options=FAST, progress=False)  # fmt: skip
+    assert (out / "run" / "last" / "config.json").is_file()
+    assert not (out / "config.json").exists()  # no model until the fine-tune is done
+    monkeypatch.undo()
     result = personalize([catalog], out, rights="owned", holder="The Test Band", base=base,
-                         options=FAST, progress=False)  # fmt: skip
+                         options=FAST, resume=True, progress=False)  # fmt: skip
     assert result.pieces["valid"] >= 1 and result.pieces["train"] >= 5
     assert result.steps == 12
     # the fine-tune lowers the NLL of the held-out pieces of the catalog
