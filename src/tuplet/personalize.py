@@ -221,7 +221,6 @@ def personalize(
     """
     import time
 
-    from tuplet.corpus import prepare
     from tuplet.generation.sample import default_model_path
     from tuplet.model.checkpoint import load_checkpoint_config
     from tuplet.training.train import train
@@ -241,44 +240,22 @@ def personalize(
         raise UsageError(f"{out}: nothing to resume (no run/last checkpoint); drop --resume")
     base_dir = Path(base) if base is not None else default_model_path()
     base_info = load_checkpoint_config(base_dir)
-    encoding = base_info["encoding"]["name"]
     start = time.perf_counter()
 
-    _say(progress, f"[1/4] reading the catalog into {data}")
     out.mkdir(parents=True, exist_ok=True)
-    report = prepare(
-        list(sources),
-        data,
-        encoding=encoding,
-        filters=CATALOG_FILTERS,
-        split=(1.0, 0.0, 0.0),
-        rights=rights,
-        holder=holder,
-        manifest=manifest,
-        progress=progress,
-    )
-    counts = hold_out(data, options.valid_share)
-    if counts["train"] == 0:
-        raise UsageError(
-            f"{', '.join(map(str, sources))}: no piece could be used ({report.skipped} skipped; "
-            f"see {data / 'skipped.csv'})"
-        )
-    skipped = f", {report.skipped} skipped (see {data / 'skipped.csv'})" if report.skipped else ""
-    _say(
-        progress,
-        f"      {counts['train']} pieces to learn from, {counts['valid']} held out to validate"
-        + skipped,
-    )
-
-    from tuplet.encoding import EncodingConfig
-    from tuplet.encoding.fim import supports_fill
-
-    fim = supports_fill(EncodingConfig.from_dict(base_info["encoding"]))
+    counts, skipped = _read_catalog(
+        sources, data, options, rights=rights, holder=holder, manifest=manifest,
+        encoding=base_info["encoding"]["name"], progress=progress,
+    )  # fmt: skip
     _say(
         progress,
         f"[2/4] fine-tuning {base_dir} on them (at most {options.steps} steps; "
         "Ctrl-C keeps what was learned, --resume continues)",
     )
+    from tuplet.encoding import EncodingConfig
+    from tuplet.encoding.fim import supports_fill
+
+    fim = supports_fill(EncodingConfig.from_dict(base_info["encoding"]))
     result = train(
         data,
         run,
@@ -293,38 +270,84 @@ def personalize(
     if result.stopped == "interrupted":
         _say(progress, f"interrupted: {run / 'last'} kept; run again with --resume")
         raise KeyboardInterrupt
-    best = run / "best"
-    if not (best / "config.json").exists():
-        raise UsageError(f"{run}: the fine-tune saved no best checkpoint")
-
-    _say(progress, "[3/4] the catalog's originality index and the model's scope")
-    _install_model(best, out)
-    files = _index_and_scope(out, data, progress)
-
-    _say(progress, "[4/4] the model card")
-    from tuplet.responsibility.card import write_data_statement, write_model_card
-
-    files.append(write_model_card(out, data, run_dir=run, name=name or out.resolve().name))
-    files.append(write_data_statement(out, data, run_dir=run))
-    base_nll = tuned_nll = None
-    if counts["valid"]:  # the same measure for both, on the held-out pieces
-        from tuplet.analysis.evaluate import evaluate_nll
-
-        base_nll = evaluate_nll(base_dir, data, split="valid").nll_per_event
-        tuned_nll = evaluate_nll(out, data, split="valid").nll_per_event
-    minutes = (time.perf_counter() - start) / 60
+    files = _write_model(out, data, run, name or out.resolve().name, progress)
+    base_nll, tuned_nll = _held_out_nll(base_dir, out, data) if counts["valid"] else (None, None)
     return PersonalizeResult(
         model_dir=out,
         dataset_dir=data,
         run_dir=run,
         pieces=counts,
-        skipped=report.skipped,
+        skipped=skipped,
         steps=result.steps,
         valid_nll=tuned_nll,
         base_valid_nll=base_nll,
         stopped=result.stopped,
-        minutes=minutes,
-        files=[out / "config.json", *files],
+        minutes=(time.perf_counter() - start) / 60,
+        files=files,
+    )
+
+
+def _read_catalog(
+    sources: Sequence[str | os.PathLike[str]],
+    data: Path,
+    options: PersonalizeOptions,
+    *,
+    rights: str | None,
+    holder: str | None,
+    manifest: str | os.PathLike[str] | None,
+    encoding: str,
+    progress: bool,
+) -> tuple[dict[str, int], int]:
+    """Prepare the catalog into ``data`` and hold pieces out: (pieces per split, skipped)."""
+    from tuplet.corpus import prepare
+
+    _say(progress, f"[1/4] reading the catalog into {data}")
+    report = prepare(
+        list(sources),
+        data,
+        encoding=encoding,
+        filters=CATALOG_FILTERS,
+        split=(1.0, 0.0, 0.0),
+        rights=rights,
+        holder=holder,
+        manifest=manifest,
+        progress=progress,
+    )
+    counts = hold_out(data, options.valid_share)
+    skipped = f"{report.skipped} skipped (see {data / 'skipped.csv'})"
+    if counts["train"] == 0:
+        raise UsageError(f"{', '.join(map(str, sources))}: no piece could be used ({skipped})")
+    _say(
+        progress,
+        f"      {counts['train']} pieces to learn from, {counts['valid']} held out to validate"
+        + (f", {skipped}" if report.skipped else ""),
+    )
+    return counts, report.skipped
+
+
+def _write_model(out: Path, data: Path, run: Path, name: str, progress: bool) -> list[Path]:
+    """The best checkpoint into ``out``, with the catalog's index, the scope and the card."""
+    from tuplet.responsibility.card import write_data_statement, write_model_card
+
+    best = run / "best"
+    if not (best / "config.json").exists():
+        raise UsageError(f"{run}: the fine-tune saved no best checkpoint")
+    _say(progress, "[3/4] the catalog's originality index and the model's scope")
+    _install_model(best, out)
+    files = [out / "config.json", *_index_and_scope(out, data, progress)]
+    _say(progress, "[4/4] the model card")
+    files.append(write_model_card(out, data, run_dir=run, name=name))
+    files.append(write_data_statement(out, data, run_dir=run))
+    return files
+
+
+def _held_out_nll(base: Path, out: Path, data: Path) -> tuple[float, float]:
+    """The held-out pieces' NLL per event under the base model and the new one."""
+    from tuplet.analysis.evaluate import evaluate_nll
+
+    return (
+        evaluate_nll(base, data, split="valid").nll_per_event,
+        evaluate_nll(out, data, split="valid").nll_per_event,
     )
 
 
