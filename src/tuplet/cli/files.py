@@ -136,8 +136,9 @@ def cmd_decode(args: argparse.Namespace) -> int:
     elif src.suffix.lower() == ".npy":
         try:
             codes = np.load(src, allow_pickle=False)
-        except (ValueError, OSError, EOFError) as exc:  # EOFError: a truncated file
-            raise UsageError(f"{src}: not a readable .npy array ({exc})") from None
+        except Exception as exc:  # numpy raises many types on a damaged header: the file's
+            reason = " ".join(str(exc).split())[:160] or type(exc).__name__
+            raise UsageError(f"{src}: not a readable .npy array ({reason})") from None
     else:
         raise UsageError(f"{src}: codes must be a .csv or .npy file")
     notes = decode(codes, config)

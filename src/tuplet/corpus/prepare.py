@@ -383,8 +383,13 @@ def prepare(
     ):
         ours = {store.CODES_FILE, store.INDEX_FILE, store.FILES_FILE, store.SKIPPED_FILE,
                 store.PROVENANCE_FILE, store.INFO_FILE}  # fmt: skip
-        if (out / store.INFO_FILE).exists():
-            previous = store.load_info(out)
+        try:
+            previous = store.load_info(out) if (out / store.INFO_FILE).exists() else None
+        except store.DamagedDatasetError:  # its settings are unknown: start over
+            previous = None
+            report.reset = "its dataset.json was damaged"
+            store.reset(out)
+        if previous is not None:
             if previous["encoding"].get("name") != config.name:
                 raise UsageError(
                     f"{out} holds a {previous['encoding'].get('name')} dataset; prepare the "

@@ -67,6 +67,10 @@ FORMAT_NAME = "tuplet-dataset"
 FORMAT_VERSION = 1
 
 
+class DamagedDatasetError(UsageError):
+    """A dataset folder's ``dataset.json`` cannot be read or is damaged (one line, naming it)."""
+
+
 # ---------------------------------------------------------------- small file helpers
 def write_atomic(path: Path, data: bytes) -> None:
     """Write ``data`` to ``path`` through a temporary file in the same folder + os.replace."""
@@ -105,6 +109,19 @@ def read_jsonl(path: Path) -> list[dict[str, Any]]:
     return out
 
 
+def _is_count(value: Any, least: int) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= least
+
+
+def valid_entry(entry: dict[str, Any]) -> bool:
+    """Whether an ``index.jsonl`` line holds what readers rely on, with the right types."""
+    return (
+        all(isinstance(entry.get(k), str) for k in ("item", "file", "split", "hash"))
+        and _is_count(entry.get("offset"), 0)
+        and _is_count(entry.get("length"), 1)
+    )
+
+
 def jsonl_bytes(records: Iterable[dict[str, Any]]) -> bytes:
     """JSON lines (compact, keys in insertion order) for ``records``."""
     return "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records).encode("utf-8")
@@ -138,6 +155,7 @@ def load_info(out_dir: str | os.PathLike[str]) -> dict[str, Any]:
 
     Raises:
         UsageError: The folder is not a prepared dataset.
+        DamagedDatasetError: Its description cannot be read or is damaged.
     """
     path = Path(out_dir) / INFO_FILE
     try:
@@ -148,10 +166,28 @@ def load_info(out_dir: str | os.PathLike[str]) -> dict[str, Any]:
         ) from None
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         reason = " ".join(str(exc).split())[:160]
-        raise UsageError(f"{path}: unreadable dataset description ({reason})") from None
+        raise DamagedDatasetError(f"{path}: unreadable dataset description ({reason})") from None
     if not isinstance(info, dict) or info.get("format") != FORMAT_NAME:
         raise UsageError(f"{path}: not a tuplet dataset description")
+    problem = _info_problem(info)
+    if problem:
+        raise DamagedDatasetError(f"{path}: damaged dataset description ({problem})")
     return info
+
+
+def _info_problem(info: dict[str, Any]) -> str | None:
+    """What is wrong with the fields of a ``dataset.json`` that readers rely on, or None."""
+    from tuplet.encoding import EncodingConfig
+
+    if info.get("codes_dtype", CODES_DTYPE) != CODES_DTYPE:
+        return f"codes_dtype {info.get('codes_dtype')!r}, expected {CODES_DTYPE!r}"
+    try:
+        config = EncodingConfig.from_dict(info["encoding"])
+    except Exception as exc:  # any field may be damaged: each failure means the same
+        return f"its encoding: {type(exc).__name__}: {' '.join(str(exc).split())}"[:200]
+    if info.get("n_fields") != len(config.fields):
+        return f"n_fields {info.get('n_fields')!r}, the encoding has {len(config.fields)}"
+    return None
 
 
 # ------------------------------------------------------------------------------ lock
@@ -242,7 +278,9 @@ def recover(out_dir: Path, n_fields: int) -> Journal:
 
     Lines of ``index.jsonl``, ``skipped.csv`` and ``provenance.jsonl`` whose file has no
     line in ``files.jsonl`` (a run stopped part-way through that file) are dropped, as is a
-    torn last line anywhere; ``codes.bin`` is cut after the last kept sequence. Files are
+    torn last line anywhere; so are the lines of a committed file whose lines are damaged or
+    missing, or whose codes are past the end of ``codes.bin`` (its commit is withdrawn, and
+    the run reads it again); ``codes.bin`` is cut after the last kept sequence. Files are
     rewritten (atomically) only when something was dropped.
 
     Args:
@@ -253,20 +291,27 @@ def recover(out_dir: Path, n_fields: int) -> Journal:
         The committed state.
     """
     files_path = out_dir / FILES_FILE
-    files = read_jsonl(files_path)
-    committed = {f.get("file") for f in files}
+    files = [f for f in read_jsonl(files_path) if isinstance(f.get("file"), str)]
     raw_index = read_jsonl(out_dir / INDEX_FILE)
-    index = [e for e in raw_index if e.get("file") in committed]
     raw_skipped = read_skipped(out_dir / SKIPPED_FILE)
-    skipped = [r for r in raw_skipped if r["file"] in committed]
     raw_prov = read_jsonl(out_dir / PROVENANCE_FILE)
+    files = _whole_files(files, raw_index, raw_skipped, raw_prov)
+    committed = {f["file"] for f in files}
+    index = [e for e in raw_index if e.get("file") in committed]
+    skipped = [r for r in raw_skipped if r["file"] in committed]
     provenance = [p for p in raw_prov if p.get("file") in committed]
 
     row_bytes = n_fields * np.dtype(CODES_DTYPE).itemsize
     codes_path = out_dir / CODES_FILE
     have_rows = codes_path.stat().st_size // row_bytes if codes_path.exists() else 0
-    # a committed entry always has its rows (they are flushed before its index line)
-    index = [e for e in index if e["offset"] + e["length"] <= have_rows]
+    # a committed entry always has its rows (they are flushed before its index line): one
+    # that points past the end (a damaged folder) sends its file to be read again
+    short = {e["file"] for e in index if e["offset"] + e["length"] > have_rows}
+    if short:
+        files = [f for f in files if f["file"] not in short]
+        index = [e for e in index if e["file"] not in short]
+        skipped = [r for r in skipped if r["file"] not in short]
+        provenance = [p for p in provenance if p.get("file") not in short]
     end_rows = max((e["offset"] + e["length"] for e in index), default=0)
 
     for path, kept, to_bytes, header_lines in (
@@ -281,6 +326,42 @@ def recover(out_dir: Path, n_fields: int) -> Journal:
         with open(codes_path, "r+b") as f:
             f.truncate(end_rows * row_bytes)
     return Journal(files, index, skipped, provenance, end_rows)
+
+
+def _whole_files(
+    files: list[dict[str, Any]],
+    index: list[dict[str, Any]],
+    skipped: list[dict[str, str]],
+    provenance: list[dict[str, Any]],
+) -> list[dict[str, Any]]:
+    """The committed files whose lines are all there and sound (the others are read again).
+
+    A file's record says how many songs it had (``items``); each is an index entry or a
+    skipped row, and each has a provenance record (a file refused whole has one skipped row
+    and one record). A damaged line (a disk error, a hand edit) whose file can be told is held
+    against that file; one that cannot be told away is simply dropped.
+    """
+    damaged = {e.get("file") for e in index if not valid_entry(e)}
+    damaged |= {p.get("file") for p in provenance if not isinstance(p.get("item"), str)}
+    songs: dict[Any, int] = {}
+    for e in index:
+        songs[e.get("file")] = songs.get(e.get("file"), 0) + 1
+    for r in skipped:
+        songs[r["file"]] = songs.get(r["file"], 0) + 1
+    records: dict[Any, int] = {}
+    for p in provenance:
+        records[p.get("file")] = records.get(p.get("file"), 0) + 1
+    whole = []
+    for f in files:
+        items = f.get("items")
+        if f["file"] in damaged:
+            continue
+        if items is not None:  # datasets from before the count was kept: trusted
+            expected = max(1, items) if _is_count(items, 0) else -1
+            if songs.get(f["file"], 0) != expected or records.get(f["file"], 0) != expected:
+                continue
+        whole.append(f)
+    return whole
 
 
 def _skipped_with_header(rows: list[dict[str, str]]) -> bytes:
@@ -436,8 +517,19 @@ class CodesReader:
         return state
 
     def entries(self, split: str | None = None) -> list[dict[str, Any]]:
-        """Index entries (in dataset order), of one split if given."""
+        """Index entries (in dataset order), of one split if given.
+
+        Raises:
+            UsageError: A line of ``index.jsonl`` is damaged (``tuplet data prepare`` of the
+                same sources repairs the folder).
+        """
         entries = read_jsonl(self.out_dir / INDEX_FILE)
+        for number, entry in enumerate(entries, 1):
+            if not valid_entry(entry):
+                raise UsageError(
+                    f"{self.out_dir / INDEX_FILE}: entry {number} is damaged; run the same "
+                    "tuplet data prepare again to repair the dataset"
+                )
         return [e for e in entries if split is None or e.get("split") == split]
 
     def _rows(self) -> np.ndarray:

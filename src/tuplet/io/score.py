@@ -67,10 +67,42 @@ def _short_reason(exc: BaseException) -> str:
     return (f"{type(exc).__name__}: {text}" if text else type(exc).__name__)[:160]
 
 
+MAX_METER_TERMS = 128
+"""Largest numerator or denominator of a time signature music21 is let build (see below)."""
+
+
+def _bound_meters() -> None:
+    """Make music21 refuse time signatures with more than :data:`MAX_METER_TERMS` beats.
+
+    music21 builds one object per beat of a time signature. A file that states 99999999/4, or
+    whose ABC notes add up to a bar that long (music21 then guesses such a meter to re-bar it),
+    would take minutes and gigabytes before failing; found by fuzzing. Such a meter now raises
+    music21's own ``MeterException`` at once: a stated one makes the file unreadable, a
+    guessed one is skipped by music21's ABC reader (it catches that exception). Real meters
+    stay far below the bound. Installed once, the first time a score is parsed.
+    """
+    from music21 import meter
+    from music21.meter import base
+
+    load = base.TimeSignature.load
+    if getattr(load, "_tuplet_bounded", False):
+        return
+
+    def bounded_load(self: Any, value: str, divisions: Any = None) -> None:
+        for term in re.findall(r"\d+", str(value)):
+            if int(term) > MAX_METER_TERMS:
+                raise meter.MeterException(f"time signature {value} is too large")
+        load(self, value, divisions)
+
+    bounded_load._tuplet_bounded = True  # type: ignore[attr-defined]
+    base.TimeSignature.load = bounded_load  # type: ignore[method-assign]
+
+
 def _parse(path: Path, shown: str | os.PathLike[str], abc_text: str | None = None) -> Any:
     """Parse a score file with music21 (no pickle cache), or ABC text taken from it."""
     from music21 import converter
 
+    _bound_meters()
     fmt = _FORMATS[path.suffix.lower()]
     try:
         with warnings.catch_warnings():

@@ -334,12 +334,43 @@ def load_checkpoint(
         weights = load(data)
     except (SafetensorError, ValueError, RuntimeError) as e:
         raise BadFileError(path, f"not a valid safetensors file ({e})") from None
-    model = MusicTransformer(ModelConfig.from_dict(info["model"]))
+    config_path = Path(folder) / CONFIG_NAME
+    model_config = ModelConfig.from_dict(info["model"])
+    problem = _config_problem(model_config, sum(t.numel() for t in weights.values()))
+    if problem and problem.startswith("it needs"):
+        raise BadFileError(path, f"does not fit the model in config.json ({problem})")
+    if problem:
+        raise BadFileError(config_path, f"invalid model config ({problem})")
+    try:
+        model = MusicTransformer(model_config)
+    except (UsageError, TypeError, ValueError, RuntimeError) as e:
+        raise BadFileError(config_path, f"invalid model config ({e})") from None
     try:
         model.load_state_dict(weights, strict=True)
     except RuntimeError as e:
         raise BadFileError(path, f"does not fit the model in config.json ({e})") from None
     return model.to(device).eval(), info
+
+
+def _config_problem(config: Any, n_weights: int) -> str | None:
+    """Why a model config cannot be the one of weights holding ``n_weights`` numbers, or None.
+
+    Checked before the model is built: a damaged ``config.json`` (a width of 99999999) would
+    otherwise ask for terabytes. The count is a lower bound of the config's parameters (the
+    attention and feed-forward matrices and the embeddings), so a true config never fails it.
+    """
+    sizes = {k: getattr(config, k, None) for k in ("n_layer", "n_head", "d_model", "ff_mult")}
+    for name, value in sizes.items():
+        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+            return f"{name} is {value!r}, not a positive whole number"
+    vocab = getattr(config, "vocab_sizes", ())
+    if not all(isinstance(v, int) and v > 0 for v in vocab):
+        return f"vocab_sizes {vocab!r}"
+    n_layer, d, ff_mult = int(config.n_layer), int(config.d_model), int(config.ff_mult)
+    at_least = n_layer * d * d * (4 + 2 * ff_mult) + sum(vocab) * d
+    if at_least > n_weights:
+        return f"it needs at least {at_least:,} weights, the file holds {n_weights:,}"
+    return None
 
 
 # ------------------------------------------------------------------------------ states
