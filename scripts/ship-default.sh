@@ -26,33 +26,21 @@ for model in new old; do
   step "$EVAL/nll-$model-old-voices.json" tuplet evaluate --model "$ck" --data "$OLD_VOICES" --split test --out "$EVAL/nll-$model-old-voices.json"
 done
 
-# sampling settings, chosen on the VALID split: pitch top-k 10%, 20%, 30% (others as MMT)
-for k in 0.1 0.2 0.3; do
-  step "$EVAL/valid-p$k/sample-001.json" tuplet generate --model "$M" --n "$N" --seed 2 \
-    --max-beats 64 --top-k-frac "0.1,pitch=$k" --out "$EVAL/valid-p$k" --force --quiet --originality off
-  step "$EVAL/valid-p$k-metrics/evaluation.json" tuplet evaluate "$EVAL/valid-p$k" --reference "$DATA" \
-    --split valid --trim 64 --out "$EVAL/valid-p$k-metrics"
-done
-TOPK=$(python - "$EVAL" <<'PY'
-import json, sys
-from pathlib import Path
-mmt = {"pitch_class_entropy": 0.17, "scale_consistency": 0.025, "groove_consistency": 0.010}
-best = None
-for k in ("0.1", "0.2", "0.3"):
-    m = json.loads((Path(sys.argv[1]) / f"valid-p{k}-metrics" / "evaluation.json").read_text())["metrics"]
-    score = sum(m[name]["abs_mean_diff"] / mmt[name] for name in mmt)
-    print(f"pitch top-k {k}: sum of differences / MMT's {score:.3f}", file=sys.stderr)
-    best = min(best or (score, k), (score, k))
-print(best[1])
-PY
-)
-echo "chosen on valid: pitch top-k $TOPK"
+# sampling settings, chosen on WHOLE pieces of the VALID split (scripts/whole_settings.py: 64
+# whole unconditional pieces per candidate, each whole-piece measure and MMT's three metrics
+# against the valid pieces' mean, in units of their SD; the smallest mean distance wins)
+step "$EVAL/whole-settings.txt" bash -c "python scripts/whole_settings.py --data '$DATA' \
+  --model '$M' --n 16 --seeds 1,2,3,4 > '$EVAL/whole-settings.tmp' && \
+  mv '$EVAL/whole-settings.tmp' '$EVAL/whole-settings.txt'"
+FLAGS=$(sed -n 's/^flags: //p' "$EVAL/whole-settings.txt")
+SAMPLING=$(sed -n 's/^json: //p' "$EVAL/whole-settings.txt")
+echo "chosen on whole valid pieces: $FLAGS"
 
 # N unconditional samples under those settings against the test split (first 64 beats, as MMT)
-step "$EVAL/samples/sample-001.json" tuplet generate --model "$M" --n "$N" --seed 1 --max-beats 64 \
-  --top-k-frac "0.1,pitch=$TOPK" --out "$EVAL/samples" --force --quiet --originality off
-step "$EVAL/metrics/evaluation.json" tuplet evaluate "$EVAL/samples" --reference "$DATA" --split test \
-  --trim 64 --out "$EVAL/metrics"
+step "$EVAL/samples-chosen/sample-001.json" tuplet generate --model "$M" --n "$N" --seed 1 \
+  --max-beats 64 $FLAGS --out "$EVAL/samples-chosen" --force --quiet --originality off
+step "$EVAL/metrics-chosen/evaluation.json" tuplet evaluate "$EVAL/samples-chosen" \
+  --reference "$DATA" --split test --trim 64 --out "$EVAL/metrics-chosen"
 # ... and with MMT's own sampler
 step "$EVAL/samples-mmt/sample-001.json" tuplet generate --model "$M" --n "$N" --seed 1 --max-beats 64 \
   --top-k-frac 0.1 --out "$EVAL/samples-mmt" --force --quiet --originality off
@@ -89,7 +77,7 @@ step "$EVAL/scope.json" tuplet audit scope --model "$M" --data "$DATA" --heldout
 
 # ship: weights, sampling settings, the silence bound and originality index from the training
 # data, the card
-python - "$RUN" "$DATA" "$EVAL" "$TOPK" <<'PY'
+python - "$RUN" "$DATA" "$EVAL" "$SAMPLING" <<'PY'
 import json, shutil, sys
 from pathlib import Path
 import numpy as np
@@ -97,9 +85,9 @@ from tuplet.responsibility.card import write_model_card
 from tuplet.analysis.evaluate import read_dataset_pieces
 from tuplet.responsibility.originality import INDEX_FILE, OriginalityIndex
 run, data, ev = map(Path, sys.argv[1:4])
-topk = float(sys.argv[4])
+chosen = json.loads(sys.argv[4])
 nll = json.loads((ev / "nll-new-broad.json").read_text())
-metrics = json.loads((ev / "metrics" / "evaluation.json").read_text())
+metrics = json.loads((ev / "metrics-chosen" / "evaluation.json").read_text())
 evaluation = {"held-out test split": {k: v for k, v in nll.items() if isinstance(v, (int, float))}}
 for label, name in (("the chorale model's test pieces, read as today", "old-voices"),
                     ("the chorale model's test pieces, read as it was trained (piano)", "old")):
@@ -120,10 +108,13 @@ for p in train.pieces:
     if len(on) > 1:
         gaps.append(float(np.diff(on).max()))
 gap = int(np.ceil(np.percentile(gaps, 95)))  # the longest lets samples fall silent too long
-sampling = {"top_k_frac": 0.1, "per_field": {"pitch": {"top_k_frac": topk}},
-            "chosen_on": "on the validation split (100 samples each of pitch top-k 10%, 20% and "
-            "30% against it: the smallest sum of the three MMT metric differences, each divided "
-            "by the one MMT published)",
+choice = (ev / "whole-settings.txt").read_text().split("| setting |")[1].splitlines()[2:]
+sampling = {**chosen,
+            "chosen_on": "whole pieces of the validation split (scripts/whole_settings.py: 64 "
+            "whole unconditional pieces per candidate; each whole-piece measure and MMT's three "
+            "metrics against the valid pieces' mean in units of their SD; mean distances: "
+            + "; ".join(f"{r.split('|')[1].strip()} {r.split('|')[2].strip()}" for r in choice
+                        if r.startswith("|")) + ")",
             "max_gap_beats": gap,
             "max_gap_beats_from": f"the 95th percentile of the training split's {len(gaps)} "
             f"pieces' longest time between consecutive onsets ({gap} beats; the longest "

@@ -1,7 +1,7 @@
 """Sampling settings chosen on whole pieces: which one makes pieces most like the held-out ones?
 
     python scripts/whole_settings.py --data data-out/broad [--model M] [--n 16] [--seeds 1,2]
-        [--split valid]
+        [--split valid] [--only 'top-p 0.95;mmt top-k 10%']
 
 For each candidate setting, draws ``--n`` unconditional whole pieces per seed (as ``tuplet
 generate`` does: the shipped rules and limits, no trim) and measures them with the whole-piece
@@ -14,6 +14,7 @@ mean distance wins (chosen on valid, so the test split stays for reporting).
 from __future__ import annotations
 
 import argparse
+import json
 import math
 import time
 import warnings
@@ -26,13 +27,14 @@ from tuplet.analysis.wholepiece import WHOLE_PIECE_METRICS
 from tuplet.generation.generate import GenerationOptions, load_model, unconditional
 from tuplet.generation.sample import SamplingSettings
 
-CANDIDATES = {
-    "mmt top-k 10%": SamplingSettings(top_k_frac=0.1),
-    "top-k 5%": SamplingSettings(top_k_frac=0.05),
-    "top-k 10%, T 0.9": SamplingSettings(top_k_frac=0.1, temperature=0.9),
-    "top-p 0.95": SamplingSettings(top_k_frac=1.0, top_p=0.95),
-    "top-k 20%": SamplingSettings(top_k_frac=0.2),
+CANDIDATES = {  # name: the knobs (as a checkpoint's "sampling" holds them)
+    "mmt top-k 10%": {"top_k_frac": 0.1},
+    "top-k 5%": {"top_k_frac": 0.05},
+    "top-k 10%, T 0.9": {"top_k_frac": 0.1, "temperature": 0.9},
+    "top-p 0.95": {"top_k_frac": 1.0, "top_p": 0.95},
+    "top-k 20%": {"top_k_frac": 0.2},
 }
+FLAGS = {"top_k_frac": "--top-k-frac", "temperature": "--temperature", "top_p": "--top-p"}
 MMT = ("pitch_class_entropy", "scale_consistency", "groove_consistency")
 
 
@@ -56,6 +58,7 @@ def main() -> None:
     ap.add_argument("--n", type=int, default=16)
     ap.add_argument("--seeds", default="1,2")
     ap.add_argument("--split", default="valid")
+    ap.add_argument("--only", default=None, help="candidates to run, by name, ';'-separated")
     args = ap.parse_args()
     lm = load_model(args.model)
     held = read_dataset_pieces(args.data, args.split)
@@ -64,11 +67,12 @@ def main() -> None:
     print(f"model {lm.describe()['path']}; {args.split}: {len(held.pieces)} pieces; "
           f"{args.n} samples per seed, seeds {args.seeds}")  # fmt: skip
     rows = []
-    for name, settings in CANDIDATES.items():
+    chosen = CANDIDATES if args.only is None else {k: CANDIDATES[k] for k in args.only.split(";")}
+    for name, settings in chosen.items():
         start = time.perf_counter()
         pieces = []
         for seed in (int(s) for s in args.seeds.split(",")):
-            options = GenerationOptions(n=args.n, seed=seed, settings=settings)
+            options = GenerationOptions(n=args.n, seed=seed, settings=SamplingSettings(**settings))
             pieces += [p.notes for p in unconditional(lm, options=options).pieces]
         mine = measures(pieces)
         dist = {}
@@ -85,7 +89,10 @@ def main() -> None:
     print("|---|---:|" + "---:|" * len(usable))
     for score, name, dist, _ in rows:
         print(f"| {name} | {score:.3f} | " + " | ".join(f"{dist[k]:.2f}" for k in usable) + " |")
-    print(f"\nchosen: {rows[0][1]}")
+    best = rows[0][1]
+    print(f"\nchosen: {best}")
+    print("flags: " + " ".join(f"{FLAGS[k]} {v}" for k, v in CANDIDATES[best].items()))
+    print("json: " + json.dumps(CANDIDATES[best], sort_keys=True))
 
 
 if __name__ == "__main__":
