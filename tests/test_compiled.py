@@ -136,13 +136,6 @@ def test_int8_weights_are_applied_weight_only_with_their_scales() -> None:
     torch.testing.assert_close(got, want, atol=1e-4, rtol=1e-4)
     outs = draw(int8, enc, "static", n=2, limits=Limits(max_events=48))
     assert all(check_sequence(seq, enc, prompt_length=5) == [] for seq in outs)
-    # compiled, int8 weights were slower than eager ones: such a model decodes eagerly
-    notes: list[str] = []
-    limits = Limits(max_events=40)
-    built = draw(int8, enc, "compiled", n=2, limits=limits, note=notes.append)
-    eager = draw(int8, enc, "eager", n=2, limits=limits)
-    assert all(np.array_equal(a, b) for a, b in zip(eager, built, strict=True))
-    assert notes == ["tuplet: int8 weights decode faster eagerly than compiled; decoding eagerly"]
 
 
 def test_without_a_compiler_the_step_runs_eagerly_with_one_note(monkeypatch) -> None:
@@ -175,7 +168,7 @@ def test_a_failing_compiler_falls_back_to_the_eager_function(monkeypatch) -> Non
 def test_cuda_steps_are_captured_in_cuda_graphs_cpu_steps_are_not() -> None:
     assert compiled.compile_options(torch.device("cuda")) == {"mode": "reduce-overhead"}
     cpu = compiled.compile_options(torch.device("cpu"))
-    assert cpu == {"options": {"cpp_wrapper": True}}
+    assert cpu == {"options": {"cpp_wrapper": True, "realize_opcount_threshold": 4}}
 
 
 def test_bad_decoder_names_and_uncached_static_runs_are_refused() -> None:

@@ -17,7 +17,6 @@ operations on the batch (no Python loop over sequences); finished sequences leav
 from __future__ import annotations
 
 import math
-import sys
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
@@ -224,13 +223,6 @@ def _draw(logits: torch.Tensor, allowed: torch.Tensor, rule: FieldRule, race: to
         probs = probs.masked_fill(probs.cumsum(dim=-1) - probs >= rule.p, 0.0)
     choice = (probs / race[:, : rule.k]).argmax(dim=-1, keepdim=True)
     return index.gather(-1, choice).squeeze(-1)
-
-
-def _int8(model: MusicTransformer) -> bool:
-    """Whether the model has int8 layers (:func:`tuplet.model.quantize.quantize_int8`)."""
-    from tuplet.model.quantize import int8_bytes
-
-    return int8_bytes(model) > 0
 
 
 def _race(n: int, rules: list[FieldRule], generator: Any, device: Any) -> torch.Tensor:
@@ -441,12 +433,6 @@ def sample_codes(
         raise UsageError(f"unknown decoder {decoder!r} (choose from {', '.join(DECODERS)})")
     if decoder != "eager" and not use_cache:
         raise UsageError(f"the {decoder} decoder needs the KV cache (use_cache=True)")
-    if decoder == "compiled" and _int8(model):
-        # measured: the compiled int8 step took 11-19 ms a step on mmt-paper against the
-        # eager int8 step's 6-7 ms (docs/benchmarks.md)
-        say = note or (lambda line: print(line, file=sys.stderr))
-        say("tuplet: int8 weights decode faster eagerly than compiled; decoding eagerly")
-        decoder = "eager"
     prompt = np.asarray(prompt, dtype=np.int64)
     info = read_prompt(prompt, encoding)
     max_events = c.max_seq_len if limits.max_events is None else limits.max_events
