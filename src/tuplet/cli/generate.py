@@ -55,11 +55,11 @@ unsure), plus .wav (--wav) and .png (--png). A sample that
 copies the training data is drawn again, then withheld; a prompt far outside what the model
 knows makes it abstain (--force-prompt goes on).
 Sampling follows the model's recommended settings (its config.json's "sampling", chosen on
-validation data; for the shipped model they are MMT's own), else MMT's: top-k with
-k = 10% of each field's vocabulary, temperature 1. Options replace them knob by knob and take
-one value or per-field values, e.g. --temperature 1.0,pitch=1.2,duration=0.8; a single value
-sets that knob for every field (--top-k-frac 0.1 is MMT's sampler, whatever the model
-recommends)."""
+validation data; for the shipped model top-p 0.95, chosen on whole pieces), else MMT's: top-k
+with k = 10% of each field's vocabulary, temperature 1. Options replace them knob by knob and
+take one value or per-field values, e.g. --temperature 1.0,pitch=1.2,duration=0.8; a single
+value sets that knob for every field (--top-k-frac 0.1 --top-p 1 is MMT's sampler, whatever
+the model recommends)."""
 
 
 def _field_values(text: str, flag: str) -> tuple[float | None, dict[str, float]]:
