@@ -36,12 +36,7 @@ def make_model(name: str = "mmt", **overrides: object) -> tuple:
     return model, enc
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tiny models decode fastest on one
 
 
 def header(enc, *instruments: int) -> np.ndarray:

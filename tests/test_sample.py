@@ -42,13 +42,7 @@ def make_model(name: str, max_beat: int = 32, **overrides: object) -> tuple:
     return MusicTransformer(config).eval(), enc
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny models decode fastest on one thread (and far faster on a busy machine)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tiny models decode fastest on one
 
 
 @pytest.fixture(scope="module", params=["mmt", "tuplet"])

@@ -93,19 +93,10 @@ def hold_out(dataset_dir: Path, share: float) -> dict[str, int]:
     """Move ``share`` of a dataset's train pieces (at least one of two or more) to valid.
 
     The pieces held out are those with the smallest content hashes, so the choice repeats;
-    pieces already in valid stay there. Rewrites ``index.jsonl`` and the counts of
-    ``dataset.json`` atomically. Returns the pieces per split.
+    pieces already in valid stay there. The folder is rewritten by
+    :func:`tuplet.corpus.store.move_to_split`. Returns the pieces per split.
     """
-    import json
-
-    from tuplet.corpus.store import (
-        INDEX_FILE,
-        INFO_FILE,
-        PROVENANCE_FILE,
-        jsonl_bytes,
-        read_jsonl,
-        write_atomic,
-    )
+    from tuplet.corpus.store import INDEX_FILE, move_to_split, read_jsonl
 
     entries = read_jsonl(dataset_dir / INDEX_FILE)
     train = sorted((e for e in entries if e["split"] == "train"), key=lambda e: e["hash"])
@@ -113,29 +104,13 @@ def hold_out(dataset_dir: Path, share: float) -> dict[str, int]:
     wanted = round(share * (len(train) + in_valid))
     if len(train) + in_valid >= 2:
         wanted = max(wanted, 1)
-    move = {id(e) for e in train[: max(0, min(wanted - in_valid, len(train) - 1))]}
-    if move:
-        for e in entries:
-            if id(e) in move:
-                e["split"] = "valid"
-        moved = {e["item"] for e in entries if id(e) in move}
-        records = read_jsonl(dataset_dir / PROVENANCE_FILE)
-        for r in records:
-            if r.get("item") in moved:
-                r["split"] = "valid"
-        write_atomic(dataset_dir / PROVENANCE_FILE, jsonl_bytes(records))
-        write_atomic(dataset_dir / INDEX_FILE, jsonl_bytes(entries))
-    counts = {s: sum(e["split"] == s for e in entries) for s in ("train", "valid", "test")}
-    info_path = dataset_dir / INFO_FILE
-    info = json.loads(info_path.read_text(encoding="utf-8"))
-    if move or (counts["valid"] and "held_out" not in info["split"]):
-        info["counts"].update(counts)
-        info["split"]["held_out"] = (
-            f"the {counts['valid']} pieces of smallest content hash held out to validate "
-            f"(tuplet personalize, share {share})"
-        )
-        write_atomic(info_path, (json.dumps(info, indent=2) + "\n").encode("utf-8"))
-    return counts
+    move = {e["item"] for e in train[: max(0, min(wanted - in_valid, len(train) - 1))]}
+    valid = in_valid + len(move)
+    note = (
+        f"the {valid} pieces of smallest content hash held out to validate "
+        f"(tuplet personalize, share {share})"
+    )
+    return move_to_split(dataset_dir, move, "valid", note if valid else "")
 
 
 def train_config(options: PersonalizeOptions, fim: bool, max_beat: int = 256) -> Any:

@@ -559,3 +559,33 @@ def iter_sequences(
     reader = CodesReader(out_dir)
     for entry in reader.entries(split):
         yield entry, reader.codes(entry["offset"], entry["length"])
+
+
+def move_to_split(out_dir: Path, items: set[str], split: str, note: str) -> dict[str, int]:
+    """Put ``items`` of a finished dataset in ``split``; returns the sequences per split.
+
+    ``index.jsonl``, the records' splits in ``provenance.jsonl`` and the counts of
+    ``dataset.json`` (which keeps a non-empty ``note`` as its split's ``held_out``) are each
+    rewritten atomically, under the folder's writer lock (a training run reading it refuses,
+    and is refused).
+
+    Raises:
+        UsageError: Another process holds the folder.
+    """
+    with lock_folder(out_dir, shared=False, holder="tuplet personalize",
+                     busy="is in use by another process"):  # fmt: skip
+        entries = read_jsonl(out_dir / INDEX_FILE)
+        if items:
+            records = read_jsonl(out_dir / PROVENANCE_FILE)
+            for row in (*entries, *records):
+                if row.get("item") in items:
+                    row["split"] = split
+            write_atomic(out_dir / PROVENANCE_FILE, jsonl_bytes(records))
+            write_atomic(out_dir / INDEX_FILE, jsonl_bytes(entries))
+        counts = {s: sum(e["split"] == s for e in entries) for s in ("train", "valid", "test")}
+        info = load_info(out_dir)
+        if items or (note and info["split"].get("held_out") != note):
+            info["counts"].update(counts)
+            info["split"]["held_out"] = note
+            write_atomic(out_dir / INFO_FILE, (json.dumps(info, indent=2) + "\n").encode("utf-8"))
+    return counts
