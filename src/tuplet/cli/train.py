@@ -37,6 +37,10 @@ def cmd_train(args: argparse.Namespace) -> int:
         encoding = load_dataset_info(args.dataset)["encoding"]["name"]
         # fill-in-the-middle is on by default where the encoding supports it
         base["fim_rate"] = 0.25 if encoding == "tuplet" else 0.0
+    if args.range_shift is None and not args.resume:
+        encoding = load_dataset_info(args.dataset)["encoding"]["name"]
+        # shifts that keep instruments in range, where MMT's exact augmentation is not the point
+        base["range_shift"] = encoding == "tuplet"
     given = {
         f.name: getattr(args, f.name)
         for f in fields(TrainConfig)
@@ -126,6 +130,22 @@ def register(sub: Any) -> None:
         help="share of examples that are a slice: an N-bar loop or one track (default 0)",
     )
     p.add_argument("--loop-bars", dest="loop_bars", type=int, default=None, help="bars per loop")
+    p.add_argument(
+        "--range-shift",
+        dest="range_shift",
+        type=_bool,
+        default=None,
+        help="on/off: pitch shifts keep instruments in their ranges (default on for the tuplet "
+        "encoding)",
+    )
+    p.add_argument(
+        "--swap-rate",
+        dest="swap_rate",
+        type=float,
+        default=None,
+        help="share of examples whose melodic lines may move to other instruments that can "
+        "play them, e.g. a cello part as bassoon (default 0)",
+    )
     p.add_argument("--seed", type=int, default=None)
     p.add_argument("--country", dest="country_iso_code", default=None, help="grid, e.g. DEU")
     p.add_argument("--num-workers", dest="num_workers", type=int, default=None)

@@ -19,6 +19,8 @@ Augmentation (MMT's, for the train split; see ``docs/data.md``):
   10 tries to find one with more than 10 notes, else the last try), re-based to start at beat
   0; the song's instrument rows are kept, and in the tuplet encoding the time signature, key
   and tempo in force at the window start are put at beat 0;
+* range-keeping shift and instrument swaps (``range_shift``, ``swap_rate``; off by default,
+  on for new tuplet-encoding runs of ``tuplet train``): :mod:`tuplet.training.augment`;
 * slices (``slice_rate``, off by default; ``tuplet personalize`` turns it on): a share of
   examples are a slice of their song instead, an N-bar loop (all tracks or one) or one
   track alone (:mod:`tuplet.training.slices`), then shifted as above;
@@ -78,6 +80,7 @@ def make_example(
     max_seq_len: int,
     rng: np.random.Generator | None = None,
     pitch_shift: tuple[int, int] = PITCH_SHIFT_RANGE,
+    range_shift: bool = False,
 ) -> np.ndarray:
     """One training sequence from a stored song (see the module docstring for the rules).
 
@@ -88,6 +91,8 @@ def make_example(
         max_seq_len: Most rows in the output, end-of-song included (at least 2).
         rng: Randomness for augmentation; None gives the unaugmented first window.
         pitch_shift: Lowest and highest shift in semitones.
+        range_shift: Draw only shifts that keep every in-range note of a ranged instrument
+            in its range (:func:`tuplet.training.augment.shift_bounds`).
 
     Returns:
         int64 ``(T, n_fields)``: start-of-song, instrument rows, start-of-notes, the window's
@@ -113,6 +118,11 @@ def make_example(
         if pitched.any():
             pitch = events[pitched, pitch_col] - 1
             low, high = max(low, -int(pitch.min())), min(high, 127 - int(pitch.max()))
+            if range_shift:
+                from tuplet.training.augment import shift_bounds
+
+                instrument = events[pitched, config.field_index("instrument")]
+                low, high = shift_bounds(pitch, instrument, config, low, high)
         shift = int(rng.integers(low, high + 1)) if low <= high else 0
         events[pitched, pitch_col] += shift
         if "key" in types:
@@ -174,6 +184,9 @@ class SequenceDataset:
             of it: a loop of ``loop_bars`` bars (all tracks or one) or one track over the whole
             piece (:mod:`tuplet.training.slices`), drawn at random among the piece's slices.
         loop_bars: Bars per loop slice.
+        range_shift: Pitch shifts keep ranged instruments' notes in their ranges.
+        swap_rate: Fraction of examples whose line instruments may move to others that can
+            play their notes (:func:`tuplet.training.augment.swap_instruments`; train only).
 
     Raises:
         UsageError: Not a dataset folder, an unknown split, or a bad option.
@@ -191,6 +204,8 @@ class SequenceDataset:
         fim_rate: float = 0.0,
         slice_rate: float = 0.0,
         loop_bars: int = 4,
+        range_shift: bool = False,
+        swap_rate: float = 0.0,
     ) -> None:
         from tuplet.encoding import EncodingConfig
 
@@ -226,6 +241,10 @@ class SequenceDataset:
         if loop_bars < 1:
             raise UsageError(f"loop_bars must be at least 1, got {loop_bars}")
         self.slice_rate = float(slice_rate)
+        if not 0.0 <= swap_rate <= 1.0:
+            raise UsageError(f"swap_rate must be between 0 and 1, got {swap_rate}")
+        self.range_shift = bool(range_shift)
+        self.swap_rate = float(swap_rate)
         self.pieces: list[Notes] = []
         self.slices: list[list[SliceSpec]] = []
         if self.slice_rate:
@@ -262,12 +281,19 @@ class SequenceDataset:
                 specs = self.slices[index]
                 spec = specs[int(slice_rng.integers(len(specs)))]
                 codes = encode(cut(self.pieces[index], spec), self.config)
+        if self.swap_rate and self.augment:
+            swap_rng = np.random.default_rng([self.seed % 2**63, int(epoch), index, 3])
+            if swap_rng.random() < self.swap_rate:
+                from tuplet.training.augment import swap_instruments
+
+                codes = swap_instruments(codes, self.config, swap_rng)
         example = make_example(
             codes,
             self.config,
             max_beat=self.max_beat,
             max_seq_len=self.max_seq_len,
             rng=self.rng(epoch, index) if self.augment else None,
+            range_shift=self.range_shift,
         )
         if self.fim_rate:
             from tuplet.encoding.fim import random_fill_sequence

@@ -76,6 +76,9 @@ class TrainConfig:
         slice_rate: Fraction of training sequences that are a slice of their piece (an N-bar
             loop, all tracks or one, or one track alone; :mod:`tuplet.training.slices`).
         loop_bars: Bars per loop slice.
+        range_shift: Pitch shifts keep ranged instruments' notes in their ranges.
+        swap_rate: Fraction of training sequences whose line instruments may move to others
+            that can play their notes (:mod:`tuplet.training.augment`).
         seed: Seed of everything random.
         country_iso_code: Grid for the energy and CO2 report.
         num_workers: DataLoader worker processes.
@@ -101,6 +104,8 @@ class TrainConfig:
     fim_rate: float = 0.0
     slice_rate: float = 0.0
     loop_bars: int = 4
+    range_shift: bool = False
+    swap_rate: float = 0.0
     seed: int = 0
     country_iso_code: str = "USA"
     num_workers: int = 0
@@ -393,6 +398,8 @@ def _train(
         fim_rate=config.fim_rate,
         slice_rate=config.slice_rate,
         loop_bars=config.loop_bars,
+        range_shift=config.range_shift,
+        swap_rate=config.swap_rate,
     )
     valid_set = SequenceDataset(
         dataset_dir,
