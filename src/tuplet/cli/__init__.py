@@ -22,6 +22,7 @@ Handler = Callable[[argparse.Namespace], int]
 
 COMMAND_MODULES = (
     "files",
+    "transcribe",
     "data",
     "train",
     "personalize",

@@ -41,10 +41,26 @@ def cmd_render(args: argparse.Namespace) -> int:
 
     out = Path(args.out)
     suffix = out.suffix.lower()
-    if suffix not in (".wav", ".png"):
-        raise UsageError(f"{out}: --out must end in .wav or .png")
+    if suffix not in (".wav", ".flac", ".png"):
+        raise UsageError(f"{out}: --out must end in .wav, .flac or .png")
+    if suffix == ".png" and (args.stems or args.loudness is not None):
+        raise UsageError(f"{out}: --stems and --loudness are for audio (.wav or .flac)")
     _refuse_overwrite(out, args.force)
     notes = read_notes(args.file)
+    if suffix == ".flac" or args.stems or args.loudness is not None:
+        from tuplet.io.mixdown import describe, render_mix, stem_groups, stem_paths
+
+        if args.stems and not args.force:
+            for path in stem_paths(out, [label for label, _ in stem_groups(notes)]):
+                _refuse_overwrite(path, False)
+        print(
+            describe(
+                render_mix(
+                    notes, out, stems=args.stems, loudness=args.loudness, soundfont=args.soundfont
+                )
+            )
+        )
+        return 0
     if suffix == ".wav":
         from tuplet.io.audio import render_wav
 
@@ -163,9 +179,25 @@ def register(sub: Any) -> None:
     p.add_argument("file")
     p.set_defaults(handler=cmd_show)
 
-    p = sub.add_parser("render", help="render a file to audio (.wav) or a piano roll (.png)")
+    p = sub.add_parser(
+        "render",
+        help="render a file to audio (.wav, .flac; stems, loudness) or a piano roll (.png)",
+    )
     p.add_argument("file")
-    p.add_argument("--out", required=True, help="X.wav or X.png")
+    p.add_argument("--out", required=True, help="X.wav, X.flac or X.png")
+    p.add_argument(
+        "--stems",
+        action="store_true",
+        help="also one file per track beside the mix (X.01-violin.wav ...), sample-aligned; "
+        "the mix is their sum",
+    )
+    p.add_argument(
+        "--loudness",
+        type=float,
+        default=None,
+        help="bring the mix to this integrated loudness in LUFS (ITU-R BS.1770), e.g. -14; "
+        "stems get the same gain",
+    )
     p.add_argument("--soundfont", default=None, help="a .sf2 file (default: General MIDI)")
     p.add_argument("--force", action="store_true", help="overwrite an existing output")
     p.set_defaults(handler=cmd_render)

@@ -303,7 +303,22 @@ def _write(
             files = named_loop(files, notes)
             loop_seconds = float(notes.seconds(beats * notes.ticks_per_beat))
         write_midi(notes, files["midi"])
-        if args.wav:
+        if args.wav and (args.stems or args.loudness is not None):
+            from tuplet.io.mixdown import render_mix
+
+            mixed = render_mix(
+                notes,
+                files["wav"],
+                stems=args.stems,
+                loudness=args.loudness,
+                soundfont=args.soundfont,
+                loop_seconds=loop_seconds,
+            )
+            files = {
+                **files,
+                **{f"stem {label}": p for label, p in zip(mixed.labels, mixed.stems, strict=True)},
+            }
+        elif args.wav:
             from tuplet.io.audio import render_wav
 
             render_wav(notes, files["wav"], soundfont=args.soundfont, loop_seconds=loop_seconds)
@@ -400,6 +415,8 @@ def _check_numbers(args: argparse.Namespace, info: dict[str, Any]) -> None:
     """Refuse counts and limits out of range (the model's max_seq_len from its config.json)."""
     if args.n < 1:
         raise UsageError(f"--n must be at least 1, got {args.n}")
+    if (args.stems or args.loudness is not None) and not args.wav:
+        raise UsageError("--stems and --loudness shape the audio: add --wav")
     if args.redraws < 0:
         raise UsageError(f"--redraws must be 0 or more, got {args.redraws}")
     if args.block_cs is not None and not 0.0 < args.block_cs <= 1.0:
@@ -576,6 +593,18 @@ def register(sub: Any) -> None:
     p.add_argument("--force", action="store_true", help="overwrite existing files")
     p.add_argument("--wav", action="store_true", help="also render audio (FluidSynth)")
     p.add_argument("--png", action="store_true", help="also draw a piano roll")
+    p.add_argument(
+        "--stems",
+        action="store_true",
+        help="with --wav: also one WAV per track beside the mix, sample-aligned (the mix is "
+        "their sum)",
+    )
+    p.add_argument(
+        "--loudness",
+        type=float,
+        default=None,
+        help="with --wav: bring the mix to this integrated loudness in LUFS, e.g. -14",
+    )
     p.add_argument("--soundfont", default=None, help="a .sf2 file for --wav")
     p.add_argument("--device", default=None, help="cpu, cuda... (default: cuda if any)")
     p.add_argument(

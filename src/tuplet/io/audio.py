@@ -96,6 +96,7 @@ def render_wav(
     soundfont: str | os.PathLike[str] | None = None,
     sample_rate: int = 44100,
     loop_seconds: float | None = None,
+    sample_format: str = "s16",
 ) -> Path:
     """Render notes (or a MIDI file) to a 16-bit stereo WAV file with FluidSynth.
 
@@ -110,7 +111,9 @@ def render_wav(
         out_path: The ``.wav`` file to write (overwritten if present).
         soundfont: A ``.sf2`` file; default ``$TUPLET_SOUNDFONT``, else the system's GM font.
         sample_rate: Samples per second.
-        loop_seconds: Make a seamless loop of this length (see above).
+        loop_seconds: Make a seamless loop of this length (see above; 16-bit only).
+        sample_format: ``"s16"`` (16-bit PCM) or ``"float"`` (32-bit float, for
+            :mod:`tuplet.io.mixdown`, which mixes and folds loops itself).
 
     Returns:
         ``out_path`` as a :class:`~pathlib.Path`.
@@ -128,6 +131,10 @@ def render_wav(
         raise UsageError(f"{out}: cannot write audio: its folder does not exist")
     if sample_rate <= 0:
         raise UsageError(f"sample rate must be positive, got {sample_rate}")
+    if sample_format not in ("s16", "float"):
+        raise UsageError(f"sample format must be s16 or float, got {sample_format!r}")
+    if loop_seconds is not None and sample_format != "s16":
+        raise UsageError("a loop is folded in 16-bit audio only")
     if loop_seconds is not None and not loop_seconds > 0:
         raise UsageError(f"a loop must last more than 0 s, got {loop_seconds}")
     exe = find_fluidsynth()
@@ -144,7 +151,7 @@ def render_wav(
             # -n no MIDI input, -i no shell, -q quiet, -F render to a file; -T fixes the file
             # type, since the temporary name does not end in .wav
             command = [exe, "-n", "-i", "-q", "-F", str(tmp), "-T", "wav", "-r", str(sample_rate)]
-            command += ["-g", str(GAIN)]
+            command += ["-O", sample_format, "-g", str(GAIN)]
             command += [str(sf2), str(midi)]
             try:
                 done = subprocess.run(
