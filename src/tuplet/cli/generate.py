@@ -17,6 +17,7 @@ from tuplet.cli.generate_checks import (
     unsure_bars,
     withhold,
 )
+from tuplet.cli.transcribe import add_grid_options
 from tuplet.errors import BadFileError, UsageError
 
 if TYPE_CHECKING:
@@ -152,8 +153,14 @@ def _mode(args: argparse.Namespace) -> str:
     return "instruments" if args.instruments is not None else "unconditional"
 
 
-def _read_prompt(path: str, encoding: EncodingConfig) -> tuple[Notes, int]:
+def _read_prompt(
+    path: str, encoding: EncodingConfig, args: argparse.Namespace | None = None
+) -> tuple[Notes, int]:
     """The prompt's notes, and its length in beats as the model's encoding holds it.
+
+    A recording (:data:`tuplet.io.transcribe.AUDIO_IN_SUFFIXES`) is transcribed and put on the
+    grid first (``--prompt-instrument``, ``--prompt-tempo``, ``--prompt-grid``), and what was
+    assumed is printed and kept in ``args.prompt_assumed``.
 
     Raises:
         BadFileError: A folder, an unknown file type, an unreadable file, no notes, or no
@@ -168,17 +175,38 @@ def _read_prompt(path: str, encoding: EncodingConfig) -> tuple[Notes, int]:
         raise BadFileError(path, "no such file (--prompt needs a MIDI or score file)")
     if Path(path).is_dir():
         raise BadFileError(path, "is a folder, not a MIDI or score file (--prompt takes one file)")
+    from tuplet.io.transcribe import AUDIO_IN_SUFFIXES
+
     suffix = Path(path).suffix.lower()
-    if suffix not in SUPPORTED_EXTENSIONS:
+    if suffix in AUDIO_IN_SUFFIXES:
+        from tuplet.cli.transcribe import transcription_summary
+        from tuplet.io.transcribe import audio_prompt
+
+        notes, grid, heard = audio_prompt(
+            path,
+            tempo=getattr(args, "prompt_tempo", None),
+            instrument=getattr(args, "prompt_instrument", "piano"),
+            steps_per_beat=getattr(args, "prompt_grid", 4),
+            velocity=getattr(args, "prompt_velocity", None),
+        )
+        print(transcription_summary(path, heard, notes))
+        print(f"assumed: {grid.describe()}")
+        if args is not None:
+            args.prompt_assumed = grid.describe()
+    elif suffix not in SUPPORTED_EXTENSIONS:
         raise BadFileError(
             path,
             f"unknown file type '{suffix or '(none)'}': --prompt takes a MIDI or score file "
-            f"({', '.join(SUPPORTED_EXTENSIONS)})",
+            f"({', '.join(SUPPORTED_EXTENSIONS)}) or a recording "
+            f"({', '.join(AUDIO_IN_SUFFIXES)})",
         )
-    try:
-        notes = read_notes(path)
-    except BadFileError as exc:
-        raise BadFileError(path, f"{exc.problem} (--prompt needs a MIDI or score file)") from None
+    else:
+        try:
+            notes = read_notes(path)
+        except BadFileError as exc:
+            raise BadFileError(
+                path, f"{exc.problem} (--prompt needs a MIDI or score file)"
+            ) from None
     if len(notes) == 0:
         raise BadFileError(path, "has no notes to use as a prompt (choose a file with notes)")
     big = encoding.with_max_beat(1_000_000)
@@ -329,6 +357,8 @@ def _write(
         data = report(generation, i, lm)
         data["created"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
         data["prompt"] = None if args.prompt is None else {"file": str(args.prompt)}
+        if getattr(args, "prompt_assumed", None):
+            data["prompt"]["transcribed"] = args.prompt_assumed
         if args.prompt is not None and args.prompt_beats is not None:
             data["prompt"]["beats"] = args.prompt_beats
         data["files"] = {kind: str(path) for kind, path in files.items()}
@@ -531,7 +561,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
         check_fill_config(encoding, info)
     prompt = None
     if args.prompt is not None:
-        prompt, length = _read_prompt(args.prompt, encoding)
+        prompt, length = _read_prompt(args.prompt, encoding, args)
         _check_prompt_beats(args, prompt, length)
     paths = _free_paths(args)
 
@@ -696,8 +726,14 @@ def register(sub: Any) -> None:
         action="store_true",
         help="list the instrument names, families and aliases the model takes, and stop",
     )
-    m.add_argument("--prompt", default=None, help="a MIDI or score file to work from")
+    m.add_argument(
+        "--prompt",
+        default=None,
+        help="a MIDI or score file to work from, or a recording (.wav .flac .ogg .mp3: "
+        "transcribed first, as tuplet transcribe does)",
+    )
     m.add_argument("--prompt-beats", dest="prompt_beats", type=int, default=None)
+    add_grid_options(m, prefix="prompt-")
     m.add_argument("--infill", default=None, metavar="START:END", help="e.g. 16:32 or 4:8bars")
     m.add_argument("--add-part", dest="add_part", default=None, metavar="INSTRUMENT")
     m.add_argument("--loop", type=int, default=None, metavar="BARS")

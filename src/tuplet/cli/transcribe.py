@@ -38,6 +38,13 @@ def add_grid_options(p: argparse.ArgumentParser, prefix: str = "") -> None:
         default=4,
         help="grid steps per beat the notes snap to: 4 sixteenths (default), 3 or 6 triplets...",
     )
+    p.add_argument(
+        f"--{prefix}velocity",
+        type=int,
+        default=None,
+        help="one velocity (1-127) for every note, e.g. the one a model trained on scores knows "
+        "(default: as heard)",
+    )
 
 
 def cmd_transcribe(args: argparse.Namespace) -> int:
@@ -60,6 +67,7 @@ def cmd_transcribe(args: argparse.Namespace) -> int:
         downbeat_s=args.downbeat,
         steps_per_beat=args.grid,
         instrument=args.instrument,
+        velocity=args.velocity,
     )
     if not len(notes):
         raise UsageError(

@@ -192,7 +192,8 @@ def render_mix(
         measured = _loudness(mix, sample_rate)
     peak_db = float(20 * np.log10(max(float(np.abs(mix).max()), 1e-12)))
     paths = stem_paths(out, [label for label, _ in groups]) if stems else []
-    for path, data in [*zip(paths, audio, strict=True), (out, mix)]:
+    writes = [*zip(paths, audio, strict=True), (out, mix)] if stems else [(out, mix)]
+    for path, data in writes:
         with atomic_output(path, path.suffix) as tmp:
             sf.write(tmp, np.clip(data, -1.0, 1.0), sample_rate, format=fmt, subtype=SUBTYPE)
     return MixResult(

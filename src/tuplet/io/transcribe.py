@@ -284,6 +284,7 @@ class Grid:
         steps_per_beat: The grid.
         program: General MIDI program of every note.
         instrument: Its name.
+        velocity: The one velocity given to every note (None: as heard).
     """
 
     tempo: float
@@ -293,6 +294,7 @@ class Grid:
     steps_per_beat: int
     program: int
     instrument: str
+    velocity: int | None = None
 
     def describe(self) -> str:
         """What was assumed, in one line."""
@@ -309,6 +311,7 @@ class Grid:
             f"{self.tempo:.0f} BPM ({self.tempo_from}), 4/4, first downbeat at "
             f"{self.downbeat_s:.2f} s ({self.downbeat_from}), notes snapped to the {step}, "
             f"played by {self.instrument}"
+            + (f" at velocity {self.velocity}" if self.velocity is not None else "")
         )
 
 
@@ -336,6 +339,7 @@ def to_grid(
     downbeat_s: float | None = None,
     steps_per_beat: int = 4,
     instrument: str = "piano",
+    velocity: int | None = None,
 ) -> tuple[Notes, Grid]:
     """The transcription as a note table on the beat grid (module docstring, step 3).
 
@@ -346,6 +350,7 @@ def to_grid(
             nearest the first note.
         steps_per_beat: Grid steps per beat (one of :data:`GRIDS`).
         instrument: A name people use (``violin``, ``voice``, ``piano``...).
+        velocity: One velocity for every note, or None to keep the heard ones.
 
     Returns:
         The notes (480 ticks per beat, one track, the tempo and 4/4 stated) and the grid used.
@@ -361,6 +366,8 @@ def to_grid(
 
     if steps_per_beat not in GRIDS:
         raise UsageError(f"the grid must be one of {', '.join(map(str, GRIDS))} steps per beat")
+    if velocity is not None and not 1 <= velocity <= 127:
+        raise UsageError(f"a velocity must lie between 1 and 127, got {velocity}")
     if tempo is not None and not 20.0 <= tempo <= 400.0:
         raise UsageError(f"a tempo must lie between 20 and 400 BPM, got {tempo}")
     encoding = get_encoding("tuplet")
@@ -396,7 +403,9 @@ def to_grid(
         onset_ticks=onset_ticks,
         duration_ticks=(off - on) * step_ticks,
         pitch=heard.pitch.astype(np.int16),
-        velocity=heard.velocity.astype(np.int16),
+        velocity=(heard.velocity if velocity is None else np.full(len(on), velocity)).astype(
+            np.int16
+        ),
         program=np.full(len(on), program, dtype=np.int16),
         is_drum=np.zeros(len(on), dtype=bool),
         track=np.zeros(len(on), dtype=np.int32),
@@ -407,7 +416,7 @@ def to_grid(
         timesig_denominator=np.array([4], dtype=np.int16),
         tracks=(Track(name=name, channel=0, program=program),),
     ).sorted()
-    grid = Grid(bpm, tempo_from, t0, downbeat_from, steps_per_beat, program, name)
+    grid = Grid(bpm, tempo_from, t0, downbeat_from, steps_per_beat, program, name, velocity)
     return notes, grid
 
 
@@ -417,6 +426,7 @@ def audio_prompt(
     tempo: float | None = None,
     instrument: str = "piano",
     steps_per_beat: int = 4,
+    velocity: int | None = None,
 ) -> tuple[Notes, Grid, Transcription]:
     """A recording as a prompt: transcribed and put on the grid, or refused in one line.
 
@@ -426,5 +436,7 @@ def audio_prompt(
     heard = transcribe_audio(path)
     if not len(heard.pitch):
         raise BadFileError(Path(path), "no notes were heard in it (try a lower --onset-threshold)")
-    notes, grid = to_grid(heard, tempo=tempo, steps_per_beat=steps_per_beat, instrument=instrument)
+    notes, grid = to_grid(
+        heard, tempo=tempo, steps_per_beat=steps_per_beat, instrument=instrument, velocity=velocity
+    )
     return notes, grid, heard
