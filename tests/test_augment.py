@@ -1,0 +1,117 @@
+"""Augmentation that knows instruments: range-keeping shifts and instrument swaps."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from tuplet.encoding import encode, get_encoding
+from tuplet.notes import from_rows
+from tuplet.ranges import instrument_table
+from tuplet.training.augment import LINE_INSTRUMENTS, shift_bounds, swap_instruments
+from tuplet.training.dataset import make_example
+
+TUPLET = get_encoding("tuplet")
+COL = {name: TUPLET.field_index(name) for name in ("pitch", "instrument", "beat", "position")}
+NOTE = TUPLET.type_codes["note"]
+INSTRUMENT = TUPLET.type_codes["instrument"]
+TABLE = instrument_table(TUPLET)
+
+
+def code_of(name: str) -> int:
+    return TUPLET.instrument_names.index(name) + 1
+
+
+def quartet_and_choir():
+    """A violin line down to its open G, a cello line, and a choir singing four-note chords."""
+    rows = []
+    for beat in range(16):
+        rows.append((beat * 12, 12, 55 + beat % 8, 64, 40, False, 0))  # violin G3..D4
+        rows.append((beat * 12, 12, 40 + beat % 10, 64, 42, False, 1))  # cello E2..C#3
+        for pitch in (48, 55, 60, 64):  # voices: C major chords
+            rows.append((beat * 12, 12, pitch, 64, 52, False, 2))
+    return encode(from_rows(rows, 12), TUPLET)
+
+
+def test_range_shift_keeps_the_violin_above_its_open_g() -> None:
+    codes = quartet_and_choir()
+    violin = code_of("violin")
+    lowest = []
+    for seed in range(200):
+        for range_shift in (False, True):
+            rng = np.random.default_rng(seed)
+            out = make_example(codes, TUPLET, max_beat=256, max_seq_len=10_000, rng=rng,
+                               range_shift=range_shift)  # fmt: skip
+            notes = out[out[:, 0] == NOTE]
+            p = notes[notes[:, COL["instrument"]] == violin, COL["pitch"]] - 1
+            lowest.append((range_shift, int(p.min())))
+    with_rule = [low for on, low in lowest if on]
+    without = [low for on, low in lowest if not on]
+    assert min(with_rule) >= 55  # G3, the violin's lowest note
+    assert min(without) < 55  # MMT's shift takes it below: the rule is needed
+    assert len(set(with_rule)) > 3  # and still shifts
+
+
+def test_shift_bounds_ignore_notes_already_out_of_range() -> None:
+    violin = code_of("violin")
+    pitch = np.array([50, 60, 70])  # 50 is below the violin already
+    low, high = shift_bounds(pitch, np.full(3, violin), TUPLET, -5, 6)
+    assert (low, high) == (-5, 6)  # 60 and 70 may move 5 down or 6 up: 50 does not narrow it
+    low, high = shift_bounds(np.array([56, 101]), np.full(2, violin), TUPLET, -5, 6)
+    assert (low, high) == (-1, 2)  # G#3 may go one down, G7 is 103: two up
+
+
+def test_swaps_move_lines_to_instruments_that_can_play_them() -> None:
+    codes = quartet_and_choir()
+    moved_to = set()
+    for seed in range(100):
+        out = swap_instruments(codes, TUPLET, np.random.default_rng(seed))
+        notes, head = out[out[:, 0] == NOTE], out[out[:, 0] == INSTRUMENT]
+        # the music is untouched: same rows but the instrument column
+        same = [c for c in range(out.shape[1]) if c != COL["instrument"]]
+        assert np.array_equal(notes[:, same], codes[codes[:, 0] == NOTE][:, same])
+        # the instrument rows name exactly the instruments that play, in code order
+        playing = np.unique(notes[:, COL["instrument"]])
+        assert list(head[:, COL["instrument"]]) == sorted(playing.tolist())
+        assert len(playing) == 3  # tracks never merge
+        before = codes[codes[:, 0] == NOTE][:, COL["instrument"]]
+        for old in np.unique(before):
+            new = np.unique(notes[before == old, COL["instrument"]])
+            assert len(new) == 1
+            new_code, p = int(new[0]), notes[before == old, COL["pitch"]] - 1
+            if new_code != old:
+                moved_to.add(TUPLET.instrument_names[new_code - 1])
+                assert TUPLET.instrument_names[old - 1] != "voices"  # chords stay
+                assert TUPLET.instrument_names[new_code - 1] in LINE_INSTRUMENTS
+                assert TABLE.low[new_code] <= p.min() and p.max() <= TABLE.high[new_code]
+    # the cello line reaches the bassoon, and the violin line the winds
+    assert "bassoon" in moved_to and {"flute", "oboe", "clarinet"} & moved_to
+
+
+def test_examples_without_augmentation_are_never_swapped(tmp_path) -> None:
+    """Training validates without augmentation, so valid examples keep their instruments."""
+    from tuplet.corpus import prepare
+    from tuplet.io.midi import write_midi
+    from tuplet.notes import Track
+    from tuplet.training.dataset import SequenceDataset
+
+    # a cello line within every line instrument's reach of C4..E4 (violin, flute, voices...)
+    rows = [(b * 480, 480, 60 + b % 5, 64, 42, False, 0) for b in range(32)]
+    notes = from_rows(rows, 480)
+    from dataclasses import replace
+
+    notes = replace(notes, tracks=(Track(name="Cello", channel=0, program=42),))
+    src = tmp_path / "src"
+    src.mkdir()
+    for i in range(6):
+        write_midi(replace(notes, pitch=notes.pitch + i), src / f"piece{i}.mid")
+    prepare([str(src)], tmp_path / "data", jobs=1, split=(1.0, 0.0, 0.0), progress=False)
+    cello = code_of("cello")
+    for augment in (True, False):
+        ds = SequenceDataset(tmp_path / "data", "train", augment=augment, swap_rate=1.0)
+        assert len(ds) == 6
+        kinds = set()
+        for epoch in range(8):
+            for i in range(len(ds)):
+                e = ds[(epoch, i)]
+                kinds |= set(e[e[:, 0] == NOTE, COL["instrument"]].tolist())
+        assert (kinds == {cello}) == (not augment)
