@@ -95,7 +95,7 @@ def test_examples_without_augmentation_are_never_swapped(tmp_path) -> None:
     from tuplet.training.dataset import SequenceDataset
 
     # a cello line within every line instrument's reach of C4..E4 (violin, flute, voices...)
-    rows = [(b * 480, 480, 60 + b % 5, 64, 42, False, 0) for b in range(48)]
+    rows = [(b * 480, 480, 60 + b % 5, 64, 42, False, 0) for b in range(64)]
     notes = from_rows(rows, 480)
     from dataclasses import replace
 
