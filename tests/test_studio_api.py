@@ -162,6 +162,54 @@ def test_bad_uploads_get_one_clear_line_and_change_nothing(model, tmp_path) -> N
         assert not list((tmp_path / "p" / "tmp").iterdir())
 
 
+def test_a_recording_opens_as_its_transcribed_notes(client, tmp_path) -> None:
+    """A flute melody rendered by FluidSynth, uploaded as WAV, comes back as its notes."""
+    pytest.importorskip("onnxruntime", reason="the audio extra is not installed")
+    from dataclasses import replace
+
+    from tuplet.io.audio import render_wav
+
+    notes = read_notes(BACH)
+    melody = notes.select(notes.track == 0)
+    melody = melody.select(np.arange(8))
+    melody = replace(melody, program=np.full(8, 73, dtype=np.int16), tracks=())
+    wav = render_wav(melody, tmp_path / "hummed.wav")
+    r = client.post("/api/open", params={"name": "hummed.wav", "instrument": "violin",
+                                         "tempo": 96}, content=wav.read_bytes(), headers=AUTH)
+    assert r.status_code == 200, r.text
+    state = r.json()
+    assert "96 BPM (given)" in state["transcribed"] and "played by violin" in state["transcribed"]
+    assert state["history"]["entries"][-1] == "open hummed.wav (transcribed)"
+    got = [n[2] for n in state["piece"]["notes"]]
+    assert got[:8] == melody.pitch.tolist()
+    assert not list((client.app.state.studio.project.folder / "tmp").iterdir())
+
+
+def test_bad_recordings_get_one_clear_line_and_change_nothing(client) -> None:
+    pytest.importorskip("onnxruntime", reason="the audio extra is not installed")
+    import wave
+
+    upload(client, BACH)
+    before = client.get("/api/state").json()
+    silent = io.BytesIO()
+    with wave.open(silent, "wb") as w:
+        w.setnchannels(1), w.setsampwidth(2), w.setframerate(16000)
+        w.writeframes(bytes(32000))
+    cases = [
+        ("idea.wav", b"MThd\x00\x00\x00\x06", 415, "not a WAV file"),
+        ("idea.flac", b"RIFF....WAVE", 415, "not a FLAC file"),
+        ("idea.mp3", b"hello", 415, "not an MP3 file"),
+        ("silent.wav", silent.getvalue(), 400, "silent.wav: is silent"),
+        ("idea.aiff", b"FORM", 415, "or a recording: .wav"),
+    ]
+    for name, data, status, words in cases:
+        r = upload(client, BACH, name=name, data=data)
+        assert r.status_code == status, (name, r.text)
+        assert words in r.json()["error"] and "\n" not in r.json()["error"], (name, r.json())
+    assert client.get("/api/state").json() == before
+    assert not list((client.app.state.studio.project.folder / "tmp").iterdir())
+
+
 def test_examples_and_a_new_empty_piece(client) -> None:
     examples = client.get("/api/examples").json()["examples"]
     assert len(examples) >= 3 and all("/" not in e["id"] for e in examples)

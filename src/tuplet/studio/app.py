@@ -52,6 +52,8 @@ from tuplet.studio.work import (
 LOOPBACK_NAMES = ("127.0.0.1", "localhost", "[::1]")
 TOKEN_HEADER = "x-tuplet-token"
 MAX_UPLOAD_BYTES = 4 * 1024 * 1024
+MAX_AUDIO_UPLOAD_BYTES = 64 * 1024 * 1024
+"""A recording may be bigger than a score: about 6 minutes of CD-quality WAV."""
 MAX_JSON_BYTES = 64 * 1024
 STATIC_FILES = {"studio.js": "text/javascript", "studio.css": "text/css"}
 EXAMPLE_COLLECTIONS = (("bach", 4), ("monteverdi", 2), ("trecento", 2))
@@ -80,6 +82,16 @@ def host_allowed(host: str, port: int | None) -> bool:
 def _sniff(name: str, head: bytes) -> str | None:
     """Why ``head`` (a file's first bytes) is not the kind its name says, or None."""
     suffix = Path(name).suffix.lower()
+    if suffix == ".wav":
+        riff = head[:4] in (b"RIFF", b"RF64") and head[8:12] == b"WAVE"
+        return None if riff else "not a WAV file (no RIFF/WAVE header)"
+    if suffix == ".flac":
+        return None if head.startswith(b"fLaC") else "not a FLAC file"
+    if suffix in (".ogg", ".oga"):
+        return None if head.startswith(b"OggS") else "not an Ogg file"
+    if suffix == ".mp3":
+        frame = len(head) > 1 and head[0] == 0xFF and head[1] & 0xE0 == 0xE0
+        return None if head.startswith(b"ID3") or frame else "not an MP3 file"
     if suffix in (".mid", ".midi"):
         return None if head.startswith(b"MThd") else "not a MIDI file (no MThd header)"
     if suffix == ".mxl":
@@ -89,6 +101,17 @@ def _sniff(name: str, head: bytes) -> str | None:
     if suffix in (".xml", ".musicxml") and b"<" not in head[:512]:
         return "not a MusicXML file (no XML)"
     return None
+
+
+def _transcribe(path: Path, instrument: str, tempo: float | None) -> tuple[Notes, str]:
+    """A recording's notes on the grid, and what was assumed (one line)."""
+    from tuplet.io.transcribe import audio_prompt
+
+    notes, grid, heard = audio_prompt(path, tempo=tempo, instrument=instrument)
+    took = f"{heard.seconds:.1f} s" + (
+        f", the model loaded in {heard.model_load_s:.1f} s" if heard.model_load_s else ""
+    )
+    return notes, f"{len(notes)} notes heard ({took}): {grid.describe()}"
 
 
 class Studio:
@@ -106,6 +129,7 @@ class Studio:
     ) -> None:
         self.model, self.project, self.token, self.pool = model, project, token, pool
         self.port, self.max_upload_bytes, self.max_events = port, max_upload_bytes, max_events
+        self.max_audio_bytes = max(max_upload_bytes, MAX_AUDIO_UPLOAD_BYTES)
         self.renders = threading.BoundedSemaphore(RENDERS_AT_ONCE)
         self._examples: dict[str, Path] | None = None
 
@@ -353,18 +377,24 @@ def _add_piece_routes(app: FastAPI, studio: Studio) -> None:
         return studio.state()
 
     @app.post("/api/open")
-    async def open_file(request: Request, name: str) -> Any:
+    async def open_file(
+        request: Request, name: str, instrument: str = "piano", tempo: float | None = None
+    ) -> Any:
         from starlette.concurrency import run_in_threadpool
 
         from tuplet.io import SUPPORTED_EXTENSIONS, read_notes
+        from tuplet.io.transcribe import AUDIO_IN_SUFFIXES
 
         shown = Path(name).name[:120] or "(no name)"
         suffix = Path(shown).suffix.lower()
-        if suffix not in SUPPORTED_EXTENSIONS:
+        is_audio = suffix in AUDIO_IN_SUFFIXES
+        if suffix not in SUPPORTED_EXTENSIONS and not is_audio:
             return _error(
-                415, f"{shown}: not a file tuplet reads (open {', '.join(SUPPORTED_EXTENSIONS)})"
+                415,
+                f"{shown}: not a file tuplet reads (open {', '.join(SUPPORTED_EXTENSIONS)}, or a "
+                f"recording: {', '.join(AUDIO_IN_SUFFIXES)})",
             )
-        limit = studio.max_upload_bytes
+        limit = studio.max_audio_bytes if is_audio else studio.max_upload_bytes
         declared = request.headers.get("content-length", "")
         if declared.isdigit() and int(declared) > limit:
             return _error(413, f"{shown}: too big ({int(declared):,} bytes; at most {limit:,})")
@@ -379,12 +409,20 @@ def _add_piece_routes(app: FastAPI, studio: Studio) -> None:
         if problem:
             return _error(415, f"{shown}: {problem}")
         tmp = studio.project.scratch(suffix)
+        assumed = ""
         try:
             tmp.write_bytes(bytes(data))
             try:
-                notes = await run_in_threadpool(read_notes, tmp)
+                if is_audio:
+                    notes, assumed = await run_in_threadpool(
+                        _transcribe, tmp, instrument, tempo
+                    )
+                else:
+                    notes = await run_in_threadpool(read_notes, tmp)
             except BadFileError as exc:
                 return _error(400, f"{shown}: {exc.problem}")
+            except UsageError as exc:  # an unknown instrument, no transcription installed
+                return _error(400, f"{shown}: {exc}")
             except Exception as exc:  # a reader's crash is the file's problem here
                 return _error(400, f"{shown}: cannot read it ({type(exc).__name__})")
         finally:
@@ -392,8 +430,12 @@ def _add_piece_routes(app: FastAPI, studio: Studio) -> None:
         if len(notes) == 0:
             return _error(400, f"{shown}: has no notes")
         # written and read back off the event loop, which keeps answering meanwhile
-        await run_in_threadpool(studio.project.set_piece, notes, f"open {shown}")
-        return await run_in_threadpool(studio.state)
+        label = f"open {shown}" + (" (transcribed)" if is_audio else "")
+        await run_in_threadpool(studio.project.set_piece, notes, label)
+        state = await run_in_threadpool(studio.state)
+        if assumed:
+            state["transcribed"] = assumed
+        return state
 
     @app.post("/api/undo")
     def undo() -> dict[str, Any]:
@@ -545,6 +587,7 @@ def _add_file_routes(app: FastAPI, studio: Studio) -> None:
 
 __all__ = [
     "LOOPBACK_NAMES",
+    "MAX_AUDIO_UPLOAD_BYTES",
     "MAX_UPLOAD_BYTES",
     "TOKEN_HEADER",
     "Studio",

@@ -453,7 +453,7 @@ async function openFile(file) {
   S.selection = null; S.playhead = 0; S.audioKey = null; showCandidates([]);
   S.tracks = [];
   setState(state);
-  say(`opened ${file.name}`, true);
+  say(state.transcribed ? `opened ${file.name}: ${state.transcribed}` : `opened ${file.name}`, true);
 }
 
 async function change(url, body) {
