@@ -50,7 +50,25 @@ def chromium_path() -> str:
 
 
 @pytest.fixture(scope="module")
-def browser():
+def melody(tmp_path_factory: pytest.TempPathFactory):
+    """The chorale's first 8 soprano notes on a flute, two beats in: the microphone's sound."""
+    from dataclasses import replace
+
+    import numpy as np
+
+    from tuplet.io.audio import render_wav
+    from tuplet.notes import shift_ticks
+
+    notes = read_notes(BACH)
+    tune = notes.select(notes.track == 0).select(np.arange(8))
+    tune = replace(tune, program=np.full(8, 73, dtype=np.int16), tracks=())
+    tune = shift_ticks(tune, 2 * tune.ticks_per_beat - int(tune.onset_ticks[0]))
+    wav = render_wav(tune, tmp_path_factory.mktemp("mic") / "melody.wav")
+    return wav, tune
+
+
+@pytest.fixture(scope="module")
+def browser(melody):
     path = chromium_path()
     try:
         from playwright.sync_api import sync_playwright
@@ -61,7 +79,10 @@ def browser():
             executable_path=path,
             headless=True,
             args=["--disable-gpu", "--disable-quic", "--disable-sync",
-                  "--autoplay-policy=no-user-gesture-required"],
+                  "--autoplay-policy=no-user-gesture-required",
+                  # a microphone that plays the melody once
+                  "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
+                  f"--use-file-for-fake-audio-capture={melody[0]}%noloop"],
         )  # fmt: skip
         yield b
         b.close()
@@ -202,6 +223,24 @@ def test_a_file_that_is_not_music_gets_a_message(page, tmp_path) -> None:
     page.set_input_files("#open", str(bad))
     until(page, "document.getElementById('message').textContent.length > 0")
     assert "not a file tuplet reads" in page.inner_text("#message")
+
+
+def test_record_an_idea_and_see_its_notes(page, melody) -> None:
+    pytest.importorskip("onnxruntime", reason="the audio extra is not installed")
+    _, tune = melody
+    page.select_option("#rec-instrument", "violin")
+    page.click("#record")
+    until(page, "document.getElementById('record').textContent === 'Stop recording'")
+    time.sleep(tune.length_seconds + 1.5)
+    page.click("#record")
+    until(page, "document.getElementById('message').textContent.includes('notes heard')", 60_000)
+    message = page.inner_text("#message")
+    assert message.startswith("opened recording.wav:") and "played by violin" in message
+    notes = page.evaluate("window.studio.state.piece.notes")
+    heard = [n[2] for n in sorted(notes)]
+    assert heard[:8] == tune.pitch.tolist(), message
+    assert page.evaluate("window.studio.drawnNotes") == len(notes)
+    assert page.inner_text("#record") == "Record"
 
 
 def test_playing_an_empty_piece_says_why_not(page) -> None:

@@ -446,14 +446,69 @@ async function discard(id) {
   redraw();
 }
 
-async function openFile(file) {
+async function openFile(file, name) {
   if (!file) return;
+  name = name || file.name;
   stop();
-  const state = await api("POST", `/api/open?name=${encodeURIComponent(file.name)}`, undefined, file);
+  if (/\.(wav|flac|ogg|mp3)$/i.test(name)) say(`transcribing ${name}…`, true);
+  const instrument = encodeURIComponent($("rec-instrument").value);
+  const url = `/api/open?name=${encodeURIComponent(name)}&instrument=${instrument}`;
+  const state = await api("POST", url, undefined, file);
   S.selection = null; S.playhead = 0; S.audioKey = null; showCandidates([]);
   S.tracks = [];
   setState(state);
-  say(state.transcribed ? `opened ${file.name}: ${state.transcribed}` : `opened ${file.name}`, true);
+  say(state.transcribed ? `opened ${name}: ${state.transcribed}` : `opened ${name}`, true);
+}
+
+// ------------------------------------------------------------------ record an idea
+// The microphone's samples are kept as they come (no compression) and sent as a 16-bit WAV
+// file, which the server transcribes as it does an opened recording.
+const REC = { stream: null, ctx: null, node: null, chunks: [], rate: 44100 };
+
+async function startRecording() {
+  if (!navigator.mediaDevices || !navigator.mediaDevices.getUserMedia) {
+    throw new Error("this browser cannot record here");
+  }
+  const constraints = { echoCancellation: false, noiseSuppression: false, autoGainControl: false };
+  REC.stream = await navigator.mediaDevices.getUserMedia({ audio: constraints });
+  REC.ctx = new AudioContext();
+  REC.rate = REC.ctx.sampleRate;
+  REC.chunks = [];
+  const source = REC.ctx.createMediaStreamSource(REC.stream);
+  REC.node = REC.ctx.createScriptProcessor(4096, 1, 1);
+  REC.node.onaudioprocess = (e) => REC.chunks.push(new Float32Array(e.inputBuffer.getChannelData(0)));
+  source.connect(REC.node);
+  REC.node.connect(REC.ctx.destination);
+  $("record").textContent = "Stop recording";
+  $("record").classList.add("on");
+  say("recording: play, sing or hum your idea, then press Stop recording", true);
+}
+
+async function stopRecording() {
+  REC.node.disconnect();
+  REC.stream.getTracks().forEach((t) => t.stop());
+  await REC.ctx.close();
+  REC.stream = null;
+  $("record").textContent = "Record";
+  $("record").classList.remove("on");
+  const wav = new Blob([wavBytes(REC.chunks, REC.rate)], { type: "audio/wav" });
+  REC.chunks = [];
+  await openFile(wav, "recording.wav");
+}
+
+function wavBytes(chunks, rate) {
+  const n = chunks.reduce((total, c) => total + c.length, 0);
+  const v = new DataView(new ArrayBuffer(44 + 2 * n));
+  const text = (at, s) => { for (let i = 0; i < s.length; i++) v.setUint8(at + i, s.charCodeAt(i)); };
+  text(0, "RIFF"); v.setUint32(4, 36 + 2 * n, true); text(8, "WAVE");
+  text(12, "fmt "); v.setUint32(16, 16, true); v.setUint16(20, 1, true); v.setUint16(22, 1, true);
+  v.setUint32(24, rate, true); v.setUint32(28, 2 * rate, true); v.setUint16(32, 2, true);
+  v.setUint16(34, 16, true); text(36, "data"); v.setUint32(40, 2 * n, true);
+  let at = 44;
+  for (const c of chunks) {
+    for (let i = 0; i < c.length; i++, at += 2) v.setInt16(at, Math.max(-1, Math.min(1, c[i])) * 32767, true);
+  }
+  return v.buffer;
 }
 
 async function change(url, body) {
@@ -464,6 +519,7 @@ async function change(url, body) {
 }
 
 // ------------------------------------------------------------------ wiring
+$("record").onclick = () => guarded(() => (REC.stream ? stopRecording() : startRecording()));
 $("open").onchange = (e) => guarded(() => openFile(e.target.files[0]).finally(() => { e.target.value = ""; }));
 $("example").onchange = (e) => guarded(async () => {
   if (!e.target.value) return;
