@@ -7,7 +7,9 @@ model on onnxruntime). Against the source notes it reports, per instrument:
 
 * note precision, recall and F1 by ``mir_eval.transcription`` with a 50 ms onset tolerance,
   without offsets (onset and pitch) and with them (mir_eval's default: the offset within 20% of
-  the note's length or 50 ms);
+  the note's length or 50 ms), as ``tuplet transcribe --instrument NAME`` gives them (one line
+  for voices, winds and bowed strings: :func:`tuplet.io.transcribe.one_line`), and the raw
+  onset F1 of every note the model heard;
 * the same after :func:`tuplet.io.transcribe.to_grid` places the notes on the sixteenth grid at
   the source's tempo and first onset: a note counts when its grid onset and pitch equal a
   source note's;
@@ -35,13 +37,13 @@ import numpy as np
 
 from machine import cpu_model
 
-INSTRUMENTS = {  # name: General MIDI program
-    "flute": 73,
-    "violin": 40,
-    "clarinet": 71,
-    "trumpet": 56,
-    "voice (choir aahs)": 52,
-    "piano melody": 0,
+INSTRUMENTS = {  # name: General MIDI program, and the --instrument a musician would give
+    "flute": (73, "flute"),
+    "violin": (40, "violin"),
+    "clarinet": (71, "clarinet"),
+    "trumpet": (56, "trumpet"),
+    "voice (choir aahs)": (52, "voice"),
+    "piano melody": (0, "piano"),
 }
 
 
@@ -54,7 +56,18 @@ def intervals(notes) -> np.ndarray:
     return np.stack([start, notes.seconds(notes.onset_ticks + notes.duration_ticks)], axis=1)
 
 
-def scores(source, heard) -> dict[str, float]:
+def scores(source, heard, instrument: str) -> dict[str, float]:
+    """Raw onset F1, then P/R/F1 with offsets after the instrument's default (one line or not)."""
+    from tuplet.io.transcribe import one_line
+    from tuplet.training.augment import LINE_INSTRUMENTS
+
+    raw = _scores(source, heard)
+    line = instrument in LINE_INSTRUMENTS or instrument == "voice"
+    shown = _scores(source, one_line(heard)) if line else raw
+    return {"raw onset F1": raw["onset F1"], **shown}
+
+
+def _scores(source, heard) -> dict[str, float]:
     import mir_eval
 
     ref, ref_p = intervals(source), hz(source.pitch)
@@ -70,12 +83,12 @@ def scores(source, heard) -> dict[str, float]:
     return {"onset P": p, "onset R": r, "onset F1": f, "offset F1": f_off}
 
 
-def grid_scores(source, heard) -> dict[str, float]:
+def grid_scores(source, heard, instrument: str) -> dict[str, float]:
     from tuplet.io.transcribe import to_grid
 
     tempo = float(source.tempo_qpm[0]) if len(source.tempo_qpm) else 120.0  # MIDI default
     first = float(source.seconds(source.onset_ticks[:1])[0])
-    placed, _ = to_grid(heard, tempo=tempo, downbeat_s=first)
+    placed, _ = to_grid(heard, tempo=tempo, downbeat_s=first, instrument=instrument)
     want = collections.Counter(
         zip(
             ((source.onset_ticks - source.onset_ticks[0]) * 480 // source.ticks_per_beat).tolist(),
@@ -128,10 +141,15 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as scratch:
         for name, notes in sources:
             soprano = notes.select(notes.track == 0)
-            jobs = [(inst, replace(soprano, program=np.full(len(soprano), prog, dtype=np.int16),
-                                   tracks=())) for inst, prog in INSTRUMENTS.items()]  # fmt: skip
-            jobs.append(("piano, four parts", replace(notes, program=np.zeros(len(notes), dtype=np.int16), tracks=())))  # fmt: skip  # noqa: E501
-            for inst, piece in jobs:
+
+            def played(piece, program: int):
+                return replace(piece, program=np.full(len(piece), program, np.int16), tracks=())
+
+            jobs = [
+                (inst, given, played(soprano, prog)) for inst, (prog, given) in INSTRUMENTS.items()
+            ]
+            jobs.append(("piano, four parts", "piano", played(notes, 0)))
+            for inst, given, piece in jobs:
                 wav = Path(scratch) / "x.wav"
                 render_wav(piece, wav)
                 first = not speed["first"]
@@ -141,17 +159,21 @@ def main() -> None:
                 heard = transcribe_audio(wav)
                 wall, cpu = time.perf_counter() - w0, time.process_time() - c0
                 speed["first" if first else "later"].append((heard.audio_seconds, wall, cpu))
-                rows[inst].append({**scores(piece, heard), **grid_scores(piece, heard)})
+                rows[inst].append(
+                    {**scores(piece, heard, given), **grid_scores(piece, heard, given)}
+                )
                 print(f"{name} {inst}: {rows[inst][-1]['onset F1']:.3f}", flush=True)
 
     print(f"\nmachine: {cpu_model()}; {len(sources)} chorales, first {args.beats} beats each")
-    keys = ["onset P", "onset R", "onset F1", "offset F1", "grid P", "grid R", "grid F1",
-            "tempo error %"]  # fmt: skip
+    keys = ["raw onset F1", "onset P", "onset R", "onset F1", "offset F1", "grid P", "grid R",
+            "grid F1", "tempo error %"]  # fmt: skip
     print("| instrument | notes | " + " | ".join(keys) + " |")
     print("|---|---:|" + "---:|" * len(keys))
     for inst, results in rows.items():
         means = [np.mean([r[k] for r in results]) for k in keys]
-        cells = [f"{m:.1f}" if k.endswith("%") else f"{m:.3f}" for k, m in zip(keys, means, strict=True)]  # noqa: E501
+        cells = [
+            f"{m:.1f}" if k.endswith("%") else f"{m:.3f}" for k, m in zip(keys, means, strict=True)
+        ]
         print(f"| {inst} | {len(results)} pieces | " + " | ".join(cells) + " |")
     for kind, runs in speed.items():
         audio_s = sum(r[0] for r in runs)

@@ -129,6 +129,25 @@ def test_a_pickup_goes_into_the_bar_before() -> None:
     assert (notes.velocity == 60).all()
 
 
+def test_one_line_drops_overtones_and_doubled_attacks_but_keeps_legato() -> None:
+    from tuplet.io.transcribe import one_line
+
+    heard = replace(
+        _heard([0.0, 0.01, 0.02, 0.9, 1.5], [1.1, 0.9, 0.5, 1.6, 2.0]),
+        pitch=np.array([62, 86, 62, 64, 76]),  # D4, its 4th harmonic, D4 again, E4, E5
+        velocity=np.array([90, 50, 70, 80, 40]),
+    )
+    line = one_line(heard)
+    # E4 starts under D4 (legato) and is kept; the D6 overtone, the second D4 attack and E5
+    # (quieter, an octave above the E4 that sounds) are dropped; D4 ends where E4 begins
+    assert line.pitch.tolist() == [62, 64]
+    assert line.end_s.tolist() == [0.9, 1.6]
+    # the instrument decides by default: a violin plays one line, a piano chords
+    assert len(to_grid(heard, tempo=60, instrument="violin")[0]) == 2
+    assert len(to_grid(heard, tempo=60, instrument="piano")[0]) == 5
+    assert len(to_grid(heard, tempo=60, instrument="piano", single_line=True)[0]) == 2
+
+
 def test_bad_grid_tempo_instrument_and_velocity_are_refused() -> None:
     heard = _heard([0.0], [0.5])
     with pytest.raises(UsageError, match="grid"):

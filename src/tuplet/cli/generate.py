@@ -188,6 +188,7 @@ def _read_prompt(
             instrument=getattr(args, "prompt_instrument", "piano"),
             steps_per_beat=getattr(args, "prompt_grid", 4),
             velocity=getattr(args, "prompt_velocity", None),
+            single_line=getattr(args, "prompt_one_line", None),
         )
         print(transcription_summary(path, heard, notes))
         print(f"assumed: {grid.describe()}")

@@ -19,6 +19,13 @@ def tempo_arg(value: str) -> float | None:
         raise argparse.ArgumentTypeError(f"a tempo is auto or BPM, not {value!r}") from None
 
 
+def _on_off_auto(value: str) -> bool | None:
+    v = value.strip().lower()
+    if v in ("on", "off", "auto"):
+        return None if v == "auto" else v == "on"
+    raise argparse.ArgumentTypeError(f"on, off or auto, not {value!r}")
+
+
 def add_grid_options(p: argparse.ArgumentParser, prefix: str = "") -> None:
     """The options that put a recording on the grid (``--prompt-`` prefixed for generate)."""
     p.add_argument(
@@ -37,6 +44,14 @@ def add_grid_options(p: argparse.ArgumentParser, prefix: str = "") -> None:
         type=int,
         default=4,
         help="grid steps per beat the notes snap to: 4 sixteenths (default), 3 or 6 triplets...",
+    )
+    p.add_argument(
+        f"--{prefix}one-line",
+        dest=f"{prefix.replace('-', '_')}one_line",
+        type=_on_off_auto,
+        default=None,
+        help="keep only the melody (drop overtones heard as notes): on, off, or auto (default: "
+        "on for voices, winds and bowed strings)",
     )
     p.add_argument(
         f"--{prefix}velocity",
@@ -68,6 +83,7 @@ def cmd_transcribe(args: argparse.Namespace) -> int:
         steps_per_beat=args.grid,
         instrument=args.instrument,
         velocity=args.velocity,
+        single_line=args.one_line,
     )
     if not len(notes):
         raise UsageError(

@@ -18,7 +18,9 @@ Three steps, each with what it assumed written into the result:
    tracker on the onset strength, folded into 60-180 BPM); the first downbeat is the tracked beat
    nearest the first note (the idea is assumed to start on a downbeat, in 4/4), or given in
    seconds. Onsets and ends snap to ``grid`` steps per beat, every note lasts at least one
-   step, and all notes get the chosen instrument.
+   step, and all notes get the chosen instrument. Where that instrument plays one line (a
+   voice, a wind, a bowed string), only the melody is kept (:func:`one_line`: the overtones
+   the model also hears as notes are dropped), unless asked otherwise.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ from __future__ import annotations
 import logging
 import os
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -264,6 +266,48 @@ def transcribe_audio(
     )
 
 
+ONE_LINE_ONSET_S = 0.05
+"""Notes starting this close together are one attack: in a single line, the loudest is kept."""
+OVERTONES = frozenset((12, 19, 24, 28, 31, 34, 36))
+"""Semitones from a note to its 2nd to 8th harmonics, rounded."""
+
+
+def one_line(heard: Transcription) -> Transcription:
+    """Only the melody of a single-line recording (a voice, a wind, a bowed line).
+
+    The model also hears a tone's strong overtones as notes (a clarinet's twelfth, a voice's
+    octave), quieter than the note and starting with it. Of notes starting within
+    :data:`ONE_LINE_ONSET_S` of each other the loudest is kept; a quieter note that starts while
+    a kept one sounds, an overtone's interval above it (:data:`OVERTONES`), is dropped; a kept
+    note ends where the next begins.
+    """
+    order = np.lexsort((-heard.velocity, heard.onset_s))
+    kept: list[int] = []
+    for i in order.tolist():
+        if kept:
+            last = kept[-1]
+            close = heard.onset_s[i] - heard.onset_s[last] < ONE_LINE_ONSET_S
+            overtone = (
+                heard.onset_s[i] < heard.end_s[last]
+                and heard.velocity[i] < heard.velocity[last]
+                and int(heard.pitch[i] - heard.pitch[last]) in OVERTONES
+            )
+            if close or overtone:
+                continue
+        kept.append(i)
+    idx = np.array(kept, dtype=np.int64)
+    end = heard.end_s[idx].copy()
+    if len(idx) > 1:
+        end[:-1] = np.minimum(end[:-1], heard.onset_s[idx][1:])
+    return replace(
+        heard,
+        onset_s=heard.onset_s[idx],
+        end_s=end,
+        pitch=heard.pitch[idx],
+        velocity=heard.velocity[idx],
+    )
+
+
 def _onset_envelope(audio: np.ndarray) -> np.ndarray:
     import librosa
 
@@ -285,6 +329,7 @@ class Grid:
         program: General MIDI program of every note.
         instrument: Its name.
         velocity: The one velocity given to every note (None: as heard).
+        single_line: Only the melody was kept (:func:`one_line`).
     """
 
     tempo: float
@@ -295,6 +340,7 @@ class Grid:
     program: int
     instrument: str
     velocity: int | None = None
+    single_line: bool = False
 
     def describe(self) -> str:
         """What was assumed, in one line."""
@@ -312,6 +358,7 @@ class Grid:
             f"{self.downbeat_s:.2f} s ({self.downbeat_from}), notes snapped to the {step}, "
             f"played by {self.instrument}"
             + (f" at velocity {self.velocity}" if self.velocity is not None else "")
+            + (", one line (overtones and doubled attacks dropped)" if self.single_line else "")
         )
 
 
@@ -340,6 +387,7 @@ def to_grid(
     steps_per_beat: int = 4,
     instrument: str = "piano",
     velocity: int | None = None,
+    single_line: bool | None = None,
 ) -> tuple[Notes, Grid]:
     """The transcription as a note table on the beat grid (module docstring, step 3).
 
@@ -351,6 +399,8 @@ def to_grid(
         steps_per_beat: Grid steps per beat (one of :data:`GRIDS`).
         instrument: A name people use (``violin``, ``voice``, ``piano``...).
         velocity: One velocity for every note, or None to keep the heard ones.
+        single_line: Keep only the melody (:func:`one_line`); None: where the instrument plays
+            one line (a voice, a wind, a bowed string: :data:`LINE_INSTRUMENTS`).
 
     Returns:
         The notes (480 ticks per beat, one track, the tempo and 4/4 stated) and the grid used.
@@ -375,6 +425,12 @@ def to_grid(
     if name == "drums":
         raise UsageError("a recording is transcribed as pitched notes: choose a pitched instrument")
     program = int(INSTRUMENT_PROGRAM[instrument_code(name, encoding)])
+    if single_line is None:
+        from tuplet.training.augment import LINE_INSTRUMENTS
+
+        single_line = name in LINE_INSTRUMENTS
+    if single_line:
+        heard = one_line(heard)
     if tempo is None:
         bpm, beats = estimate_tempo(heard.onset_envelope)
         tempo_from = "estimated"
@@ -416,7 +472,9 @@ def to_grid(
         timesig_denominator=np.array([4], dtype=np.int16),
         tracks=(Track(name=name, channel=0, program=program),),
     ).sorted()
-    grid = Grid(bpm, tempo_from, t0, downbeat_from, steps_per_beat, program, name, velocity)
+    grid = Grid(
+        bpm, tempo_from, t0, downbeat_from, steps_per_beat, program, name, velocity, single_line
+    )
     return notes, grid
 
 
@@ -427,6 +485,7 @@ def audio_prompt(
     instrument: str = "piano",
     steps_per_beat: int = 4,
     velocity: int | None = None,
+    single_line: bool | None = None,
 ) -> tuple[Notes, Grid, Transcription]:
     """A recording as a prompt: transcribed and put on the grid, or refused in one line.
 
@@ -437,6 +496,11 @@ def audio_prompt(
     if not len(heard.pitch):
         raise BadFileError(Path(path), "no notes were heard in it (try a lower --onset-threshold)")
     notes, grid = to_grid(
-        heard, tempo=tempo, steps_per_beat=steps_per_beat, instrument=instrument, velocity=velocity
+        heard,
+        tempo=tempo,
+        steps_per_beat=steps_per_beat,
+        instrument=instrument,
+        velocity=velocity,
+        single_line=single_line,
     )
     return notes, grid, heard
