@@ -1,7 +1,8 @@
 """Audio in: how well and how fast tuplet transcribes, on audio rendered from known notes.
 
 Pieces from the bundled music21 corpus (Bach chorales: their soprano lines as melodies, and
-the four parts together on a piano) are rendered with FluidSynth on several instruments, then
+the four parts together on a piano) and five keyboard pieces (Joplin, Mozart, Chopin, Clara
+Schumann) are rendered with FluidSynth on several instruments, then
 transcribed back with :func:`tuplet.io.transcribe.transcribe_audio` (basic-pitch's ONNX
 model on onnxruntime). Against the source notes it reports, per instrument:
 
@@ -45,6 +46,15 @@ INSTRUMENTS = {  # name: General MIDI program, and the --instrument a musician w
     "voice (choir aahs)": (52, "voice"),
     "piano melody": (0, "piano"),
 }
+
+
+PIANO_PIECES = (  # keyboard music of the bundled corpus, as written for it
+    "joplin/maple_leaf_rag.mxl",
+    "mozart/k545",
+    "chopin/mazurka06-2.krn",
+    "schumann_clara/polonaise_op1n1.mxl",
+    "schumann_clara/polonaise_op1n2.mxl",
+)
 
 
 def hz(pitch: np.ndarray) -> np.ndarray:
@@ -136,6 +146,17 @@ def main() -> None:
         notes = notes.select(notes.onset_ticks < args.beats * notes.ticks_per_beat)
         sources.append((path.stem, notes))
 
+    root = Path(corpus.__file__).parent
+    pianos = []
+    for rel in PIANO_PIECES:
+        path = root / rel
+        if path.is_dir():
+            path = sorted(path.iterdir())[0]
+        notes = read_notes(path)
+        pianos.append(
+            (path.stem, notes.select(notes.onset_ticks < args.beats * notes.ticks_per_beat))
+        )
+
     rows: dict[str, list[dict[str, float]]] = collections.defaultdict(list)
     speed = {"first": [], "later": []}
     with tempfile.TemporaryDirectory() as scratch:
@@ -149,6 +170,8 @@ def main() -> None:
                 (inst, given, played(soprano, prog)) for inst, (prog, given) in INSTRUMENTS.items()
             ]
             jobs.append(("piano, four parts", "piano", played(notes, 0)))
+            if pianos:
+                jobs.append(("piano pieces", "piano", played(pianos.pop()[1], 0)))
             for inst, given, piece in jobs:
                 wav = Path(scratch) / "x.wav"
                 render_wav(piece, wav)
