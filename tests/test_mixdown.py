@@ -82,6 +82,20 @@ def test_a_target_that_would_clip_stops_at_the_ceiling(chorale, tmp_path: Path) 
     assert result.loudness is not None and result.loudness < 0.0
 
 
+def test_a_loops_stems_are_exactly_the_loop(chorale, tmp_path: Path) -> None:
+    seconds = float(chorale.seconds(4 * chorale.ticks_per_beat))  # 4 beats: the tail folds in
+    result = render_mix(chorale, tmp_path / "loop.wav", stems=True, loop_seconds=seconds)
+    mix, rate = sf.read(result.mix)
+    assert len(mix) == round(seconds * rate)
+    stems = [sf.read(p)[0] for p in result.stems]
+    assert all(len(s) == len(mix) for s in stems)
+    assert np.abs(np.sum(stems, axis=0) - mix).max() < 4 * 2.0**-23
+    # the second half of the 8 beats sounds in the loop: more than the first 4 beats alone
+    alone = render_mix(chorale.select(chorale.onset_ticks < 4 * chorale.ticks_per_beat),
+                       tmp_path / "first.wav", loop_seconds=seconds)  # fmt: skip
+    assert np.abs(sf.read(alone.mix)[0] - mix).max() > 0.01
+
+
 def test_bad_requests_are_refused(chorale, tmp_path: Path) -> None:
     with pytest.raises(UsageError, match=r"\.wav or \.flac"):
         render_mix(chorale, tmp_path / "x.mp3")

@@ -210,6 +210,25 @@ def test_bad_recordings_get_one_clear_line_and_change_nothing(client) -> None:
     assert not list((client.app.state.studio.project.folder / "tmp").iterdir())
 
 
+def test_stems_download_lines_up_with_the_mix(client) -> None:
+    sf = pytest.importorskip("soundfile", reason="the audio extra is not installed")
+    upload(client, BACH)
+    r = client.get("/api/download/stems.zip", params={"loudness": -16})
+    assert r.status_code == 200, r.text
+    assert r.headers["content-disposition"] == 'attachment; filename="stems.zip"'
+    with zipfile.ZipFile(io.BytesIO(r.content)) as z:
+        names = z.namelist()
+        audio = {n: sf.read(io.BytesIO(z.read(n)))[0] for n in names}
+    assert names == ["piece.wav", "piece.01-soprano.wav", "piece.02-alto.wav",
+                     "piece.03-tenor.wav", "piece.04-bass.wav"]  # fmt: skip
+    mix = audio.pop("piece.wav")
+    assert all(len(a) == len(mix) for a in audio.values())
+    assert np.abs(sum(audio.values()) - mix).max() < 4 * 2.0**-23
+    bad = client.get("/api/download/stems.zip", params={"loudness": 12})
+    assert bad.status_code == 400 and "between -70 and 0 LUFS" in bad.json()["error"]
+    assert not list((client.app.state.studio.project.folder / "tmp").iterdir())
+
+
 def test_examples_and_a_new_empty_piece(client) -> None:
     examples = client.get("/api/examples").json()["examples"]
     assert len(examples) >= 3 and all("/" not in e["id"] for e in examples)

@@ -579,6 +579,32 @@ def _add_file_routes(app: FastAPI, studio: Studio) -> None:
                     z.writestr(f"{i + 1:02d}-{safe[:40]}.mid", midi_bytes(notes.select(mask)))
         return attachment(buffer.getvalue(), "application/zip", "tracks.zip")
 
+    @app.get("/api/download/stems.zip")
+    def download_stems(loudness: float | None = None) -> Response:
+        """The mix and one WAV per track, sample-aligned (the mix is their sum)."""
+        import tempfile
+
+        from tuplet.io.audio import AudioUnavailable
+        from tuplet.io.mixdown import render_mix
+
+        notes = studio.project.piece
+        if len(notes) == 0:
+            return _error(404, "the piece has no notes to download")
+        scratch = studio.project.scratch("")
+        scratch.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory(dir=scratch.parent) as folder:
+            try:
+                mixed = render_mix(notes, Path(folder) / "piece.wav", stems=True, loudness=loudness)
+            except AudioUnavailable as exc:
+                return _error(503, f"no audio on this machine: {exc}")
+            except UsageError as exc:
+                return _error(400, str(exc).replace(folder, "").lstrip("/"))
+            buffer = io.BytesIO()
+            with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as z:
+                for path in (mixed.mix, *mixed.stems):
+                    z.write(path, path.name)
+        return attachment(buffer.getvalue(), "application/zip", "stems.zip")
+
     @app.get("/api/download/report.json")
     def download_report() -> Response:
         data = json.dumps(studio.project.reports(), indent=2).encode()
