@@ -35,6 +35,9 @@ def test_seconds_follow_the_tempo_map():
     assert n.length_seconds == pytest.approx(3.0)
     # no tempo stated: 120 qpm
     assert Notes(12).seconds(24) == pytest.approx(1.0)
+    # before the first tempo too, as a MIDI file plays (a score's first marking at bar 13)
+    late = Notes(12, tempo_ticks=[48], tempo_qpm=[60.0])
+    assert late.seconds([24, 48, 60]).tolist() == [1.0, 2.0, 3.0]
 
 
 def test_to_resolution_rounds_and_is_pure():

@@ -230,7 +230,10 @@ class Notes:
 
     # ------------------------------------------------------------- time maps
     def seconds(self, ticks: np.ndarray | int) -> np.ndarray:
-        """Convert ticks to seconds through the tempo map (120 qpm where none is stated).
+        """Convert ticks to seconds through the tempo map.
+
+        Before the first tempo (and where none is stated) the tempo is 120 qpm, as a MIDI
+        file plays and FluidSynth renders it.
 
         Args:
             ticks: Tick positions (any shape).
@@ -241,9 +244,7 @@ class Notes:
         t = np.asarray(ticks, dtype=np.float64)
         if len(self.tempo_ticks) == 0 or self.tempo_ticks[0] > 0:
             starts = np.concatenate([[0], self.tempo_ticks]).astype(np.float64)
-            qpm = np.concatenate(
-                [[self.tempo_qpm[0] if len(self.tempo_qpm) else DEFAULT_QPM], self.tempo_qpm]
-            )
+            qpm = np.concatenate([[DEFAULT_QPM], self.tempo_qpm])
         else:
             starts = self.tempo_ticks.astype(np.float64)
             qpm = self.tempo_qpm
