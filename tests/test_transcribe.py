@@ -77,6 +77,20 @@ def test_a_rendered_melody_comes_back_as_its_notes(melody, heard) -> None:
     assert (heard.velocity >= 1).all() and (heard.velocity <= 127).all()
 
 
+@pytest.mark.parametrize(("suffix", "subtype"), [(".flac", None), (".ogg", "VORBIS"),
+                                                 (".mp3", "MPEG_LAYER_III")])  # fmt: skip
+def test_flac_ogg_and_mp3_are_heard_as_the_wav_is(melody, tmp_path, suffix, subtype) -> None:
+    import soundfile as sf
+
+    wav, source = melody
+    data, rate = sf.read(wav)
+    other = tmp_path / f"melody{suffix}"
+    sf.write(other, data, rate, subtype=subtype)
+    again = transcribe_audio(other)
+    precision, recall, _ = _f1(source, again.onset_s, again.end_s, again.pitch)
+    assert recall == 1.0 and precision >= 0.85  # as the WAV (lossy codecs change the tail)
+
+
 def test_the_grid_puts_them_on_the_source_beats(melody, heard) -> None:
     _, source = melody
     notes, grid = to_grid(heard, tempo=TEMPO, downbeat_s=0.0, instrument="flute")
