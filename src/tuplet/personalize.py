@@ -134,6 +134,7 @@ def train_config(options: PersonalizeOptions, fim: bool, max_beat: int = 256) ->
         fim_rate=0.25 if fim else 0.0,
         slice_rate=options.slice_rate,
         loop_bars=options.loop_bars,
+        range_shift=fim,  # the tuplet encoding (it has fill events): keep instruments in range
         seed=options.seed,
         save_every_s=60.0,
     )
