@@ -138,3 +138,6 @@ def test_render_command_writes_stems_and_refuses_to_overwrite_them(
     assert png.returncode != 0 and "are for audio" in png.stderr
     wavless = _tuplet("generate", "--stems", "--out", "gen", cwd=tmp_path)
     assert wavless.returncode != 0 and "add --wav" in wavless.stderr
+    loud = _tuplet("generate", "--wav", "--loudness", "3", "--out", "gen", cwd=tmp_path)
+    assert loud.returncode != 0 and "between -70 and 0 LUFS" in loud.stderr
+    assert not (tmp_path / "gen").exists()

@@ -448,6 +448,14 @@ def _check_numbers(args: argparse.Namespace, info: dict[str, Any]) -> None:
         raise UsageError(f"--n must be at least 1, got {args.n}")
     if (args.stems or args.loudness is not None) and not args.wav:
         raise UsageError("--stems and --loudness shape the audio: add --wav")
+    if args.loudness is not None:
+        from tuplet.io.mixdown import MAX_LOUDNESS, MIN_LOUDNESS
+
+        if not MIN_LOUDNESS <= args.loudness <= MAX_LOUDNESS:
+            raise UsageError(
+                f"--loudness must lie between {MIN_LOUDNESS:.0f} and {MAX_LOUDNESS:.0f} LUFS, "
+                f"got {args.loudness}"
+            )
     if args.redraws < 0:
         raise UsageError(f"--redraws must be 0 or more, got {args.redraws}")
     if args.block_cs is not None and not 0.0 < args.block_cs <= 1.0:
