@@ -21,6 +21,7 @@ Both are functions of code arrays and a numpy Generator, so runs repeat exactly.
 
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -41,7 +42,9 @@ SWAP_SHARE = 0.5
 """Chance that an eligible track of a swapped example moves to another instrument."""
 
 
+@lru_cache(maxsize=8)
 def _table(config: EncodingConfig) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Per instrument code: lowest and highest pitch, polyphony, and whether it may swap."""
     from tuplet.ranges import instrument_table
 
     table = instrument_table(config)
