@@ -9,8 +9,8 @@ Three steps, each with what it assumed written into the result:
    full scale: the harmonics it adds read as wrong notes).
 2. **Transcribe** (:func:`transcribe_audio`): Spotify's basic-pitch model (ICASSP 2022, the ONNX
    file its wheel bundles) on ONNX Runtime, without TensorFlow. The audio is resampled to
-   22,050 Hz and cut into the model's 2-second windows overlapping by 30 frames; every window
-   goes through one session call; the frame, onset and contour outputs are stitched back
+   22,050 Hz and cut into the model's 2-second windows overlapping by 30 frames, which go
+   through the session 16 at a time; the frame, onset and contour outputs are stitched back
    together and turned into notes by basic-pitch's own note creation (onset threshold, frame
    threshold, minimum note length as options). The session is built once per process
    (:func:`load_model`) and how long that took is reported.
@@ -50,6 +50,8 @@ FFT_HOP = 256
 WINDOW = MODEL_RATE * 2 - FFT_HOP
 """Samples per model window (basic-pitch's AUDIO_N_SAMPLES)."""
 OVERLAP_FRAMES = 30
+WINDOWS_PER_CALL = 16
+"""Model windows per session call (about 26 s of audio): bounded memory for a long file."""
 FRAMES_PER_SECOND = MODEL_RATE // FFT_HOP
 TICKS_PER_BEAT = 480
 GRIDS = (1, 2, 3, 4, 6, 8, 12)
@@ -208,7 +210,11 @@ def model_outputs(mono: np.ndarray) -> dict[str, np.ndarray]:
         chunk = padded[s : s + WINDOW]
         windows[i, : len(chunk), 0] = chunk
     names = ["StatefulPartitionedCall:1", "StatefulPartitionedCall:2", "StatefulPartitionedCall:0"]
-    outputs = session.run(names, {"serving_default_input_2:0": windows})
+    parts = [
+        session.run(names, {"serving_default_input_2:0": windows[i : i + WINDOWS_PER_CALL]})
+        for i in range(0, len(windows), WINDOWS_PER_CALL)
+    ]
+    outputs = [np.concatenate([part[k] for part in parts]) for k in range(len(names))]
     n_frames = int(np.floor(len(mono) * FRAMES_PER_SECOND / MODEL_RATE))
     half = OVERLAP_FRAMES // 2
     result = {}
