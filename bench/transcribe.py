@@ -10,7 +10,8 @@ model on onnxruntime). Against the source notes it reports, per instrument:
   without offsets (onset and pitch) and with them (mir_eval's default: the offset within 20% of
   the note's length or 50 ms), as ``tuplet transcribe --instrument NAME`` gives them (one line
   for voices, winds and bowed strings: :func:`tuplet.io.transcribe.one_line`), and the raw
-  onset F1 of every note the model heard;
+  onset F1 of every note the model heard (at the instrument's default thresholds:
+  :func:`tuplet.io.transcribe.thresholds_for`);
 * the same after :func:`tuplet.io.transcribe.to_grid` places the notes on the sixteenth grid at
   the source's tempo and first onset: a note counts when its grid onset and pitch equal a
   source note's;
@@ -181,9 +182,12 @@ def main() -> None:
             render_wav(piece, wav)
             first = not speed["first"]
             w0, c0 = time.perf_counter(), time.process_time()
-            from tuplet.io.transcribe import transcribe_audio  # the first call's imports count
+            from tuplet.io.transcribe import (  # the first call's imports count
+                thresholds_for,
+                transcribe_audio,
+            )
 
-            heard = transcribe_audio(wav)
+            heard = transcribe_audio(wav, thresholds_for(given))
             wall, cpu = time.perf_counter() - w0, time.process_time() - c0
             speed["first" if first else "later"].append((heard.audio_seconds, wall, cpu))
             rows[inst].append({**scores(piece, heard, given), **grid_scores(piece, heard, given)})

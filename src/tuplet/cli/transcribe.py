@@ -65,7 +65,7 @@ def add_grid_options(p: argparse.ArgumentParser, prefix: str = "") -> None:
 def cmd_transcribe(args: argparse.Namespace) -> int:
     """Transcribe, place on the grid, write the MIDI, say what was assumed."""
     from tuplet.io.midi import write_midi
-    from tuplet.io.transcribe import Thresholds, to_grid, transcribe_audio
+    from tuplet.io.transcribe import Thresholds, thresholds_for, to_grid, transcribe_audio
 
     out = Path(args.out)
     if out.suffix.lower() not in (".mid", ".midi"):
@@ -74,7 +74,10 @@ def cmd_transcribe(args: argparse.Namespace) -> int:
         raise UsageError(f"{out}: exists already (use --force to overwrite)")
     if not out.parent.is_dir():
         raise UsageError(f"{out}: its folder does not exist")
-    thresholds = Thresholds(args.onset_threshold, args.frame_threshold, args.min_note_ms)
+    onset = args.onset_threshold
+    if onset is None:
+        onset = thresholds_for(args.instrument).onset
+    thresholds = Thresholds(onset, args.frame_threshold, args.min_note_ms)
     heard = transcribe_audio(args.file, thresholds)
     notes, grid = to_grid(
         heard,
@@ -130,8 +133,9 @@ def register(sub: Any) -> None:
     p.add_argument(
         "--onset-threshold",
         type=float,
-        default=0.5,
-        help="how sure the model must be that a note starts (0..1, default 0.5; lower hears more)",
+        default=None,
+        help="how sure the model must be that a note starts (0..1; lower hears more; default "
+        "0.5, 0.7 for bowed strings, 0.8 for a voice)",
     )
     p.add_argument(
         "--frame-threshold",

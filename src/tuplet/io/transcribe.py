@@ -82,6 +82,21 @@ class Thresholds:
             raise UsageError("the minimum note length must be 0 ms or more")
 
 
+ONSET_THRESHOLDS = {"voices": 0.8, "violin": 0.7, "viola": 0.7, "cello": 0.7, "contrabass": 0.7}
+"""Onset thresholds that suit an instrument better than basic-pitch's 0.5 (chosen on rendered
+chorale melodies other than the ones bench/transcribe.py reports: a sung "aah" swells in and a
+bowed note re-attacks, which the default hears as extra onsets; docs/audio.md)."""
+
+
+def thresholds_for(instrument: str) -> Thresholds:
+    """The default thresholds for notes played by ``instrument`` (a name people use)."""
+    from tuplet.encoding import get_encoding
+    from tuplet.instruments import resolve_instrument
+
+    name = resolve_instrument(instrument, get_encoding("tuplet"))
+    return Thresholds(onset=ONSET_THRESHOLDS.get(name, Thresholds.onset))
+
+
 @dataclass(frozen=True)
 class Transcription:
     """Notes heard in a recording, in seconds, before they meet a beat grid.
@@ -492,13 +507,16 @@ def audio_prompt(
     steps_per_beat: int = 4,
     velocity: int | None = None,
     single_line: bool | None = None,
+    thresholds: Thresholds | None = None,
 ) -> tuple[Notes, Grid, Transcription]:
     """A recording as a prompt: transcribed and put on the grid, or refused in one line.
+
+    ``thresholds`` default to the instrument's (:func:`thresholds_for`).
 
     Raises:
         BadFileError: The recording is refused, or no note was heard in it.
     """
-    heard = transcribe_audio(path)
+    heard = transcribe_audio(path, thresholds or thresholds_for(instrument))
     if not len(heard.pitch):
         raise BadFileError(Path(path), "no notes were heard in it (try a lower --onset-threshold)")
     notes, grid = to_grid(
