@@ -8,9 +8,9 @@ N=${1:-100}
 DATA=data-out/broad
 OLD=data-out/default                # the chorale model's data (chorales read as piano)
 OLD_VOICES=data-out/default-voices  # the same pieces read as today (chorales sing), same splits
-RUN=runs/broad-from
+RUN=${RUN:-runs/broad-from}        # the run whose best/ ships (RUN=... EVAL=... to ship another)
 BASE=runs/base-chorale
-EVAL=runs/broad-eval
+EVAL=${EVAL:-runs/broad-eval}
 M="$RUN/best"
 mkdir -p "$EVAL"
 [ -f "$OLD_VOICES/dataset.json" ] || tuplet data prepare music21:bach music21:monteverdi \
