@@ -269,3 +269,14 @@ def test_generate_continues_a_recording(melody, tmp_path: Path) -> None:
     # the prompt's notes open the piece (the model may add more at its last beats)
     assert not Counter(heard.pitch.tolist()) - Counter(first.pitch.tolist())
     assert piece.end_ticks > 8 * piece.ticks_per_beat  # something was added after the prompt
+
+
+def test_warm_up_pays_the_first_calls_costs(melody) -> None:
+    from tuplet.io.transcribe import load_model, warm_up
+
+    load_model.cache_clear()
+    assert warm_up() > 0
+    assert load_model.cache_info().currsize == 1  # the session is built...
+    heard = transcribe_audio(melody[0])
+    assert heard.model_load_s == 0.0  # ...and the next transcription does not build it again
+    assert len(heard.pitch) >= 16

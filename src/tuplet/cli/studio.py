@@ -50,6 +50,12 @@ def cmd_studio(args: argparse.Namespace) -> int:
             holder.index  # noqa: B018 (loads the originality index, if any)
         except Exception as exc:  # the first job will say it again, in the page
             print(f"tuplet studio: the model did not load: {exc}", file=sys.stderr)
+        try:  # and the first recording not for transcription's imports and compiling
+            from tuplet.io.transcribe import warm_up as warm_transcription
+
+            warm_transcription()
+        except Exception:  # not installed, or failing: an opened recording will say why
+            pass
 
     threading.Thread(target=warm_up, daemon=True).start()
     url = f"http://127.0.0.1:{port}/"
