@@ -78,7 +78,7 @@ def cmd_transcribe(args: argparse.Namespace) -> int:
     if onset is None:
         onset = thresholds_for(args.instrument).onset
     thresholds = Thresholds(onset, args.frame_threshold, args.min_note_ms)
-    heard = transcribe_audio(args.file, thresholds)
+    heard = transcribe_audio(args.file, thresholds, progress=not args.quiet)
     notes, grid = to_grid(
         heard,
         tempo=args.tempo,
@@ -150,4 +150,5 @@ def register(sub: Any) -> None:
         help="shortest note kept, in ms (default 127.7)",
     )
     p.add_argument("--force", action="store_true", help="overwrite an existing output")
+    p.add_argument("--quiet", action="store_true", help="no progress bar (shown past a minute)")
     p.set_defaults(handler=cmd_transcribe)

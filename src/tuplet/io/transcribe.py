@@ -209,8 +209,10 @@ def _note_creation() -> Any:
     return note_creation
 
 
-def model_outputs(mono: np.ndarray) -> dict[str, np.ndarray]:
+def model_outputs(mono: np.ndarray, progress: bool = False) -> dict[str, np.ndarray]:
     """basic-pitch's frame, onset and contour activations of 22,050 Hz mono audio.
+
+    ``progress`` shows a bar (seconds of audio) for a recording longer than a minute.
 
     Returns:
         ``{"note": (frames, 88), "onset": (frames, 88), "contour": (frames, 264)}``.
@@ -225,10 +227,19 @@ def model_outputs(mono: np.ndarray) -> dict[str, np.ndarray]:
         chunk = padded[s : s + WINDOW]
         windows[i, : len(chunk), 0] = chunk
     names = ["StatefulPartitionedCall:1", "StatefulPartitionedCall:2", "StatefulPartitionedCall:0"]
-    parts = [
-        session.run(names, {"serving_default_input_2:0": windows[i : i + WINDOWS_PER_CALL]})
-        for i in range(0, len(windows), WINDOWS_PER_CALL)
-    ]
+    from tqdm.auto import tqdm
+
+    seconds = len(mono) / MODEL_RATE
+    parts = []
+    with tqdm(
+        total=round(seconds), unit="s", desc="transcribing", leave=False,
+        disable=not progress or seconds < 60,
+    ) as bar:  # fmt: skip
+        for i in range(0, len(windows), WINDOWS_PER_CALL):
+            chunk = windows[i : i + WINDOWS_PER_CALL]
+            parts.append(session.run(names, {"serving_default_input_2:0": chunk}))
+            done = min(seconds, (i + len(chunk)) * hop / MODEL_RATE)
+            bar.update(round(done) - bar.n)
     outputs = [np.concatenate([part[k] for part in parts]) for k in range(len(names))]
     n_frames = int(np.floor(len(mono) * FRAMES_PER_SECOND / MODEL_RATE))
     half = OVERLAP_FRAMES // 2
@@ -240,7 +251,7 @@ def model_outputs(mono: np.ndarray) -> dict[str, np.ndarray]:
 
 
 def transcribe_audio(
-    path: str | os.PathLike[str], thresholds: Thresholds | None = None
+    path: str | os.PathLike[str], thresholds: Thresholds | None = None, progress: bool = False
 ) -> Transcription:
     """The notes of a recording (see the module docstring).
 
@@ -259,7 +270,7 @@ def transcribe_audio(
     t0 = time.perf_counter()
     load_model()
     load_s = 0.0 if loaded else time.perf_counter() - t0
-    outputs = model_outputs(audio)
+    outputs = model_outputs(audio, progress)
     creation = _note_creation()
     min_frames = round(thresholds.min_note_ms / 1000 * FRAMES_PER_SECOND)
     _, events = creation.model_output_to_notes(
