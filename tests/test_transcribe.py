@@ -280,3 +280,16 @@ def test_warm_up_pays_the_first_calls_costs(melody) -> None:
     heard = transcribe_audio(melody[0])
     assert heard.model_load_s == 0.0  # ...and the next transcription does not build it again
     assert len(heard.pitch) >= 16
+
+
+def test_a_missing_audio_package_names_the_extra(monkeypatch, melody) -> None:
+    import importlib.util
+
+    from tuplet.errors import MissingExtraError
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util, "find_spec", lambda name, *a: None if name == "soxr" else real(name, *a)
+    )
+    with pytest.raises(MissingExtraError, match=r"'soxr': pip install 'tuplet\[audio\]'"):
+        read_audio(melody[0])

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from tuplet.errors import TupletError, UsageError
+from tuplet.errors import MissingExtraError, TupletError, UsageError
 from tuplet.io import atomic_output
 from tuplet.notes import Notes
 
@@ -138,9 +138,12 @@ def render_mix(
         UsageError: A bad suffix, target or folder; a piece without notes.
         TupletError: fluidsynth or a SoundFont is missing, or a render fails.
     """
-    import soundfile as sf
-
     from tuplet.io.audio import render_wav
+
+    try:
+        import soundfile as sf
+    except ImportError:
+        raise MissingExtraError("soundfile", "audio") from None
 
     out = Path(out_path)
     fmt = audio_format(out)
@@ -218,7 +221,10 @@ def _fold(audio: np.ndarray, frames: int) -> np.ndarray:
 
 def _loudness(audio: np.ndarray, sample_rate: int) -> float | None:
     """Integrated loudness (LUFS) by ITU-R BS.1770-4, or None where it cannot be measured."""
-    import pyloudnorm
+    try:
+        import pyloudnorm
+    except ImportError:
+        raise MissingExtraError("pyloudnorm", "audio") from None
 
     if len(audio) < 0.4 * sample_rate:
         return None

@@ -35,7 +35,7 @@ from typing import Any
 
 import numpy as np
 
-from tuplet.errors import BadFileError, UsageError
+from tuplet.errors import BadFileError, MissingExtraError, UsageError
 from tuplet.notes import Notes, Track
 
 AUDIO_IN_SUFFIXES = (".wav", ".flac", ".ogg", ".oga", ".mp3")
@@ -130,7 +130,9 @@ def read_audio(
 
     Raises:
         BadFileError: Not a file, not audio, too long, an unusable rate, silent or clipped.
+        MissingExtraError: The audio extra is not installed.
     """
+    _need_audio_extra()
     import soundfile as sf
 
     p = Path(path)
@@ -167,6 +169,15 @@ def read_audio(
             "quieter (clipping adds tones that read as wrong notes)",
         )
     return data.mean(axis=1), int(rate)
+
+
+def _need_audio_extra() -> None:
+    """Say which extra to install when a package transcription needs is missing."""
+    import importlib.util
+
+    for module in ("soundfile", "soxr", "librosa", "onnxruntime"):
+        if importlib.util.find_spec(module) is None:
+            raise MissingExtraError(module, "audio")
 
 
 def model_path() -> Path:
