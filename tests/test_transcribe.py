@@ -247,7 +247,7 @@ def test_transcribe_command_refuses_silence_and_writes_nothing(tmp_path: Path) -
 
 
 def test_generate_continues_a_recording(melody, tmp_path: Path) -> None:
-    wav, source = melody
+    wav, _ = melody
     out = tmp_path / "gen"
     done = _tuplet(
         "generate", "--prompt", str(wav), "--prompt-tempo", "96", "--prompt-instrument", "voice",
@@ -263,12 +263,24 @@ def test_generate_continues_a_recording(melody, tmp_path: Path) -> None:
     assert "96 BPM (given)" in report["prompt"]["transcribed"]
     piece = read_notes(out / "sample-01.mid")
     first = piece.select(piece.onset_ticks < 8 * piece.ticks_per_beat)
-    heard = source.select(source.onset_ticks - source.onset_ticks[0] < 8 * source.ticks_per_beat)
     from collections import Counter
 
-    # the prompt's notes open the piece (the model may add more at its last beats)
+    from tuplet.io.transcribe import audio_prompt
+
+    # the prompt is what was heard (a voice's onset threshold is 0.8: a flute note may go
+    # unheard), and it opens the piece; the model may add more at its last beats
+    prompt, _, _ = audio_prompt(wav, tempo=96, instrument="voice", velocity=60)
+    heard = prompt.select(prompt.onset_ticks < 8 * prompt.ticks_per_beat)
+    assert len(heard) >= 6
     assert not Counter(heard.pitch.tolist()) - Counter(first.pitch.tolist())
     assert piece.end_ticks > 8 * piece.ticks_per_beat  # something was added after the prompt
+    stale = out / "sample-01.09-harp.wav"  # a stem an earlier sample had
+    stale.write_bytes(b"RIFF")
+    again = _tuplet("generate", "--prompt", str(out / "sample-01.mid"), "--prompt-beats", "4",
+                    "--max-beats", "8", "--n", "1", "--seed", "2", "--threads", "1", "--quiet",
+                    "--force-prompt", "--force", "--out", str(out), cwd=tmp_path)  # fmt: skip
+    assert again.returncode == 0, again.stderr
+    assert not stale.exists() and not any(p.exists() for p in stems)  # no --wav this time
 
 
 def test_warm_up_pays_the_first_calls_costs(melody) -> None:

@@ -324,6 +324,9 @@ def _write(
             for kind, ext in (("wav", ".wav"), ("png", ".png")):
                 if kind not in files:
                     files["midi"].with_suffix(ext).unlink(missing_ok=True)
+            midi = files["midi"]  # nor stems of tracks the new one may not have
+            for stem in midi.parent.glob(f"{midi.stem}.[0-9][0-9]-*.wav"):
+                stem.unlink(missing_ok=True)
         notes = piece.notes
         loop_seconds = None
         if "loop_beats" in piece.details:
