@@ -15,7 +15,9 @@ Targets (each case is one file or folder, mutated from a real one, then read):
   sequence read, training examples built, and ``prepare`` run again on it;
 * ``checkpoint``: a tiny model's checkpoint folder (config, weights, trainer state) with one
   file mutated; loaded as ``train --resume`` and ``generate`` load it;
-* ``codes``: a codes file (.csv or .npy) for ``tuplet decode``, mutated; decoded by the CLI.
+* ``codes``: a codes file (.csv or .npy) for ``tuplet decode``, mutated; decoded by the CLI;
+* ``audio``: a two-second melody of sine tones as WAV and as FLAC, bytes mutated; transcribed
+  and put on the grid as ``tuplet transcribe`` does.
 
 Every case runs in a separate worker process with a deadline and an address-space limit. A
 case passes when the reader either succeeds or refuses with a :class:`tuplet.errors.TupletError`
@@ -63,6 +65,7 @@ WEIGHTS = {
     "dataset": 10,
     "checkpoint": 10,
     "codes": 8,
+    "audio": 5,
 }
 TARGETS = tuple(WEIGHTS)
 MAX_BYTES = 4 << 20  # a mutated file is cut to this (a repeat can grow it)
@@ -303,6 +306,16 @@ def make_seeds(folder: Path) -> dict[str, list[Path]]:
 
     np.save(folder / "codes.npy", codes)
     seeds["codes"] = [folder / "codes.csv", folder / "codes.npy"]
+
+    import soundfile as sf
+
+    rate = 16000
+    t = np.arange(rate // 2) / rate
+    tune = np.concatenate([0.3 * np.sin(2 * np.pi * 440 * 2 ** (k / 12) * t) * np.exp(-4 * t)
+                           for k in (0, 2, 4, 7)])  # fmt: skip
+    sf.write(folder / "tune.wav", tune, rate, subtype="PCM_16")
+    sf.write(folder / "tune.flac", tune, rate)
+    seeds["audio"] = [folder / "tune.wav", folder / "tune.flac"]
     return seeds
 
 
@@ -322,6 +335,8 @@ def case_strategy(target: str, seeds: dict[str, list[Path]], max_repeat: int = 3
         return st.tuples(st.just(0), synth_midi())
     if target in ("musicxml", "kern", "abc", "codes"):
         return st.tuples(pick, st.lists(text_op, min_size=1, max_size=4))
+    if target == "audio":
+        return st.tuples(pick, st.lists(byte_op, min_size=1, max_size=4))
     if target == "dataset":
         names = ("codes.bin", "index.jsonl", "files.jsonl", "skipped.csv", "provenance.jsonl",
                  "dataset.json")  # fmt: skip
@@ -349,7 +364,7 @@ def write_case(target: str, case: Any, seeds: dict[str, list[Path]], work: Path)
         return folder
     seed = seeds[target][which]
     path = work / seed.name
-    apply = apply_midi_op if target == "midi" else apply_text_op
+    apply = {"midi": apply_midi_op, "audio": apply_byte_op}.get(target, apply_text_op)
     if seed.suffix == ".mxl":
         with zipfile.ZipFile(seed) as z:  # mutate the score inside, zip it again
             members = {name: z.read(name) for name in z.namelist()}
@@ -397,6 +412,10 @@ def read_case(target: str, path: Path, dataset_source: Path | None = None) -> No
         optimizer_state_from_tensors(tensors, meta["optimizer"])
     elif target == "codes":
         _decode(path)
+    elif target == "audio":
+        from tuplet.io.transcribe import to_grid, transcribe_audio
+
+        to_grid(transcribe_audio(path), instrument="voice")
     else:
         raise ValueError(target)
 
@@ -457,6 +476,7 @@ def _worker(conn: Any, memory_limit_mb: int) -> None:
     limit = memory_limit_mb << 20
     resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
     for module in ("tuplet.io.midi", "tuplet.io.score", "music21.converter", "tuplet.encoding",
+                   "tuplet.io.transcribe",
                    "tuplet.corpus", "tuplet.model.checkpoint", "tuplet.training.dataset",
                    "tuplet.cli", "tuplet.cli.files"):  # fmt: skip
         __import__(module)

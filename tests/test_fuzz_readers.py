@@ -24,7 +24,7 @@ spec.loader.exec_module(fuzz)
 
 # cases per target: cheap readers get more
 CASES = {"midi": 60, "midi-synth": 40, "musicxml": 6, "kern": 6, "abc": 4, "dataset": 10,
-         "checkpoint": 12, "codes": 12}  # fmt: skip
+         "checkpoint": 12, "codes": 12, "audio": 12}  # fmt: skip
 
 
 @pytest.fixture(scope="module")
