@@ -194,6 +194,7 @@ def _write_wav(path: Path, samples: np.ndarray, rate: int) -> Path:
         ("rate", "sample rate 4000 Hz is outside"),
         ("long", "lasts 0.1 minutes; the limit is 0"),
         ("missing", "no such file"),
+        ("short", "lasts 50 ms: too short to hear notes in"),
     ],
 )
 def test_bad_recordings_get_one_line(tmp_path: Path, case: str, message: str) -> None:
@@ -207,6 +208,8 @@ def test_bad_recordings_get_one_line(tmp_path: Path, case: str, message: str) ->
         _write_wav(path, np.sign(np.sin(2 * np.pi * 220 * t)) * 1.5, 16000)
     elif case == "rate":
         _write_wav(path, 0.3 * np.sin(2 * np.pi * 220 * t[:4000]), 4000)
+    elif case == "short":
+        _write_wav(path, 0.3 * np.sin(2 * np.pi * 220 * t[:800]), 16000)
     elif case == "long":
         _write_wav(path, 0.3 * np.sin(2 * np.pi * 220 * np.arange(16000 * 6) / 16000), 16000)
     limit = 3.0 if case == "long" else 600.0

@@ -4,9 +4,9 @@ Three steps, each with what it assumed written into the result:
 
 1. **Read** (:func:`read_audio`): WAV, FLAC, OGG and MP3, as ``soundfile`` (libsndfile) reads
    them, mixed to mono. Refused in one line, before any work: a file that is not audio, one
-   longer than :data:`MAX_SECONDS`, a sample rate outside 8-192 kHz, silence (peak under
-   :data:`SILENCE_DBFS`), and clipping (more than :data:`MAX_CLIPPED_SHARE` of the samples at
-   full scale: the harmonics it adds read as wrong notes).
+   shorter than :data:`MIN_SECONDS` or longer than :data:`MAX_SECONDS`, a sample rate outside
+   8-192 kHz, silence (peak under :data:`SILENCE_DBFS`), and clipping (more than
+   :data:`MAX_CLIPPED_SHARE` of the samples at full scale: its harmonics read as wrong notes).
 2. **Transcribe** (:func:`transcribe_audio`): Spotify's basic-pitch model (ICASSP 2022, the ONNX
    file its wheel bundles) on ONNX Runtime, without TensorFlow. The audio is resampled to
    22,050 Hz and cut into the model's 2-second windows overlapping by 30 frames, which go
@@ -41,6 +41,8 @@ from tuplet.notes import Notes, Track
 AUDIO_IN_SUFFIXES = (".wav", ".flac", ".ogg", ".oga", ".mp3")
 """Recordings tuplet reads as audio."""
 MAX_SECONDS = 600.0
+MIN_SECONDS = 0.25
+"""Shorter than this holds no note to hear (the onset analysis needs about 0.1 s)."""
 MIN_RATE, MAX_RATE = 8_000, 192_000
 SILENCE_DBFS = -60.0
 CLIP_LEVEL = 0.999
@@ -148,6 +150,8 @@ def read_audio(
         )
     if info.frames <= 0 or info.duration <= 0:
         raise BadFileError(p, "holds no audio")
+    if info.duration < MIN_SECONDS:
+        raise BadFileError(p, f"lasts {1000 * info.duration:.0f} ms: too short to hear notes in")
     if info.duration > max_seconds:
         raise BadFileError(
             p, f"lasts {info.duration / 60:.1f} minutes; the limit is {max_seconds / 60:.0f}"
