@@ -117,6 +117,7 @@ def render_mix(
     soundfont: str | os.PathLike[str] | None = None,
     sample_rate: int = 44100,
     loop_seconds: float | None = None,
+    scratch_dir: str | os.PathLike[str] | None = None,
 ) -> MixResult:
     """Render a piece to a mix (and its stems), optionally at a target loudness.
 
@@ -130,6 +131,8 @@ def render_mix(
         sample_rate: Samples per second.
         loop_seconds: Make every file a seamless loop of this length (the tail folded into
             the start, as :func:`tuplet.io.audio.render_wav` does).
+        scratch_dir: Where the stems' MIDI files and raw renders are made (a temporary folder
+            inside it, removed after); default the system's temporary folder.
 
     Returns:
         What was written and measured.

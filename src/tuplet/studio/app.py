@@ -592,9 +592,10 @@ def _add_file_routes(app: FastAPI, studio: Studio) -> None:
             return _error(404, "the piece has no notes to download")
         scratch = studio.project.scratch("")
         scratch.parent.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryDirectory(dir=scratch.parent) as folder:
-            try:
-                mixed = render_mix(notes, Path(folder) / "piece.wav", stems=True, loudness=loudness)
+        with tempfile.TemporaryDirectory(dir=scratch.parent) as folder, studio.renders:
+            try:  # every file made in the project's tmp/, and no more renders at once
+                mixed = render_mix(notes, Path(folder) / "piece.wav", stems=True,
+                                   loudness=loudness, scratch_dir=folder)  # fmt: skip
             except AudioUnavailable as exc:
                 return _error(503, f"no audio on this machine: {exc}")
             except UsageError as exc:
