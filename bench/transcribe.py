@@ -69,8 +69,8 @@ def intervals(notes) -> np.ndarray:
 
 def scores(source, heard, instrument: str) -> dict[str, float]:
     """Raw onset F1, then P/R/F1 with offsets after the instrument's default (one line or not)."""
+    from tuplet.instruments import LINE_INSTRUMENTS
     from tuplet.io.transcribe import one_line
-    from tuplet.training.augment import LINE_INSTRUMENTS
 
     raw = _scores(source, heard)
     line = instrument in LINE_INSTRUMENTS or instrument == "voice"

@@ -5,9 +5,10 @@ from __future__ import annotations
 import numpy as np
 
 from tuplet.encoding import encode, get_encoding
+from tuplet.instruments import LINE_INSTRUMENTS
 from tuplet.notes import from_rows
 from tuplet.ranges import instrument_table
-from tuplet.training.augment import LINE_INSTRUMENTS, shift_bounds, swap_instruments
+from tuplet.training.augment import shift_bounds, swap_instruments
 from tuplet.training.dataset import make_example
 
 TUPLET = get_encoding("tuplet")

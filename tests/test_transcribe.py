@@ -20,7 +20,7 @@ import pytest
 from tuplet.errors import BadFileError, UsageError
 from tuplet.io import read_notes
 from tuplet.io.transcribe import (
-    FRAMES_PER_SECOND,
+    MODEL_RATE,
     Transcription,
     read_audio,
     to_grid,
@@ -119,7 +119,7 @@ def _heard(onsets: list[float], ends: list[float]) -> Transcription:
         pitch=np.full(n, 60),
         velocity=np.full(n, 80),
         audio_seconds=max(ends) + 1,
-        onset_envelope=np.zeros(int(FRAMES_PER_SECOND * (max(ends) + 1))),
+        audio=np.zeros(int(MODEL_RATE * (max(ends) + 1)), dtype=np.float32),
         model_load_s=0.0,
         seconds=0.0,
     )

@@ -57,6 +57,16 @@ FAMILIES: dict[str, tuple[str, ...]] = {
 }
 """Names of several instruments (encoding names), in score order."""
 
+LINE_INSTRUMENTS: tuple[str, ...] = (
+    "violin", "viola", "cello", "contrabass",
+    "flute", "piccolo", "recorder", "oboe", "english-horn", "clarinet", "bassoon",
+    "soprano-saxophone", "alto-saxophone", "tenor-saxophone", "baritone-saxophone",
+    "horn", "trumpet", "trombone", "tuba", "voices",
+)  # fmt: skip
+"""Instruments that play one line (or a section's chords): what a training swap may exchange
+(:mod:`tuplet.training.augment`) and what a transcription keeps one line for
+(:mod:`tuplet.io.transcribe`). Encoding names."""
+
 ALIASES: dict[str, str] = {
     # keyboards
     "keys": "piano",

@@ -384,3 +384,27 @@ def from_rows(
     cols: dict[str, Any] = {name: a[:, i] for i, name in enumerate(NOTE_COLUMNS)}
     cols["is_drum"] = cols["is_drum"].astype(bool)
     return Notes(ticks_per_beat=ticks_per_beat, **cols, **maps)
+
+
+def track_keys(notes: Notes) -> tuple[np.ndarray, list[tuple[str, int, bool]]]:
+    """Each note's track, and each track's (name, program, is_drum).
+
+    A piece with a track table uses it (a track's name, else its instrument's); one without (a
+    fresh generation) gets one track per (program, drums) pair, named by its instrument. The
+    studio's track list and an audio render's stems (:mod:`tuplet.io.mixdown`) both use it.
+    """
+    from tuplet.gm import program_name
+
+    if notes.tracks:
+        tracks = [
+            (t.name or program_name(t.program, t.is_drum), t.program, t.is_drum)
+            for t in notes.tracks
+        ]
+        return notes.track.astype(np.int64), tracks
+    pairs = sorted(set(zip(notes.program.tolist(), notes.is_drum.tolist(), strict=True)))
+    lookup = {p: i for i, p in enumerate(pairs)}
+    keys = np.array(
+        [lookup[p] for p in zip(notes.program.tolist(), notes.is_drum.tolist(), strict=True)],
+        dtype=np.int64,
+    )
+    return keys, [(program_name(p, d), p, bool(d)) for p, d in pairs]

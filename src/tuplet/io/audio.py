@@ -11,10 +11,14 @@ import shutil
 import subprocess
 import tempfile
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from tuplet.errors import TupletError, UsageError
 from tuplet.io import atomic_output, check_readable_file
 from tuplet.notes import Notes
+
+if TYPE_CHECKING:
+    import numpy as np
 
 SOUNDFONT_ENV = "TUPLET_SOUNDFONT"
 """Environment variable naming a SoundFont (.sf2) to use when none is passed."""
@@ -171,6 +175,21 @@ def render_wav(
     return out
 
 
+def fold_loop(audio: np.ndarray, frames: int) -> np.ndarray:
+    """Audio ``(n, channels)`` as exactly ``frames`` frames that repeat seamlessly.
+
+    What sounds past the end is added onto the start (once per loop length it spans, in the
+    input's dtype); audio shorter than the loop is padded with silence.
+    """
+    import numpy as np
+
+    loop = np.zeros((frames, audio.shape[1]), dtype=audio.dtype)
+    for start in range(0, len(audio), frames):
+        chunk = audio[start : start + frames]
+        loop[: len(chunk)] += chunk
+    return loop
+
+
 def _fold_into_loop(path: Path, frames: int) -> None:
     """Rewrite a 16-bit WAV file as exactly ``frames`` frames that repeat seamlessly.
 
@@ -184,11 +203,7 @@ def _fold_into_loop(path: Path, frames: int) -> None:
     with wave.open(str(path), "rb") as w:
         params = w.getparams()
         audio = np.frombuffer(w.readframes(params.nframes), dtype="<i2")
-    audio = audio.reshape(-1, params.nchannels).astype(np.int32)
-    loop = np.zeros((frames, params.nchannels), dtype=np.int32)
-    for start in range(0, len(audio), frames):
-        chunk = audio[start : start + frames]
-        loop[: len(chunk)] += chunk
+    loop = fold_loop(audio.reshape(-1, params.nchannels).astype(np.int32), frames)
     with wave.open(str(path), "wb") as w:
         w.setparams(params)
         w.writeframes(np.clip(loop, -32768, 32767).astype("<i2").tobytes())

@@ -70,32 +70,17 @@ def audio_format(path: str | os.PathLike[str]) -> str:
 
 
 def stem_groups(notes: Notes) -> list[tuple[str, np.ndarray]]:
-    """The stems of a piece: ``(label, note mask)`` per track, in order.
+    """The stems of a piece: ``(label, note mask)`` per track that has notes, in order.
 
-    Tracks are the file's tracks where it states them; otherwise (a generated piece) each
-    instrument (program, or the drum kit) is one. Labels are ``01-violin``-style: the track's
-    name where it has one, else its instrument, lower-case with dashes.
+    Tracks are :func:`tuplet.notes.track_keys`'s (the file's, or one per instrument for a
+    generated piece). Labels are ``01-violin``-style: the track's name (else its instrument),
+    lower-case with dashes, numbered over the tracks that sound.
     """
-    from tuplet.gm import program_name
+    from tuplet.notes import track_keys
 
-    groups: list[tuple[str, np.ndarray]] = []
-    if notes.tracks:
-        keys = [int(t) for t in np.unique(notes.track)]
-        for i, t in enumerate(keys, 1):
-            track = notes.tracks[t] if t < len(notes.tracks) else None
-            name = track.name if track is not None and track.name else ""
-            if not name:
-                mask = notes.track == t
-                name = program_name(int(notes.program[mask][0]), bool(notes.is_drum[mask][0]))
-            groups.append((f"{i:02d}-{_slug(name)}", notes.track == t))
-    else:
-        pairs = sorted(
-            {(bool(d), int(p)) for d, p in zip(notes.is_drum, notes.program, strict=True)}
-        )
-        for i, (drum, program) in enumerate(pairs, 1):
-            mask = (notes.is_drum == drum) & ((notes.program == program) | drum)
-            groups.append((f"{i:02d}-{_slug(program_name(program, drum))}", mask))
-    return groups
+    keys, tracks = track_keys(notes)
+    sounding = [i for i in range(len(tracks)) if (keys == i).any()]
+    return [(f"{n:02d}-{_slug(tracks[i][0])}", keys == i) for n, i in enumerate(sounding, 1)]
 
 
 def _slug(name: str) -> str:
@@ -141,7 +126,7 @@ def render_mix(
         UsageError: A bad suffix, target or folder; a piece without notes.
         TupletError: fluidsynth or a SoundFont is missing, or a render fails.
     """
-    from tuplet.io.audio import render_wav
+    from tuplet.io.audio import fold_loop, render_wav
 
     try:
         import soundfile as sf
@@ -178,7 +163,7 @@ def render_mix(
     frames = max(len(a) for a in audio)
     if loop_seconds is not None:
         frames = round(loop_seconds * sample_rate)
-        audio = [_fold(a, frames) for a in audio]
+        audio = [fold_loop(a, frames) for a in audio]
     else:
         audio = [np.pad(a, ((0, frames - len(a)), (0, 0))) for a in audio]
     mix = np.sum(audio, axis=0)
@@ -212,14 +197,6 @@ def render_mix(
         peak_db=peak_db,
         limited=limited,
     )
-
-
-def _fold(audio: np.ndarray, frames: int) -> np.ndarray:
-    loop = np.zeros((frames, audio.shape[1]))
-    for start in range(0, len(audio), frames):
-        chunk = audio[start : start + frames]
-        loop[: len(chunk)] += chunk
-    return loop
 
 
 def _loudness(audio: np.ndarray, sample_rate: int) -> float | None:

@@ -108,8 +108,8 @@ class Transcription:
         pitch: MIDI pitches.
         velocity: 1..127, from the model's note amplitude.
         audio_seconds: Length of the recording.
-        onset_envelope: The recording's onset strength at :data:`FRAMES_PER_SECOND` (for the
-            tempo estimate).
+        audio: The recording as the model heard it: mono at :data:`MODEL_RATE` (the tempo is
+            estimated from it only when it is not given).
         model_load_s: Seconds spent building the model's session in this call (0 when it was
             already loaded).
         seconds: Seconds the whole call took (reading, resampling, model, notes).
@@ -120,7 +120,7 @@ class Transcription:
     pitch: np.ndarray
     velocity: np.ndarray
     audio_seconds: float
-    onset_envelope: np.ndarray = field(repr=False)
+    audio: np.ndarray = field(repr=False)
     model_load_s: float
     seconds: float
 
@@ -300,14 +300,13 @@ def transcribe_audio(
     end = np.array([e[1] for e in events], dtype=np.float64)
     pitch = np.array([e[2] for e in events], dtype=np.int64)
     velocity = np.clip(np.round(127 * np.array([e[3] for e in events])), 1, 127).astype(np.int64)
-    envelope = _onset_envelope(audio)
     return Transcription(
         onset_s=onset,
         end_s=end,
         pitch=pitch,
         velocity=velocity,
         audio_seconds=len(mono) / rate,
-        onset_envelope=envelope,
+        audio=audio,
         model_load_s=load_s,
         seconds=time.perf_counter() - start,
     )
@@ -464,7 +463,7 @@ def to_grid(
         instrument: A name people use (``violin``, ``voice``, ``piano``...).
         velocity: One velocity for every note, or None to keep the heard ones.
         single_line: Keep only the melody (:func:`one_line`); None: where the instrument plays
-            one line (a voice, a wind, a bowed string: :data:`LINE_INSTRUMENTS`).
+            one line (a voice, a wind, a bowed string: :data:`tuplet.instruments.LINE_INSTRUMENTS`).
 
     Returns:
         The notes (480 ticks per beat, one track, the tempo and 4/4 stated) and the grid used.
@@ -490,13 +489,13 @@ def to_grid(
         raise UsageError("a recording is transcribed as pitched notes: choose a pitched instrument")
     program = int(INSTRUMENT_PROGRAM[instrument_code(name, encoding)])
     if single_line is None:
-        from tuplet.training.augment import LINE_INSTRUMENTS
+        from tuplet.instruments import LINE_INSTRUMENTS
 
         single_line = name in LINE_INSTRUMENTS
     if single_line:
         heard = one_line(heard)
     if tempo is None:
-        bpm, beats = estimate_tempo(heard.onset_envelope)
+        bpm, beats = estimate_tempo(_onset_envelope(heard.audio))
         tempo_from = "estimated"
     else:
         bpm, beats, tempo_from = float(tempo), np.zeros(0), "given"

@@ -7,35 +7,12 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from tuplet.notes import Notes
+from tuplet.notes import Notes, track_keys
 
 if TYPE_CHECKING:
     from tuplet.encoding import EncodingConfig
 
 MAX_BAR_LINES = 4000
-
-
-def track_keys(notes: Notes) -> tuple[np.ndarray, list[tuple[str, int, bool]]]:
-    """Each note's track for the page, and each track's (name, program, is_drum).
-
-    A piece with a track table uses it; one without (a fresh generation) gets one track per
-    (program, drums) pair.
-    """
-    from tuplet.gm import program_name
-
-    if notes.tracks:
-        tracks = [
-            (t.name or program_name(t.program, t.is_drum), t.program, t.is_drum)
-            for t in notes.tracks
-        ]
-        return notes.track.astype(np.int64), tracks
-    pairs = sorted(set(zip(notes.program.tolist(), notes.is_drum.tolist(), strict=True)))
-    lookup = {p: i for i, p in enumerate(pairs)}
-    keys = np.array(
-        [lookup[p] for p in zip(notes.program.tolist(), notes.is_drum.tolist(), strict=True)],
-        dtype=np.int64,
-    )
-    return keys, [(program_name(p, d), p, bool(d)) for p, d in pairs]
 
 
 def bar_starts(notes: Notes, end_beat: float) -> list[float]:

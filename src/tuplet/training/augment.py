@@ -9,7 +9,7 @@ Two additions to MMT's augmentation, for the tuplet encoding (one instrument cod
   their range do not narrow the draw); the draw is uniform over those.
 * **Instrument swaps.** A corpus has many cello parts and no bassoon. With probability
   ``swap_rate`` an example's melodic lines are offered to other line instruments: each
-  eligible track (a line instrument of :data:`LINE_INSTRUMENTS` with at most
+  eligible track (a line instrument of :data:`tuplet.instruments.LINE_INSTRUMENTS` with at most
   :data:`MAX_CHORD` notes at an onset) moves, with probability one half, to a line
   instrument not already in the piece whose playable range holds all its notes and whose
   polyphony covers its most notes at one onset. The notes are untouched: the model learns the
@@ -26,16 +26,11 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from tuplet.instruments import LINE_INSTRUMENTS
+
 if TYPE_CHECKING:
     from tuplet.encoding import EncodingConfig
 
-LINE_INSTRUMENTS: tuple[str, ...] = (
-    "violin", "viola", "cello", "contrabass",
-    "flute", "piccolo", "recorder", "oboe", "english-horn", "clarinet", "bassoon",
-    "soprano-saxophone", "alto-saxophone", "tenor-saxophone", "baritone-saxophone",
-    "horn", "trumpet", "trombone", "tuba", "voices",
-)  # fmt: skip
-"""Instruments that play one line (or a section's chords): the ones a swap may exchange."""
 MAX_CHORD = 2
 """A track with more notes than this at one onset is chords (a choir's, a section's): kept."""
 SWAP_SHARE = 0.5
