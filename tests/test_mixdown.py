@@ -2,25 +2,20 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from audio_support import require_fluidsynth, run_tuplet
 from tuplet.errors import UsageError
 from tuplet.io import read_notes
 
 sf = pytest.importorskip("soundfile", reason="the audio extra is not installed (scripts/setup.sh)")
 pyloudnorm = pytest.importorskip("pyloudnorm")
-audio = pytest.importorskip("tuplet.io.audio")
-try:
-    audio.find_fluidsynth()
-    audio.find_soundfont()
-except audio.AudioUnavailable as exc:  # pragma: no cover - setup.sh installs both
-    pytest.skip(f"rendering needs FluidSynth: {exc}", allow_module_level=True)
+require_fluidsynth()
 
+from tuplet.io.audio import render_wav  # noqa: E402
 from tuplet.io.mixdown import render_mix, stem_groups  # noqa: E402
 
 
@@ -55,7 +50,7 @@ def test_stems_line_up_and_sum_to_the_mix(chorale, tmp_path: Path) -> None:
 def test_a_stem_is_its_track_alone(chorale, tmp_path: Path) -> None:
     result = render_mix(chorale, tmp_path / "piece.wav", stems=True)
     alone = chorale.select(chorale.track == 3)
-    audio.render_wav(alone, tmp_path / "bass.wav", sample_format="float")
+    render_wav(alone, tmp_path / "bass.wav", sample_format="float")
     bass, _ = sf.read(tmp_path / "bass.wav")
     stem, _ = sf.read(result.stems[3])
     n = min(len(bass), len(stem))
@@ -115,29 +110,22 @@ def test_a_generated_piece_gets_one_stem_per_instrument(chorale) -> None:
     assert labels == ["01-violin", "02-cello"]
 
 
-def _tuplet(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "tuplet", *args], capture_output=True, text=True, cwd=cwd,
-        check=False,
-    )
-
-
 def test_render_command_writes_stems_and_refuses_to_overwrite_them(
     data_dir_module: Path, tmp_path: Path
 ) -> None:
     song = str(data_dir_module / "bwv66.6.mid")
-    done = _tuplet("render", song, "--out", "song.flac", "--stems", "--loudness", "-16",
+    done = run_tuplet("render", song, "--out", "song.flac", "--stems", "--loudness", "-16",
                    cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     assert "4 stems beside it" in done.stdout and "-16.0 LUFS" in done.stdout
     assert len(list(tmp_path.glob("song.0*.flac"))) == 4
     (tmp_path / "song.flac").unlink()
-    again = _tuplet("render", song, "--out", "song.flac", "--stems", cwd=tmp_path)
+    again = run_tuplet("render", song, "--out", "song.flac", "--stems", cwd=tmp_path)
     assert again.returncode != 0 and "song.01-soprano.flac: exists already" in again.stderr
-    png = _tuplet("render", song, "--out", "song.png", "--stems", cwd=tmp_path)
+    png = run_tuplet("render", song, "--out", "song.png", "--stems", cwd=tmp_path)
     assert png.returncode != 0 and "are for audio" in png.stderr
-    wavless = _tuplet("generate", "--stems", "--out", "gen", cwd=tmp_path)
+    wavless = run_tuplet("generate", "--stems", "--out", "gen", cwd=tmp_path)
     assert wavless.returncode != 0 and "add --wav" in wavless.stderr
-    loud = _tuplet("generate", "--wav", "--loudness", "3", "--out", "gen", cwd=tmp_path)
+    loud = run_tuplet("generate", "--wav", "--loudness", "3", "--out", "gen", cwd=tmp_path)
     assert loud.returncode != 0 and "between -70 and 0 LUFS" in loud.stderr
     assert not (tmp_path / "gen").exists()

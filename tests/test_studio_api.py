@@ -165,14 +165,10 @@ def test_bad_uploads_get_one_clear_line_and_change_nothing(model, tmp_path) -> N
 def test_a_recording_opens_as_its_transcribed_notes(client, tmp_path) -> None:
     """A flute melody rendered by FluidSynth, uploaded as WAV, comes back as its notes."""
     pytest.importorskip("onnxruntime", reason="the audio extra is not installed")
-    from dataclasses import replace
-
+    from audio_support import flute_melody
     from tuplet.io.audio import render_wav
 
-    notes = read_notes(BACH)
-    melody = notes.select(notes.track == 0)
-    melody = melody.select(np.arange(8))
-    melody = replace(melody, program=np.full(8, 73, dtype=np.int16), tracks=())
+    melody = flute_melody(8)
     wav = render_wav(melody, tmp_path / "hummed.wav")
     r = client.post("/api/open", params={"name": "hummed.wav", "instrument": "violin",
                                          "tempo": 96}, content=wav.read_bytes(), headers=AUTH)

@@ -52,17 +52,10 @@ def chromium_path() -> str:
 @pytest.fixture(scope="module")
 def melody(tmp_path_factory: pytest.TempPathFactory):
     """The chorale's first 8 soprano notes on a flute, two beats in: the microphone's sound."""
-    from dataclasses import replace
-
-    import numpy as np
-
+    from audio_support import flute_melody
     from tuplet.io.audio import render_wav
-    from tuplet.notes import shift_ticks
 
-    notes = read_notes(BACH)
-    tune = notes.select(notes.track == 0).select(np.arange(8))
-    tune = replace(tune, program=np.full(8, 73, dtype=np.int16), tracks=())
-    tune = shift_ticks(tune, 2 * tune.ticks_per_beat - int(tune.onset_ticks[0]))
+    tune = flute_melody(8, lead_beats=2)
     wav = render_wav(tune, tmp_path_factory.mktemp("mic") / "melody.wav")
     return wav, tune
 

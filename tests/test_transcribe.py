@@ -8,8 +8,6 @@ with the source's.
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 import wave
 from dataclasses import replace
 from pathlib import Path
@@ -17,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from audio_support import flute_melody, require_fluidsynth, run_tuplet
 from tuplet.errors import BadFileError, UsageError
 from tuplet.io import read_notes
 from tuplet.io.transcribe import (
@@ -28,12 +27,7 @@ from tuplet.io.transcribe import (
 )
 
 pytest.importorskip("onnxruntime", reason="the audio extra is not installed (scripts/setup.sh)")
-audio = pytest.importorskip("tuplet.io.audio")
-try:
-    audio.find_fluidsynth()
-    audio.find_soundfont()
-except audio.AudioUnavailable as exc:  # pragma: no cover - setup.sh installs both
-    pytest.skip(f"rendering needs FluidSynth: {exc}", allow_module_level=True)
+require_fluidsynth()
 
 TEMPO = 96.0  # bwv66.6.mid's tempo
 
@@ -41,12 +35,11 @@ TEMPO = 96.0  # bwv66.6.mid's tempo
 @pytest.fixture(scope="module")
 def melody(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, object]:
     """The chorale's first 16 soprano notes on a flute, rendered, and their note table."""
-    notes = read_notes(Path(__file__).parent / "data" / "bwv66.6.mid")
-    soprano = notes.select(notes.track == 0)
-    soprano = soprano.select(np.arange(16))
-    soprano = replace(soprano, program=np.full(16, 73, dtype=np.int16), tracks=())
+    from tuplet.io.audio import render_wav
+
+    soprano = flute_melody(16)
     wav = tmp_path_factory.mktemp("melody") / "melody.wav"
-    audio.render_wav(soprano, wav)
+    render_wav(soprano, wav)
     return wav, soprano
 
 
@@ -219,31 +212,24 @@ def test_bad_recordings_get_one_line(tmp_path: Path, case: str, message: str) ->
     assert "\n" not in str(info.value) and str(path) in str(info.value)
 
 
-def _tuplet(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "tuplet", *args], capture_output=True, text=True, cwd=cwd,
-        check=False,
-    )
-
-
 def test_transcribe_command_writes_midi_and_says_what_it_assumed(melody, tmp_path: Path) -> None:
     wav, source = melody
     out = tmp_path / "idea.mid"
-    done = _tuplet("transcribe", str(wav), "--out", str(out), "--instrument", "violin",
+    done = run_tuplet("transcribe", str(wav), "--out", str(out), "--instrument", "violin",
                    "--tempo", "96", cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     assert "assumed: 96 BPM (given), 4/4" in done.stdout and "played by violin" in done.stdout
     back = read_notes(out)
     assert list(back.pitch[:16]) == [int(p) for p in source.pitch]  # then the held note again
     assert (back.program == 40).all()
-    again = _tuplet("transcribe", str(wav), "--out", str(out), cwd=tmp_path)
+    again = run_tuplet("transcribe", str(wav), "--out", str(out), cwd=tmp_path)
     assert again.returncode != 0 and "exists already" in again.stderr
 
 
 def test_transcribe_command_refuses_silence_and_writes_nothing(tmp_path: Path) -> None:
     silent = _write_wav(tmp_path / "silent.wav", np.zeros(8000), 8000)
     out = tmp_path / "silent.mid"
-    done = _tuplet("transcribe", str(silent), "--out", str(out), cwd=tmp_path)
+    done = run_tuplet("transcribe", str(silent), "--out", str(out), cwd=tmp_path)
     assert done.returncode != 0
     assert done.stderr.strip().splitlines()[-1].endswith("is silent (peak -240 dBFS)")
     assert not out.exists() and not list(tmp_path.glob(".*tmp*"))
@@ -252,7 +238,7 @@ def test_transcribe_command_refuses_silence_and_writes_nothing(tmp_path: Path) -
 def test_generate_continues_a_recording(melody, tmp_path: Path) -> None:
     wav, _ = melody
     out = tmp_path / "gen"
-    done = _tuplet(
+    done = run_tuplet(
         "generate", "--prompt", str(wav), "--prompt-tempo", "96", "--prompt-instrument", "voice",
         "--prompt-velocity", "60", "--prompt-beats", "8", "--max-beats", "12", "--n", "1",
         "--seed", "1", "--threads", "1", "--force-prompt", "--quiet", "--out", str(out),
@@ -279,7 +265,7 @@ def test_generate_continues_a_recording(melody, tmp_path: Path) -> None:
     assert piece.end_ticks > 8 * piece.ticks_per_beat  # something was added after the prompt
     stale = out / "sample-01.09-harp.wav"  # a stem an earlier sample had
     stale.write_bytes(b"RIFF")
-    again = _tuplet("generate", "--prompt", str(out / "sample-01.mid"), "--prompt-beats", "4",
+    again = run_tuplet("generate", "--prompt", str(out / "sample-01.mid"), "--prompt-beats", "4",
                     "--max-beats", "8", "--n", "1", "--seed", "2", "--threads", "1", "--quiet",
                     "--force-prompt", "--force", "--out", str(out), cwd=tmp_path)  # fmt: skip
     assert again.returncode == 0, again.stderr
