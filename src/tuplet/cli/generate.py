@@ -622,6 +622,17 @@ def register(sub: Any) -> None:
         description=DESCRIPTION,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
+    _add_output_options(p)
+    _add_run_options(p)
+    _add_responsibility_options(p)
+    _add_mode_options(p)
+    _add_sampling_options(p)
+    _add_limit_options(p)
+    p.set_defaults(handler=cmd_generate)
+
+
+def _add_output_options(p: argparse.ArgumentParser) -> None:
+    """The model, how many samples, and what is written for each."""
     p.add_argument("--model", default=None, help="checkpoint folder (default: the shipped model)")
     p.add_argument("--out", default="generated", help="output folder (default: generated)")
     p.add_argument("--n", type=int, default=1, help="how many samples (default 1)")
@@ -648,6 +659,10 @@ def register(sub: Any) -> None:
         help="with --wav: bring the mix to this integrated loudness in LUFS, e.g. -14",
     )
     p.add_argument("--soundfont", default=None, help="a .sf2 file for --wav")
+
+
+def _add_run_options(p: argparse.ArgumentParser) -> None:
+    """Where and how the model runs, and what is shown meanwhile."""
     p.add_argument("--device", default=None, help="cpu, cuda... (default: cuda if any)")
     p.add_argument(
         "--threads", type=int, default=None, help="CPU threads (1 is fastest on a busy machine)"
@@ -666,6 +681,10 @@ def register(sub: Any) -> None:
         "first run on a machine compiles it (up to a few minutes), later runs reuse it",
     )
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def _add_responsibility_options(p: argparse.ArgumentParser) -> None:
+    """Originality, candidates kept, scope: what the report judges."""
     p.add_argument(
         "--originality",
         default="check",
@@ -725,6 +744,10 @@ def register(sub: Any) -> None:
         default=3,
         help="times a copying sample is drawn again before it is withheld (default 3)",
     )
+
+
+def _add_mode_options(p: argparse.ArgumentParser) -> None:
+    """What to generate: new music, from a prompt, a fill, a part, a loop."""
     m = p.add_argument_group("modes")
     m.add_argument(
         "--instruments",
@@ -756,6 +779,10 @@ def register(sub: Any) -> None:
         default=None,
         help="whole loops, and seams of the best, to choose from (4 each)",
     )
+
+
+def _add_sampling_options(p: argparse.ArgumentParser) -> None:
+    """How each field is drawn."""
     s = p.add_argument_group("sampling (one value, or per field: 1.0,pitch=1.2)")
     s.add_argument("--temperature", default=None, help="default 1")
     s.add_argument("--top-k-frac", dest="top_k_frac", default=None, help="default 0.1")
@@ -767,6 +794,10 @@ def register(sub: Any) -> None:
         action="store_true",
         help="let new notes use any instrument, not only the declared or requested ones",
     )
+
+
+def _add_limit_options(p: argparse.ArgumentParser) -> None:
+    """How long a piece may be, and the sampler's rules."""
     lim = p.add_argument_group("limits")
     lim.add_argument(
         "--max-events",
@@ -807,4 +838,3 @@ def register(sub: Any) -> None:
         help="no end before this many new notes, unless the piece reaches --max-beats' last "
         "beat first (default 1)",
     )
-    p.set_defaults(handler=cmd_generate)

@@ -26,7 +26,7 @@ def _on_off_auto(value: str) -> bool | None:
     raise argparse.ArgumentTypeError(f"on, off or auto, not {value!r}")
 
 
-def add_grid_options(p: argparse.ArgumentParser, prefix: str = "") -> None:
+def add_grid_options(p: argparse._ActionsContainer, prefix: str = "") -> None:
     """The options that put a recording on the grid (``--prompt-`` prefixed for generate)."""
     p.add_argument(
         f"--{prefix}instrument",
