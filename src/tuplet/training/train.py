@@ -223,6 +223,119 @@ def train(
             raise WriteError(out_dir, exc, then) from None
 
 
+def _model_and_config(
+    dataset_dir: str | os.PathLike[str],
+    out: Path,
+    config: TrainConfig,
+    data_encoding: Any,
+    encoding: dict[str, Any],
+    resume: bool,
+    extend_to: int | None,
+    from_checkpoint: str | os.PathLike[str] | None,
+) -> tuple[Any, TrainConfig, dict[str, Any], dict[str, Any] | None]:
+    """The model to train (on the CPU), the run's config, its checkpoints' encoding, its base.
+
+    Resumed: the run's own model and config (extended to ``extend_to`` steps); fine-tuned:
+    the checkpoint, its encoding, and the record of it; else a new model of the preset.
+    """
+    import torch
+
+    from tuplet.model.checkpoint import load_checkpoint
+    from tuplet.model.transformer import ModelConfig, MusicTransformer, preset
+
+    base: dict[str, Any] | None = None
+    if resume:
+        model, ck = load_checkpoint(out / "last", device="cpu")
+        base = ck["extra"].get("base")
+        config = replace(TrainConfig(), **ck["training"])
+        if extend_to is not None and extend_to != config.steps:
+            if extend_to < config.steps:
+                raise UsageError(
+                    f"{out}: the run is set for {config.steps} steps; --steps can only extend it"
+                )
+            stretch = config.decay_steps >= config.steps
+            config = replace(
+                config,
+                steps=extend_to,
+                decay_steps=extend_to if stretch else config.decay_steps,
+            )
+    else:
+        if from_checkpoint is not None:
+            model, ck = load_checkpoint(from_checkpoint, device="cpu")
+            if ck["encoding"]["name"] != data_encoding.name:
+                raise UsageError(
+                    f"{from_checkpoint}: model uses the {ck['encoding']['name']} encoding but "
+                    f"{dataset_dir} is {data_encoding.name}: prepare the data with "
+                    f"--encoding {ck['encoding']['name']}"
+                )
+            config = replace(config, max_beat=ck["encoding"]["max_beat"])
+            encoding = ck["encoding"]
+            base = _base_record(from_checkpoint, ck)
+        else:
+            enc = data_encoding.with_max_beat(config.max_beat)
+            model_config: ModelConfig = preset(
+                config.preset,
+                enc.fields,
+                enc.vocab_sizes,
+                max_seq_len=config.max_seq_len,
+                defined_fields=tuple(map(tuple, enc.defined_fields.tolist())),
+                **config.model_overrides,
+            )
+            torch.manual_seed(config.seed)
+            model = MusicTransformer(model_config)
+    return model, config, encoding, base
+
+
+def _datasets(
+    dataset_dir: str | os.PathLike[str], config: TrainConfig, max_seq_len: int, say: bool
+) -> tuple[Any, Any]:
+    """The train split as training examples, and the valid split to validate on.
+
+    Without a valid split the train split serves, unaugmented (with a note when ``say``).
+    """
+    from tuplet.training.dataset import SequenceDataset
+
+    train_set = SequenceDataset(
+        dataset_dir,
+        "train",
+        max_seq_len=max_seq_len,
+        max_beat=config.max_beat,
+        augment=config.augment,
+        seed=config.seed,
+        fim_rate=config.fim_rate,
+        slice_rate=config.slice_rate,
+        loop_bars=config.loop_bars,
+        range_shift=config.range_shift,
+        swap_rate=config.swap_rate,
+    )
+    valid_set = SequenceDataset(
+        dataset_dir,
+        "valid",
+        max_seq_len=max_seq_len,
+        max_beat=config.max_beat,
+        augment=False,
+        seed=config.seed,
+    )
+    if len(train_set) == 0:
+        raise UsageError(f"{dataset_dir}: the train split is empty")
+    if len(valid_set) == 0:
+        if say:
+            print(
+                f"note: {dataset_dir} has no valid split: validating on the train split, so "
+                "'best' is the best fit to the training data (prepare more files for a split)",
+                file=sys.stderr,
+            )
+        valid_set = SequenceDataset(
+            dataset_dir,
+            "train",
+            max_seq_len=max_seq_len,
+            max_beat=config.max_beat,
+            augment=False,
+            seed=config.seed,
+        )
+    return train_set, valid_set
+
+
 def _train(
     dataset_dir: str | os.PathLike[str],
     out_dir: str | os.PathLike[str],
@@ -276,7 +389,6 @@ def _train(
     from tuplet.encoding import EncodingConfig
     from tuplet.model.checkpoint import (
         check_device,
-        load_checkpoint,
         load_checkpoint_config,
         load_state,
         optimizer_state_from_tensors,
@@ -284,9 +396,8 @@ def _train(
         recover_interrupted_save,
         save_checkpoint,
     )
-    from tuplet.model.transformer import ModelConfig, MusicTransformer, preset
     from tuplet.responsibility.gate import gate
-    from tuplet.training.dataset import SequenceDataset, load_dataset_info, make_loader
+    from tuplet.training.dataset import load_dataset_info, make_loader
     from tuplet.training.energy import EnergyMeter, save_energy
 
     out = Path(out_dir)
@@ -345,87 +456,14 @@ def _train(
         return {"rights_gate": rights_gate} | ({"base": base} if base is not None else {})
 
     # --------------------------------------------------------------- model & config
-    if resume:
-        model, ck = load_checkpoint(last_dir, device="cpu")
-        base = ck["extra"].get("base")
-        config = replace(TrainConfig(), **ck["training"])
-        if extend_to is not None and extend_to != config.steps:
-            if extend_to < config.steps:
-                raise UsageError(
-                    f"{out}: the run is set for {config.steps} steps; --steps can only extend it"
-                )
-            stretch = config.decay_steps >= config.steps
-            config = replace(
-                config,
-                steps=extend_to,
-                decay_steps=extend_to if stretch else config.decay_steps,
-            )
-    else:
-        if from_checkpoint is not None:
-            model, ck = load_checkpoint(from_checkpoint, device="cpu")
-            if ck["encoding"]["name"] != data_encoding.name:
-                raise UsageError(
-                    f"{from_checkpoint}: model uses the {ck['encoding']['name']} encoding but "
-                    f"{dataset_dir} is {data_encoding.name}: prepare the data with "
-                    f"--encoding {ck['encoding']['name']}"
-                )
-            config = replace(config, max_beat=ck["encoding"]["max_beat"])
-            encoding = ck["encoding"]
-            base = _base_record(from_checkpoint, ck)
-        else:
-            enc = data_encoding.with_max_beat(config.max_beat)
-            model_config: ModelConfig = preset(
-                config.preset,
-                enc.fields,
-                enc.vocab_sizes,
-                max_seq_len=config.max_seq_len,
-                defined_fields=tuple(map(tuple, enc.defined_fields.tolist())),
-                **config.model_overrides,
-            )
-            torch.manual_seed(config.seed)
-            model = MusicTransformer(model_config)
+    model, config, encoding, base = _model_and_config(
+        dataset_dir, out, config, data_encoding, encoding, resume, extend_to, from_checkpoint
+    )
     model.to(device)
     max_seq_len = min(config.max_seq_len, model.config.max_seq_len)
 
     # ----------------------------------------------------------------------- data
-    train_set = SequenceDataset(
-        dataset_dir,
-        "train",
-        max_seq_len=max_seq_len,
-        max_beat=config.max_beat,
-        augment=config.augment,
-        seed=config.seed,
-        fim_rate=config.fim_rate,
-        slice_rate=config.slice_rate,
-        loop_bars=config.loop_bars,
-        range_shift=config.range_shift,
-        swap_rate=config.swap_rate,
-    )
-    valid_set = SequenceDataset(
-        dataset_dir,
-        "valid",
-        max_seq_len=max_seq_len,
-        max_beat=config.max_beat,
-        augment=False,
-        seed=config.seed,
-    )
-    if len(train_set) == 0:
-        raise UsageError(f"{dataset_dir}: the train split is empty")
-    if len(valid_set) == 0:
-        if progress and is_main:
-            print(
-                f"note: {dataset_dir} has no valid split: validating on the train split, so "
-                "'best' is the best fit to the training data (prepare more files for a split)",
-                file=sys.stderr,
-            )
-        valid_set = SequenceDataset(
-            dataset_dir,
-            "train",
-            max_seq_len=max_seq_len,
-            max_beat=config.max_beat,
-            augment=False,
-            seed=config.seed,
-        )
+    train_set, valid_set = _datasets(dataset_dir, config, max_seq_len, progress and is_main)
 
     # ------------------------------------------------------------------ optimiser
     optimizer = torch.optim.AdamW(
@@ -620,11 +658,7 @@ def _train(
                             f"step {state.step}: valid NLL/note {valid_nll:.4f}"
                             + (" (best)" if improved else "")
                         )
-                elif (
-                    is_main
-                    and config.save_every_s > 0
-                    and now - saved_at >= config.save_every_s
-                ):
+                elif is_main and config.save_every_s > 0 and now - saved_at >= config.save_every_s:
                     save_last(state.step)
                     saved_at = time.perf_counter()
                     if bar is not None:
