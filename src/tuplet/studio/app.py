@@ -8,7 +8,8 @@ Safe by default:
 * every request that changes something (POST) carries the per-launch token that the page
   receives in its HTML (header ``X-Tuplet-Token``); other sites cannot read it;
 * uploads are checked for size (streamed, refused past the limit) and type (extension and
-  content) before anything changes; a file that is not music gets one clear line;
+  content: :mod:`tuplet.studio.uploads`) before anything changes; a file that is not music
+  gets one clear line;
 * no request names a path: pieces, candidates, jobs and examples are ids, static files a fixed
   list; the project folder is the only place written (uploads are read from its ``tmp/``);
 * generation runs in a bounded pool with a bounded queue (:mod:`tuplet.studio.jobs`): when
@@ -40,6 +41,7 @@ from tuplet.studio.jobs import DONE, RUNNING, Busy, Job, JobPool
 from tuplet.studio.progress import Progress, watching
 from tuplet.studio.project import Candidate, Project, empty_piece
 from tuplet.studio.schemas import ActionBody, NewBody, PickBody
+from tuplet.studio.uploads import sniff, transcribe_upload
 from tuplet.studio.view import notes_key, piece_json, track_keys
 from tuplet.studio.work import (
     Action,
@@ -77,41 +79,6 @@ def host_allowed(host: str, port: int | None) -> bool:
     if given is None or port is None:
         return given is None or given.isdigit()
     return given == str(port)
-
-
-def _sniff(name: str, head: bytes) -> str | None:
-    """Why ``head`` (a file's first bytes) is not the kind its name says, or None."""
-    suffix = Path(name).suffix.lower()
-    if suffix == ".wav":
-        riff = head[:4] in (b"RIFF", b"RF64") and head[8:12] == b"WAVE"
-        return None if riff else "not a WAV file (no RIFF/WAVE header)"
-    if suffix == ".flac":
-        return None if head.startswith(b"fLaC") else "not a FLAC file"
-    if suffix in (".ogg", ".oga"):
-        return None if head.startswith(b"OggS") else "not an Ogg file"
-    if suffix == ".mp3":
-        frame = len(head) > 1 and head[0] == 0xFF and head[1] & 0xE0 == 0xE0
-        return None if head.startswith(b"ID3") or frame else "not an MP3 file"
-    if suffix in (".mid", ".midi"):
-        return None if head.startswith(b"MThd") else "not a MIDI file (no MThd header)"
-    if suffix == ".mxl":
-        return None if head.startswith(b"PK") else "not a compressed MusicXML file (.mxl)"
-    if b"\x00" in head:
-        return "not a text score (it holds binary data)"
-    if suffix in (".xml", ".musicxml") and b"<" not in head[:512]:
-        return "not a MusicXML file (no XML)"
-    return None
-
-
-def _transcribe(path: Path, instrument: str, tempo: float | None) -> tuple[Notes, str]:
-    """A recording's notes on the grid, and what was assumed (one line)."""
-    from tuplet.io.transcribe import audio_prompt
-
-    notes, grid, heard = audio_prompt(path, tempo=tempo, instrument=instrument)
-    took = f"{heard.seconds:.1f} s" + (
-        f", the model loaded in {heard.model_load_s:.1f} s" if heard.model_load_s else ""
-    )
-    return notes, f"{len(notes)} notes heard ({took}): {grid.describe()}"
 
 
 class Studio:
@@ -405,7 +372,7 @@ def _add_piece_routes(app: FastAPI, studio: Studio) -> None:
                 return _error(413, f"{shown}: too big (more than {limit:,} bytes)")
         if not data:
             return _error(400, f"{shown}: empty file")
-        problem = _sniff(shown, bytes(data[:4096]))
+        problem = sniff(shown, bytes(data[:4096]))
         if problem:
             return _error(415, f"{shown}: {problem}")
         tmp = studio.project.scratch(suffix)
@@ -415,7 +382,7 @@ def _add_piece_routes(app: FastAPI, studio: Studio) -> None:
             try:
                 if is_audio:
                     notes, assumed = await run_in_threadpool(
-                        _transcribe, tmp, instrument, tempo
+                        transcribe_upload, tmp, instrument, tempo
                     )
                 else:
                     notes = await run_in_threadpool(read_notes, tmp)
