@@ -17,6 +17,7 @@ from the wall clock.
     python bench/generate.py --device cuda
     python bench/generate.py --presets small --events 512 --disable unison   # a rule's cost
     python bench/generate.py --decoders eager,compiled --rounds 3   # the compiled step, rivals
+    python bench/generate.py --presets default --events 512 --decoders eager,compiled,onnx
 
 With ``--decoders`` naming more than one way of running a step (``eager``, the reference;
 ``compiled``, one ``torch.compile`` graph per step, :mod:`tuplet.model.compiled`), every cached
@@ -83,7 +84,15 @@ def sync(device: str) -> None:
 
 
 def build(name: str, device: str, dtype: str = "float32") -> tuple[MusicTransformer, object, int]:
-    """The model (random weights, in ``dtype``), its encoding, and its parameter count."""
+    """The model (random weights, in ``dtype``), its encoding, and its parameter count.
+
+    ``default`` is the shipped model, its own weights and encoding (512 events at most).
+    """
+    if name == "default":
+        from tuplet.generation.session import load_model
+
+        lm = load_model(None, device, dtype)
+        return lm.model.eval(), lm.encoding, lm.model.num_parameters()
     enc = get_encoding("mmt", max_beat=256)
     torch.manual_seed(0)
     config = preset(
@@ -179,7 +188,7 @@ def main() -> None:
     parser.add_argument(
         "--disable", default="", help="sampler rules to switch off, e.g. unison (their cost)"
     )
-    parser.add_argument("--decoders", default="eager", help="eager, compiled (comma-separated)")
+    parser.add_argument("--decoders", default="eager", help="eager, static, compiled, onnx (comma-separated)")
     parser.add_argument("--rounds", type=int, default=1, help="runs of each cached setting")
     args = parser.parse_args()
     global DISABLED

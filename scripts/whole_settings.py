@@ -33,9 +33,24 @@ CANDIDATES = {  # name: the knobs (as a checkpoint's "sampling" holds them)
     "top-k 10%, T 0.9": {"top_k_frac": 0.1, "temperature": 0.9},
     "top-p 0.95": {"top_k_frac": 1.0, "top_p": 0.95},
     "top-k 20%": {"top_k_frac": 0.2},
+    "top-k 20%, pitch T 0.9": {"top_k_frac": 0.2, "per_field": {"pitch": {"temperature": 0.9}}},
+    "top-k 20%, pitch T 0.8": {"top_k_frac": 0.2, "per_field": {"pitch": {"temperature": 0.8}}},
 }
 FLAGS = {"top_k_frac": "--top-k-frac", "temperature": "--temperature", "top_p": "--top-p"}
 MMT = ("pitch_class_entropy", "scale_consistency", "groove_consistency")
+
+
+def flags(knobs: dict) -> str:
+    """``tuplet generate``'s options for a candidate's knobs (per-field ones as 1,pitch=0.8)."""
+    out = [f"{FLAGS[k]} {v}" for k, v in knobs.items() if k != "per_field"]
+    per_knob: dict[str, list[str]] = {}
+    for name, own in knobs.get("per_field", {}).items():
+        for k, v in own.items():
+            per_knob.setdefault(k, []).append(f"{name}={v}")
+    for k, values in per_knob.items():
+        default = {"temperature": 1, "top_p": 1}.get(k, knobs.get(k, 0.1))
+        out.append(f"{FLAGS[k]} {default}," + ",".join(values))
+    return " ".join(out)
 
 
 def measures(pieces: list) -> dict[str, np.ndarray]:
@@ -91,7 +106,7 @@ def main() -> None:
         print(f"| {name} | {score:.3f} | " + " | ".join(f"{dist[k]:.2f}" for k in usable) + " |")
     best = rows[0][1]
     print(f"\nchosen: {best}")
-    print("flags: " + " ".join(f"{FLAGS[k]} {v}" for k, v in CANDIDATES[best].items()))
+    print("flags: " + flags(CANDIDATES[best]))
     print("json: " + json.dumps(CANDIDATES[best], sort_keys=True))
 
 
