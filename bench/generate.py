@@ -17,7 +17,7 @@ from the wall clock.
     python bench/generate.py --device cuda
     python bench/generate.py --presets small --events 512 --disable unison   # a rule's cost
     python bench/generate.py --decoders eager,compiled --rounds 3   # the compiled step, rivals
-    python bench/generate.py --presets default --events 512 --decoders eager,compiled,onnx
+    python bench/generate.py --presets default --events 512 --decoders eager,compiled
 
 With ``--decoders`` naming more than one way of running a step (``eager``, the reference;
 ``compiled``, one ``torch.compile`` graph per step, :mod:`tuplet.model.compiled`), every cached
@@ -188,7 +188,7 @@ def main() -> None:
     parser.add_argument(
         "--disable", default="", help="sampler rules to switch off, e.g. unison (their cost)"
     )
-    parser.add_argument("--decoders", default="eager", help="eager, static, compiled, onnx (comma-separated)")
+    parser.add_argument("--decoders", default="eager", help="eager, static, compiled (comma-separated)")
     parser.add_argument("--rounds", type=int, default=1, help="runs of each cached setting")
     args = parser.parse_args()
     global DISABLED

@@ -17,7 +17,6 @@ operations on the batch (no Python loop over sequences); finished sequences leav
 from __future__ import annotations
 
 import math
-import sys
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
@@ -193,7 +192,7 @@ def _check_knobs(knobs: dict[str, Any], where: str) -> None:
 
 
 # ------------------------------------------------------------------------------ sampling
-DECODERS: tuple[str, ...] = ("eager", "compiled", "static", "onnx")
+DECODERS: tuple[str, ...] = ("eager", "compiled", "static")
 """How :func:`sample_codes` runs a decoding step (see its ``decoder`` argument)."""
 
 PARALLEL_ROWS = 4
@@ -202,10 +201,6 @@ thread: measured on the project's 2-core machine, one cached step of a single st
 faster on two threads (small preset 3.23 against 3.25 ms; mmt-paper 12.8 against 12.3 ms),
 two streams were mixed (small 5.6 against 5.4 ms, mmt-paper 19.3 against 22.5 ms), four and
 eight were faster on two."""
-
-
-def _stderr(line: str) -> None:
-    print(line, file=sys.stderr)
 
 
 def _draw(logits: torch.Tensor, allowed: torch.Tensor, rule: FieldRule, race: torch.Tensor) -> Any:
@@ -303,26 +298,9 @@ def _static_step(
     states. A plain function of its arguments, so that one compiled graph serves every
     call of :func:`sample_codes` with the same model, batch size and settings.
     """
-    row, done, finished = _draw_step(model, state, rules, h, race, done)
-    return row, done, finished, decoder.hidden(row[:, None], pos)
-
-
-def _draw_step(
-    model: MusicTransformer,
-    state: MaskState,
-    rules: list[FieldRule],
-    h: torch.Tensor,
-    race: torch.Tensor,
-    done: torch.Tensor,
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """The draws of one step and the rule state's update: the new rows, done, all done.
-
-    :func:`_static_step` without the forward pass: the part of a step that stays in PyTorch
-    (compiled where possible) when ONNX Runtime runs the forward pass (``decoder="onnx"``).
-    """
     row = _draw_event(model, state, rules, h, race, False, skip=False)
     done = done | state.update(row)
-    return row, done, done.all()
+    return row, done, done.all(), decoder.hidden(row[:, None], pos)
 
 
 def _decode_static(
@@ -337,7 +315,6 @@ def _decode_static(
     compile: bool,
     note: Callable[[str], None] | None,
     n: int,
-    onnx: bool = False,
 ) -> torch.Tensor:
     """The decoding loop of :func:`sample_codes` with one compiled graph per step.
 
@@ -346,9 +323,7 @@ def _decode_static(
     Shapes never change: finished sequences stay in the batch (their rows are cut off at
     their end afterwards), so one graph serves the whole run. The last step, which must end
     every sequence, runs eagerly. The first ``n`` rows are the sequences asked for, the others
-    pad the batch to its compiled size. With ``onnx``, ONNX Runtime runs each step's forward
-    pass (:mod:`tuplet.model.onnx_step`) and the compiled graph the rest. Returns each row's
-    number of new rows.
+    pad the batch to its compiled size. Returns each row's number of new rows.
     """
     import torch
 
@@ -357,40 +332,11 @@ def _decode_static(
     rows, steps = out.shape[0], out.shape[1]
     # the cache's length is the model's longest sequence, whatever this call's limit: one
     # graph serves every call with this batch size
-    decoder: Any
-    if onnx:
-        from tuplet.model.onnx_step import OnnxDecoder
-
-        decoder = OnnxDecoder(model, rows, note)
-    else:
-        decoder = StaticDecoder(model, rows, model.config.max_seq_len)
+    decoder = StaticDecoder(model, rows, model.config.max_seq_len)
     decoder.load(cache)
     h = h.new_empty(h.shape).copy_(h)  # the prompt's, expanded: one layout for every step
 
-    def onnx_step(draw: Callable[..., Any]) -> Callable[..., Any]:
-        def step(
-            model: MusicTransformer,
-            state: MaskState,
-            rules: list[FieldRule],
-            decoder: Any,
-            h: torch.Tensor,
-            race: torch.Tensor,
-            pos: torch.Tensor,
-            done: torch.Tensor,
-        ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-            row, done, finished = draw(model, state, rules, h, race, done)
-            return row, done, finished, decoder.hidden(row[:, None], pos)
-
-        return step
-
-    eager_step: Callable[..., Any] = onnx_step(_draw_step) if onnx else _static_step
-    compiled = eager_step
-    if compile:
-        compiled = (
-            onnx_step(compile_step(_draw_step, h.device, note))
-            if onnx
-            else compile_step(_static_step, h.device, note)
-        )
+    compiled = compile_step(_static_step, h.device, note) if compile else _static_step
     done = torch.arange(rows, device=h.device) >= n  # padding rows count as done from the start
     for i in range(steps):
         race = _race(n, rules, generator, h.device)
@@ -405,7 +351,7 @@ def _decode_static(
         # inference mode, into inference tensors, as every later step finds them; after the
         # second, nothing a compiled graph depends on changes within this call (the same
         # objects, shapes and settings), so dynamo's checks of it are skipped
-        run = compiled if i > 0 else eager_step
+        run = compiled if i > 0 else _static_step
         with torch.compiler.set_stance(skip_guard_eval_unsafe=compile and i > 1):
             row, done, finished, h = run(
                 model, state, rules, decoder, h, race, decoder.position(), done
@@ -458,10 +404,7 @@ def sample_codes(
             over a static-shape cache (:mod:`tuplet.model.compiled`), the same codes as the
             eager path for the same generator up to float rounding, several times faster
             on a CPU once compiled, and run uncompiled where compiling is unavailable;
-            ``static``: that step uncompiled; ``onnx``: the compiled step with its forward
-            pass on ONNX Runtime (:mod:`tuplet.model.onnx_step`; float32 on a CPU, the
-            fastest single stream measured; otherwise the compiled step, with a note). All
-            but ``eager`` need ``use_cache``.
+            ``static``: that step uncompiled. Both need ``use_cache``.
         note: Where the compiled path's one-line notes go (default: stderr).
 
     Returns:
@@ -548,17 +491,9 @@ def sample_codes(
             if static:
                 if few and n >= PARALLEL_ROWS:  # the step's kernels are built for these threads
                     torch.set_num_threads(threads)
-                onnx = decoder == "onnx"
-                if onnx:
-                    from tuplet.model.onnx_step import unavailable
-
-                    why = unavailable(model)
-                    if why is not None:
-                        (note or _stderr)(f"tuplet: {why}; compiling the whole step instead")
-                        onnx = False
-                compile = decoder in ("compiled", "onnx")
+                compile = decoder == "compiled"
                 lengths = _decode_static(
-                    model, state, rules, h, cache, out, generator, bar, compile, note, n, onnx
+                    model, state, rules, h, cache, out, generator, bar, compile, note, n
                 )
             for step in range(0 if static else steps):
                 race = _race(n, rules, generator, device)
