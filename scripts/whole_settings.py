@@ -7,8 +7,13 @@ For each candidate setting, draws ``--n`` unconditional whole pieces per seed (a
 generate`` does: the shipped rules and limits, no trim) and measures them with the whole-piece
 measures (:mod:`tuplet.analysis.wholepiece`) and the MMT paper's three metrics over the whole
 piece (:mod:`tuplet.analysis.metrics`). Each measure's sample mean is compared with the
-``--split`` pieces' mean, in units of their standard deviation; the setting with the smallest
-mean distance wins (chosen on valid, so the test split stays for reporting).
+``--split`` pieces' mean, in units of their standard deviation. With ``--continuations``
+(seeds, e.g. ``0,100``), each candidate also continues every long-enough ``--split`` piece
+(16 beats given, 32 measured: :mod:`tuplet.analysis.continuations`), and each continuation
+metric's mean absolute difference from the true continuation, in units of the true
+continuations' standard deviation, is a second distance; the score is then the mean of the two.
+The setting with the smallest score wins (chosen on valid, so the test split stays for
+reporting).
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ import warnings
 
 import numpy as np
 
+from tuplet.analysis.continuations import evaluate_continuations
 from tuplet.analysis.evaluate import read_dataset_pieces
 from tuplet.analysis.metrics import METRICS
 from tuplet.analysis.wholepiece import WHOLE_PIECE_METRICS
@@ -65,6 +71,24 @@ def measures(pieces: list) -> dict[str, np.ndarray]:
     return out
 
 
+def continuation_distance(args: argparse.Namespace, settings: SamplingSettings) -> dict:
+    """Per continuation metric: mean |generated - true| over pieces and seeds, in SDs of true."""
+    generated: dict[str, list[float]] = {}
+    true: dict[str, list[float]] = {}
+    for seed in (int(s) for s in args.continuations.split(",")):
+        report = evaluate_continuations(args.model, args.data, args.split, seed=seed,
+                                        settings=settings)  # fmt: skip
+        for row in report.pieces:
+            for k in report.metrics:
+                generated.setdefault(k, []).append(row["generated"][k])
+                true.setdefault(k, []).append(row["true"][k])
+    out = {}
+    for k in generated:
+        g, t = np.array(generated[k], dtype=float), np.array(true[k], dtype=float)
+        out[k] = float(np.nanmean(np.abs(g - t)) / np.nanstd(t))
+    return out
+
+
 def main() -> None:
     """Draw, measure and rank the candidates."""
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -74,6 +98,7 @@ def main() -> None:
     ap.add_argument("--seeds", default="1,2")
     ap.add_argument("--split", default="valid")
     ap.add_argument("--only", default=None, help="candidates to run, by name, ';'-separated")
+    ap.add_argument("--continuations", default=None, help="seeds of continuations, e.g. 0,100")
     args = ap.parse_args()
     lm = load_model(args.model)
     held = read_dataset_pieces(args.data, args.split)
@@ -94,16 +119,24 @@ def main() -> None:
         for k, v in usable.items():
             m = np.nanmean(mine[k]) if np.isfinite(mine[k]).any() else math.nan
             dist[k] = abs(m - np.nanmean(v)) / np.nanstd(v)
-        score = float(np.nanmean(list(dist.values())))
+        score = whole = float(np.nanmean(list(dist.values())))
+        extra = ""
+        if args.continuations:
+            cont = continuation_distance(args, SamplingSettings(**settings))
+            dist.update({f"cont. {k}": v for k, v in cont.items()})
+            continued = float(np.nanmean(list(cont.values())))
+            score = (whole + continued) / 2
+            extra = f" (whole pieces {whole:.3f}, continuations {continued:.3f})"
         rows.append((score, name, dist, time.perf_counter() - start))
-        print(f"{name:20s} mean distance {score:.3f} ({time.perf_counter() - start:.0f} s)",
+        print(f"{name:20s} mean distance {score:.3f}{extra} ({time.perf_counter() - start:.0f} s)",
               flush=True)  # fmt: skip
     rows.sort(key=lambda r: r[0])
+    columns = list(rows[0][2])
     print("\n| setting | mean distance (SD of " + args.split + ") | " +
-          " | ".join(usable) + " |")  # fmt: skip
-    print("|---|---:|" + "---:|" * len(usable))
+          " | ".join(columns) + " |")  # fmt: skip
+    print("|---|---:|" + "---:|" * len(columns))
     for score, name, dist, _ in rows:
-        print(f"| {name} | {score:.3f} | " + " | ".join(f"{dist[k]:.2f}" for k in usable) + " |")
+        print(f"| {name} | {score:.3f} | " + " | ".join(f"{dist[k]:.2f}" for k in columns) + " |")
     best = rows[0][1]
     print(f"\nchosen: {best}")
     print("flags: " + flags(CANDIDATES[best]))

@@ -174,24 +174,97 @@ def test_bad_decoder_names_and_uncached_static_runs_are_refused() -> None:
         draw(model, enc, "static", use_cache=False)
 
 
-@pytest.mark.slow  # compiling: a few seconds with inductor's cache warm, up to a minute cold
+@pytest.mark.slow  # compiling twice: a minute or so
 @pytest.mark.skipif(
     compile_unavailable(torch.device("cpu")) is not None,
     reason=f"torch.compile cannot run here: {compile_unavailable(torch.device('cpu'))}",
 )
-def test_the_compiled_step_samples_the_eager_codes() -> None:
+def test_the_compiled_step_samples_the_eager_codes(tmp_path, monkeypatch) -> None:
+    monkeypatch.setenv("TORCHINDUCTOR_CACHE_DIR", str(tmp_path))  # not the user's cache
     model, enc = make_model("mmt", position="hybrid-rotary")
     limits = Limits(max_events=64, max_beats=12)
     notes: list[str] = []
     eager = draw(model, enc, "eager", n=2, limits=limits)
     built = draw(model, enc, "compiled", n=2, limits=limits, note=notes.append)
     assert all(np.array_equal(a, b) for a, b in zip(eager, built, strict=True))
-    assert notes[0].startswith("tuplet: compiling the decoding step")
     assert "failed" not in " ".join(notes)
-    # a second call reuses the graph
+    assert notes[0].startswith("tuplet: compiling the decoding step ahead of time")
+    assert len(list((tmp_path / "aot").glob("step-*.pt2"))) == 1
+    # a second call loads the package from disk: nothing is compiled again
+    notes.clear()
     again = draw(model, enc, "compiled", n=2, seed=2, limits=limits, note=notes.append)
     eager = draw(model, enc, "eager", n=2, seed=2, limits=limits)
     assert all(np.array_equal(a, b) for a, b in zip(eager, again, strict=True))
+    assert notes == []
+    # a damaged package is compiled again, once, and says so
+    for package in (tmp_path / "aot").glob("step-*.pt2"):
+        package.write_bytes(package.read_bytes()[:1000])
+    mended = draw(model, enc, "compiled", n=2, seed=2, limits=limits, note=notes.append)
+    assert all(np.array_equal(a, b) for a, b in zip(eager, mended, strict=True))
+    assert any("could not be loaded; compiling it again" in line for line in notes)
+
+
+def state_and_decoder(enc, model, **limits: int) -> tuple:
+    from tuplet.generation.constraints import MaskState, read_prompt
+
+    info = read_prompt(header(enc, 1, 25), enc)
+    state = MaskState(enc, info, 2, Constraints(), Limits(**limits), "cpu")
+    return state, StaticDecoder(model, 2, 96)
+
+
+def test_leaves_carry_the_tensors_and_name_everything_baked_in() -> None:
+    model, enc = make_model()
+
+    def holders(st, dec) -> list:
+        return [(st, None), (st.g, None), (dec, ("keys", "values"))]
+
+    a = compiled.Leaves(holders(*state_and_decoder(enc, model)))
+    b = compiled.Leaves(holders(*state_and_decoder(enc, model)))
+    c = compiled.Leaves(holders(*state_and_decoder(enc, model, max_beats=8)))
+    assert a.signature() == b.signature() != c.signature()
+    assert "max_beats=8" in c.signature()
+    # the cache's layers are one leaf each; values() and assign() go round
+    keys = [i for i, (_, name, _) in enumerate(a.slots) if name == "keys"]
+    assert len(keys) == model.config.n_layer
+    values = a.values()
+    fresh = [v.clone() + 1 if v.dtype.is_floating_point else v.clone() for v in values]
+    a.assign(fresh)
+    assert all(x is y for x, y in zip(a.values(), fresh, strict=True))
+    a.assign([values[keys[1]]], [keys[1]])
+    assert a.values()[keys[1]] is values[keys[1]] and a.values()[keys[0]] is fresh[keys[0]]
+
+    class Opaque:
+        def __init__(self) -> None:
+            self.thing = object()
+
+    with pytest.raises(ValueError, match=r"cannot bake Opaque\.thing"):
+        compiled.Leaves([(Opaque(), None)])
+
+
+def test_a_failed_ahead_of_time_compile_leaves_nothing_and_falls_back(
+    tmp_path, monkeypatch
+) -> None:
+    import torch._inductor
+
+    def crashing(program, package_path, inductor_configs):
+        with open(package_path, "wb") as f:
+            f.write(b"half a package")
+        raise RuntimeError("the C++ compiler crashed")
+
+    monkeypatch.setenv("TORCHINDUCTOR_CACHE_DIR", str(tmp_path))
+    monkeypatch.setattr(compiled, "compile_unavailable", lambda device: None)
+    monkeypatch.setattr(torch._inductor, "aoti_compile_and_package", crashing)
+    monkeypatch.setattr(torch, "compile", lambda fn, **kw: fn)  # then compiling as it runs: eager
+    model, enc = make_model()
+    notes: list[str] = []
+    limits = Limits(max_events=40)
+    outs = draw(model, enc, "compiled", limits=limits, note=notes.append)
+    eager = draw(model, enc, "eager", limits=limits)
+    assert all(np.array_equal(a, b) for a, b in zip(eager, outs, strict=True))
+    assert any(
+        line.startswith("tuplet: compiling ahead of time failed (RuntimeError") for line in notes
+    )
+    assert list((tmp_path / "aot").iterdir()) == []  # no package, no half-written file
 
 
 def test_generate_compile_writes_what_the_eager_run_writes(tmp_path, capsys, monkeypatch) -> None:

@@ -23,12 +23,15 @@ import os
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from tuplet.analysis.metrics import METRICS, compute_metrics, trim
 from tuplet.errors import TupletError, UsageError
+
+if TYPE_CHECKING:
+    from tuplet.generation.sample import SamplingSettings
 from tuplet.notes import Notes, shift_ticks
 
 CONTINUATION_METRICS: tuple[str, ...] = (
@@ -132,6 +135,7 @@ def evaluate_continuations(
     metrics: tuple[str, ...] = CONTINUATION_METRICS,
     device: str = "cpu",
     progress: bool = False,
+    settings: SamplingSettings | None = None,
 ) -> ContinuationReport:
     """Continue each long-enough piece of a split and compare with its true continuation.
 
@@ -146,6 +150,7 @@ def evaluate_continuations(
         metrics: Keys of :data:`tuplet.analysis.metrics.METRICS`.
         device: Torch device.
         progress: Show a progress bar.
+        settings: Sampling settings (default: the model's recommended ones).
 
     Returns:
         The report.
@@ -192,7 +197,7 @@ def evaluate_continuations(
                 skipped.append((name, f"shorter than {prompt_beats + beats} beats"))
                 continue
             options = GenerationOptions(
-                n=1, seed=seed + i, limits=Limits(max_beats=prompt_beats + beats)
+                n=1, seed=seed + i, limits=Limits(max_beats=prompt_beats + beats), settings=settings
             )
             start = time.perf_counter()
             try:

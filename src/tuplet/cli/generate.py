@@ -56,7 +56,7 @@ unsure), plus .wav (--wav) and .png (--png). A sample that
 copies the training data is drawn again, then withheld; a prompt far outside what the model
 knows makes it abstain (--force-prompt goes on).
 Sampling follows the model's recommended settings (its config.json's "sampling", chosen on
-validation data; for the shipped model top-p 0.95, chosen on whole pieces), else MMT's: top-k
+validation data; the shipped model's are in its MODEL_CARD.md), else MMT's: top-k
 with k = 10% of each field's vocabulary, temperature 1. Options replace them knob by knob and
 take one value or per-field values, e.g. --temperature 1.0,pitch=1.2,duration=0.8; a single
 value sets that knob for every field (--top-k-frac 0.1 --top-p 1 is MMT's sampler, whatever
@@ -678,7 +678,8 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
         "--compile",
         action="store_true",
         help="decode each step as one compiled graph: several times faster on a CPU; the "
-        "first run on a machine compiles it (up to a few minutes), later runs reuse it",
+        "first run with a model and settings on a machine compiles it (a minute or two) into "
+        "a package on disk (~/.cache/tuplet/compiled), which later runs load in milliseconds",
     )
     p.add_argument("--quiet", action="store_true", help="no progress bar")
 

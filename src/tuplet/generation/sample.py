@@ -17,6 +17,7 @@ operations on the batch (no Python loop over sequences); finished sequences leav
 from __future__ import annotations
 
 import math
+import sys
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
@@ -192,7 +193,7 @@ def _check_knobs(knobs: dict[str, Any], where: str) -> None:
 
 
 # ------------------------------------------------------------------------------ sampling
-DECODERS: tuple[str, ...] = ("eager", "compiled", "static")
+DECODERS: tuple[str, ...] = ("eager", "compiled", "jit", "static")
 """How :func:`sample_codes` runs a decoding step (see its ``decoder`` argument)."""
 
 PARALLEL_ROWS = 4
@@ -303,6 +304,44 @@ def _static_step(
     return row, done, done.all(), decoder.hidden(row[:, None], pos)
 
 
+def _ahead_of_time(
+    model: MusicTransformer,
+    state: MaskState,
+    rules: list[FieldRule],
+    decoder: Any,
+    args: tuple[torch.Tensor, ...],
+    note: Callable[[str], None] | None,
+) -> Callable[..., Any]:
+    """:func:`_static_step` compiled ahead of time for these shapes and settings (on disk).
+
+    Falls back to ``torch.compile`` (and that to eager) with a one-line note where exporting
+    or compiling fails.
+    """
+    from tuplet.model.compiled import AheadOfTime, Leaves, compile_step
+
+    def step(*args: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        return _static_step(model, state, rules, decoder, *args)
+
+    def run(model: Any, state: Any, rules: Any, decoder: Any, *args: torch.Tensor) -> Any:
+        return aot(*args)
+
+    try:
+        leaves = Leaves([(state, None), (state.g, None),
+                         (decoder, ("keys", "values", "onset", "key_positions"))])  # fmt: skip
+        aot = AheadOfTime(step, model, leaves, args, repr(rules), note)
+    except Exception as e:  # any exporter or compiler failure: the step compiled as it runs
+        (note or _stderr)(
+            f"tuplet: compiling ahead of time failed ({type(e).__name__}: {str(e)[:120]}); "
+            "compiling as it runs instead"
+        )
+        return compile_step(_static_step, args[0].device, note)
+    return run
+
+
+def _stderr(line: str) -> None:
+    print(line, file=sys.stderr)
+
+
 def _decode_static(
     model: MusicTransformer,
     state: MaskState,
@@ -315,6 +354,7 @@ def _decode_static(
     compile: bool,
     note: Callable[[str], None] | None,
     n: int,
+    jit: bool = False,
 ) -> torch.Tensor:
     """The decoding loop of :func:`sample_codes` with one compiled graph per step.
 
@@ -327,7 +367,7 @@ def _decode_static(
     """
     import torch
 
-    from tuplet.model.compiled import StaticDecoder, compile_step
+    from tuplet.model.compiled import StaticDecoder, compile_step, compile_unavailable
 
     rows, steps = out.shape[0], out.shape[1]
     # the cache's length is the model's longest sequence, whatever this call's limit: one
@@ -336,7 +376,12 @@ def _decode_static(
     decoder.load(cache)
     h = h.new_empty(h.shape).copy_(h)  # the prompt's, expanded: one layout for every step
 
-    compiled = compile_step(_static_step, h.device, note) if compile else _static_step
+    compiled: Callable[..., Any] = _static_step
+    ahead = (
+        compile and not jit and h.device.type == "cpu" and compile_unavailable(h.device) is None
+    )
+    if compile and not ahead:
+        compiled = compile_step(_static_step, h.device, note)
     done = torch.arange(rows, device=h.device) >= n  # padding rows count as done from the start
     for i in range(steps):
         race = _race(n, rules, generator, h.device)
@@ -351,6 +396,9 @@ def _decode_static(
         # inference mode, into inference tensors, as every later step finds them; after the
         # second, nothing a compiled graph depends on changes within this call (the same
         # objects, shapes and settings), so dynamo's checks of it are skipped
+        if ahead and i == 1:  # the shapes of every later step are known now
+            compiled = _ahead_of_time(model, state, rules, decoder, (h, race, decoder.position(),
+                                      done), note)  # fmt: skip
         run = compiled if i > 0 else _static_step
         with torch.compiler.set_stance(skip_guard_eval_unsafe=compile and i > 1):
             row, done, finished, h = run(
@@ -403,8 +451,11 @@ def sample_codes(
         decoder: ``eager`` (the reference); ``compiled``: each step one compiled graph
             over a static-shape cache (:mod:`tuplet.model.compiled`), the same codes as the
             eager path for the same generator up to float rounding, several times faster
-            on a CPU once compiled, and run uncompiled where compiling is unavailable;
-            ``static``: that step uncompiled. Both need ``use_cache``.
+            on a CPU once compiled (there compiled ahead of time, kept on disk per model,
+            batch size and settings), and run uncompiled where compiling is unavailable;
+            ``jit``: the same step compiled by ``torch.compile`` as it runs (traced again in
+            each process; for comparison); ``static``: that step uncompiled. All but
+            ``eager`` need ``use_cache``.
         note: Where the compiled path's one-line notes go (default: stderr).
 
     Returns:
@@ -491,9 +542,10 @@ def sample_codes(
             if static:
                 if few and n >= PARALLEL_ROWS:  # the step's kernels are built for these threads
                     torch.set_num_threads(threads)
-                compile = decoder == "compiled"
+                compile = decoder in ("compiled", "jit")
                 lengths = _decode_static(
-                    model, state, rules, h, cache, out, generator, bar, compile, note, n
+                    model, state, rules, h, cache, out, generator, bar, compile, note, n,
+                    jit=decoder == "jit",
                 )
             for step in range(0 if static else steps):
                 race = _race(n, rules, generator, device)

@@ -6,17 +6,20 @@ more than the step's arithmetic. Here the forward pass of one new event is writt
 cache whose shapes never change (every layer's keys and values preallocated to the longest
 sequence, the new event written at its position, attention masked to the positions so far),
 so that the whole step (this forward pass, the cascade heads, the rule masks and the draws,
-assembled by the sampler) can be traced once by ``torch.compile`` and run as one graph of
-generated C++ kernels (the approach of PyTorch's gpt-fast). Measured against the eager path in
-``bench/generate.py``; figures in ``docs/benchmarks.md``.
+assembled by the sampler) can be compiled into one graph of generated C++ kernels (the
+approach of PyTorch's gpt-fast). On a CPU the step is compiled ahead of time
+(:class:`AheadOfTime`: ``torch.export`` and AOTInductor, the package kept on disk and loaded in
+milliseconds by later runs); elsewhere, and as the fallback, ``torch.compile`` compiles it as it
+runs (:func:`compile_step`, which traces it again in every process). Measured against the eager
+path in ``bench/generate.py``; figures in ``docs/benchmarks.md``.
 
 int8 weights: a model made by :func:`tuplet.model.quantize.quantize_int8` is read here as
 int8 weights with one scale per output channel (the same numbers), applied weight-only: the
 activations stay in floating point and, in the compiled graph, each product reads the int8
 weights directly (the dequantization fused into the product's loop).
 
-Without a C++ compiler, or where compiling fails, :func:`compile_step` gives the function back
-uncompiled with a one-line note; the static-cache step then runs eagerly, as tests run it.
+Without a C++ compiler, or where compiling fails, the step runs eagerly (the static-cache step,
+as tests run it) after a one-line note.
 """
 
 from __future__ import annotations
@@ -259,7 +262,247 @@ def compile_step(fn: Fn, device: torch.device, note: Callable[[str], None] | Non
     return call  # type: ignore[return-value]
 
 
+# ------------------------------------------------------------------------------ ahead of time
+class Leaves:
+    """The tensors a step reads from Python objects (a sampler's rule state, a cache), by name.
+
+    A compiled-ahead step takes them as inputs (so their values are not baked into it) and
+    gives back those it replaces; everything else the objects hold (Python numbers, flags,
+    settings) is baked in, so it goes into :meth:`signature`, which names the artefact.
+
+    Args:
+        holders: ``(object, names)`` pairs: the attributes to read (``None``: every attribute
+            but those another pair walks); a list of tensors counts as one leaf per element.
+    """
+
+    def __init__(self, holders: list[tuple[Any, tuple[str, ...] | None]]) -> None:
+        walked = {id(obj) for obj, _ in holders}
+        self.slots: list[tuple[Any, str, int | None]] = []
+        self.baked: list[str] = []
+        for number, (obj, names) in enumerate(holders):
+            attrs = vars(obj)
+            for name in sorted(attrs if names is None else names):
+                value = attrs[name]
+                if isinstance(value, Tensor):
+                    self.slots.append((obj, name, None))
+                elif isinstance(value, list | tuple) and value and all(
+                    isinstance(v, Tensor) for v in value
+                ):
+                    self.slots += [(obj, name, i) for i in range(len(value))]
+                elif id(value) not in walked:
+                    text = repr(value)
+                    if " at 0x" in text:  # an object's identity: no stable name
+                        raise ValueError(f"cannot bake {type(obj).__name__}.{name} ({text})")
+                    self.baked.append(f"{number}.{name}={text}")
+
+    def values(self) -> list[Tensor]:
+        """The leaves' current tensors, in slot order."""
+        out = []
+        for obj, name, i in self.slots:
+            value = getattr(obj, name)
+            out.append(value if i is None else value[i])
+        return out
+
+    def assign(self, values: list[Tensor], which: list[int] | None = None) -> None:
+        """Put tensors back into the objects (all slots, or the slots ``which``)."""
+        for j, value in zip(range(len(self.slots)) if which is None else which, values,
+                            strict=True):  # fmt: skip
+            obj, name, i = self.slots[j]
+            if i is None:
+                setattr(obj, name, value)
+            else:
+                held = getattr(obj, name)
+                if isinstance(held, tuple):
+                    held = list(held)
+                held[i] = value
+                setattr(obj, name, held)
+
+    def signature(self) -> str:
+        """What the compiled step depends on besides the leaves' values."""
+        shapes = [f"{tuple(v.shape)}:{v.dtype}" for v in self.values()]
+        return ";".join(self.baked + shapes)
+
+
+def _digest(h: Any, value: Any) -> None:
+    """Feed every tensor under ``value`` (tensors, quantized ones, tuples, lists, dicts)."""
+    if isinstance(value, Tensor):
+        if value.is_quantized:
+            _digest(h, value.int_repr())
+            scales = (
+                value.q_per_channel_scales()
+                if value.qscheme() in (torch.per_channel_symmetric, torch.per_channel_affine)
+                else torch.tensor([value.q_scale()])
+            )
+            _digest(h, scales)
+            return
+        h.update(f"{tuple(value.shape)}{value.dtype}".encode())
+        h.update(value.detach().cpu().contiguous().view(-1).view(torch.uint8).numpy().tobytes())
+    elif isinstance(value, dict):
+        for k in sorted(value):
+            h.update(str(k).encode())
+            _digest(h, value[k])
+    elif isinstance(value, list | tuple):
+        for v in value:
+            _digest(h, v)
+    else:
+        h.update(repr(value).encode())
+
+
+class _Traced(torch.nn.Module):
+    """``fn`` over explicit leaves: what ``torch.export`` traces (the objects are restored)."""
+
+    def __init__(self, fn: Callable[..., tuple[Tensor, ...]], model: Any, leaves: Leaves,
+                 n_args: int) -> None:  # fmt: skip
+        super().__init__()
+        self.model = model  # its parameters are the package's constants
+        self.fn, self.leaves, self.n_args = fn, leaves, n_args
+        self.changed: list[int] = []
+
+    def forward(self, *inputs: Tensor) -> tuple[Tensor, ...]:
+        """``fn``'s outputs, then the leaves it replaced (:attr:`changed`)."""
+        args, values = inputs[: self.n_args], list(inputs[self.n_args :])
+        saved = self.leaves.values()
+        self.leaves.assign(values)
+        try:
+            out = self.fn(*args)
+            now = self.leaves.values()
+        finally:
+            self.leaves.assign(saved)
+        self.changed = [i for i, (a, b) in enumerate(zip(values, now, strict=True)) if a is not b]
+        return (*out, *(now[i] for i in self.changed))
+
+
+AOT_OPTIONS: tuple[dict[str, Any], ...] = ({"realize_opcount_threshold": 4}, {})
+"""Inductor's options for a step compiled ahead of time, tried in turn: the first as
+:func:`compile_options` explains (inductor 2.13 has failed on a step with it, KeyError in its
+scheduler), then the defaults."""
+
+AOT_FORMAT = 1
+"""Bumped when what a compiled-ahead step takes or gives changes (old artefacts are ignored)."""
+
+
+class AheadOfTime:
+    """A decoding step compiled ahead of time (AOTInductor) and kept on disk.
+
+    ``torch.compile`` traces a step again in every process (seconds) before it finds its
+    kernels on disk; here the step is exported once (``torch.export``), compiled into a
+    package of C++ kernels and weights (``torch._inductor.aoti_compile_and_package``), and a
+    later process only loads it (milliseconds). The package is named by a hash of everything
+    baked into it: the model's weights, the leaves' shapes and the objects' other attributes
+    (:class:`Leaves`), the step's own settings and the versions; it is written to a
+    temporary file and renamed, so an interrupted compile leaves nothing half-written.
+
+    Args:
+        fn: The step, ``fn(*args) -> tuple of tensors``; it reads and replaces (or writes in
+            place) the leaves' tensors.
+        model: The model whose weights ``fn`` reads.
+        leaves: Its other inputs and state.
+        args: Example arguments (tensors of the shapes every call will have).
+        settings: Anything else ``fn`` bakes in (its sampling rules...), for the name.
+
+    Raises:
+        Exception: Whatever exporting, compiling or loading raises (callers fall back).
+    """
+
+    def __init__(self, fn: Callable[..., tuple[Tensor, ...]], model: Any, leaves: Leaves,
+                 args: tuple[Tensor, ...], settings: str,
+                 note: Callable[[str], None] | None = None) -> None:  # fmt: skip
+        import hashlib
+        import json
+
+        say = note or (lambda line: print(line, file=sys.stderr))
+        self.leaves, self.n_args = leaves, len(args)
+        h = hashlib.sha256()
+        _digest(h, model.state_dict())
+        arg_shapes = [f"{tuple(a.shape)}:{a.dtype}" for a in args]
+        meta = [AOT_FORMAT, torch.__version__, settings, leaves.signature(), arg_shapes,
+                str(model.config), fn.__module__, fn.__qualname__]  # fmt: skip
+        h.update(json.dumps(meta).encode())
+        folder = cache_dir() / "aot"
+        self.path = folder / f"step-{h.hexdigest()[:32]}.pt2"
+        sidecar = self.path.with_suffix(".json")
+        os.environ.setdefault("TORCHINDUCTOR_CACHE_DIR", str(cache_dir()))
+        for attempt in range(2):
+            if not (self.path.is_file() and sidecar.is_file()):
+                say(f"tuplet: compiling the decoding step ahead of time (once per model, "
+                    f"settings and machine: {folder})")  # fmt: skip
+                start = time.perf_counter()
+                changed = self._compile(fn, model, args, folder)
+                _write_atomic(sidecar, json.dumps({"changed": changed}).encode())
+                say(f"tuplet: compiled in {time.perf_counter() - start:.1f} s")
+            try:
+                self.changed = list(json.loads(sidecar.read_text())["changed"])
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")
+                    runner = torch._inductor.aoti_load_package(
+                        str(self.path), run_single_threaded=True
+                    )
+                break
+            except Exception:  # a damaged package: compiled again, once
+                if attempt:
+                    raise
+                say(f"tuplet: {self.path.name} could not be loaded; compiling it again")
+                self.path.unlink(missing_ok=True)
+                sidecar.unlink(missing_ok=True)
+        # the inputs and outputs are flat lists of tensors: the loader's own call, without the
+        # package's per-call parsing of its input and output layouts
+        self.run = runner.loader.boxed_run
+
+    def _compile(self, fn: Callable[..., Any], model: Any, args: tuple[Tensor, ...],
+                 folder: Path) -> list[int]:  # fmt: skip
+        """Export and compile the step into :attr:`path`; returns the replaced leaves."""
+        import tempfile
+
+        import torch._inductor
+
+        traced = _Traced(fn, model, self.leaves, len(args))
+        folder.mkdir(parents=True, exist_ok=True)
+        fd, scratch = tempfile.mkstemp(suffix=".pt2", dir=folder)
+        os.close(fd)
+        try:
+            with warnings.catch_warnings(), torch.no_grad():
+                warnings.simplefilter("ignore")
+                # which leaves the step replaces, from one real run on copies (tracing runs it
+                # on stand-ins, whose identities say nothing)
+                traced(*args, *(v.clone() for v in self.leaves.values()))
+                changed = traced.changed
+                program = torch.export.export(
+                    traced, (*args, *self.leaves.values()), strict=False
+                )
+                for options in AOT_OPTIONS:  # the fast options have failed on some graphs
+                    try:
+                        torch._inductor.aoti_compile_and_package(
+                            program, package_path=scratch, inductor_configs=dict(options)
+                        )
+                        break
+                    except Exception:
+                        if options is AOT_OPTIONS[-1]:
+                            raise
+            os.replace(scratch, self.path)
+        finally:
+            if os.path.exists(scratch):
+                os.unlink(scratch)
+        return changed
+
+    def __call__(self, *args: Tensor) -> tuple[Tensor, ...]:
+        """Run the step: its outputs; the replaced leaves go back into their objects."""
+        out = self.run([*args, *self.leaves.values()])
+        n_out = len(out) - len(self.changed)
+        self.leaves.assign(list(out[n_out:]), self.changed)
+        return tuple(out[:n_out])
+
+
+def _write_atomic(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` through a temporary file and a rename."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    scratch = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    scratch.write_bytes(data)
+    os.replace(scratch, path)
+
+
 __all__ = [
+    "AheadOfTime",
+    "Leaves",
     "StaticDecoder",
     "cache_dir",
     "compile_options",
