@@ -46,11 +46,13 @@ step "$EVAL/samples-mmt/sample-001.json" tuplet generate --model "$M" --n "$N" -
   --top-k-frac 0.1 --out "$EVAL/samples-mmt" --force --quiet --originality off
 step "$EVAL/metrics-mmt/evaluation.json" tuplet evaluate "$EVAL/samples-mmt" --reference "$DATA" \
   --split test --trim 64 --out "$EVAL/metrics-mmt"
-# continuations of held-out pieces
+# continuations of held-out pieces, drawn with the chosen settings (the run's checkpoint carries
+# none: without $FLAGS they would be MMT's; before 2026-12-03 they were)
 step "$EVAL/continuations-test.json" tuplet evaluate --continuations --model "$M" --data "$DATA" \
-  --split test --out "$EVAL/continuations-test.json"
+  --split test $FLAGS --out "$EVAL/continuations-test.json"
 
-# the extraction audit: can it reproduce its training pieces from 1, 2, 4 bars?
+# the extraction audit: can it reproduce its training pieces from 1, 2, 4 bars? (drawn with the
+# checkpoint's own settings: MMT's top-k 10% here)
 step "$EVAL/extraction.json" tuplet audit extraction --model "$M" --data "$DATA" --pieces 20 \
   --out "$EVAL/extraction.json" --quiet
 # what it knows, and how it judges prompts: held-out (test) and foreign ones: a drum-heavy

@@ -303,7 +303,9 @@ def test_span_moves_and_cuts() -> None:
         span(notes, 4, 4)
 
 
-def test_continuations_of_held_out_pieces(dataset: Path, checkpoint: Path, tmp_path: Path) -> None:
+def test_continuations_of_held_out_pieces(
+    dataset: Path, checkpoint: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     from tuplet.analysis.continuations import evaluate_continuations, span
     from tuplet.analysis.evaluate import read_dataset_pieces
 
@@ -344,3 +346,20 @@ def test_continuations_of_held_out_pieces(dataset: Path, checkpoint: Path, tmp_p
     saved = json.loads(out.read_text())
     assert len(saved["pieces"]) == 2 and saved["prompt_beats"] == 4
     assert set(saved["mean_abs_diff"]) == {"model", "another piece", "the prompt"}
+    assert saved["settings"]["temperature"] == 1.0  # the model's own (none: MMT's)
+    # sampling options: the model's settings with those knobs replaced, recorded
+    greedy = []
+    for seed in ("5", "9"):
+        path = tmp_path / f"greedy{seed}.json"
+        assert main(["evaluate", "--continuations", "--model", str(checkpoint), "--data",
+                     str(dataset), "--prompt-beats", "4", "--beats", "8", "--max-pieces", "2",
+                     "--quiet", "--temperature", "0,pitch=0", "--seed", seed,
+                     "--out", str(path)]) == 0  # fmt: skip
+        greedy.append(json.loads(path.read_text()))
+    assert greedy[0]["settings"]["temperature"] == 0.0
+    assert greedy[0]["settings"]["per_field"] == {"pitch": {"temperature": 0.0}}
+    assert greedy[0]["pieces"] == greedy[1]["pieces"]  # greedy: the seed changes nothing
+    capsys.readouterr()
+    assert main(["evaluate", "--model", str(checkpoint), "--data", str(dataset),
+                 "--top-p", "0.9"]) == 1  # fmt: skip
+    assert "--top-p sets how continuations are sampled" in capsys.readouterr().err

@@ -77,6 +77,7 @@ class ContinuationReport:
         n_defined: Reference -> metric -> pieces in that mean.
         new_notes: Notes the model wrote in all.
         seconds: Generation time in all.
+        settings: The sampling settings used (:meth:`SamplingSettings.to_dict`).
     """
 
     checkpoint: str
@@ -92,6 +93,7 @@ class ContinuationReport:
     n_defined: dict[str, dict[str, int]] = field(default_factory=dict)
     new_notes: int = 0
     seconds: float = 0.0
+    settings: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-safe dict (NaN as null)."""
@@ -248,7 +250,16 @@ def evaluate_continuations(
         n_defined=counts,
         new_notes=new_notes,
         seconds=seconds,
+        settings=(settings or lm.settings).to_dict(),
     )
+
+
+def _settings_text(settings: dict[str, Any]) -> str:
+    """The settings' knobs in one line, e.g. ``top_k_frac=0.2 pitch.temperature=0.9``."""
+    knobs = [f"{k}={v}" for k, v in settings.items() if k != "per_field"]
+    for name, own in (settings.get("per_field") or {}).items():
+        knobs += [f"{name}.{k}={v}" for k, v in own.items()]
+    return " ".join(knobs)
 
 
 def format_continuations(report: ContinuationReport) -> str:
@@ -259,7 +270,8 @@ def format_continuations(report: ContinuationReport) -> str:
         f"continuations of {len(report.pieces)} {report.split} pieces of {report.data} "
         f"({len(report.skipped)} skipped): beats {report.prompt_beats}..."
         f"{report.prompt_beats + report.beats} after a {report.prompt_beats}-beat prompt; "
-        f"{report.new_notes} new notes in {report.seconds:.1f} s",
+        f"{report.new_notes} new notes in {report.seconds:.1f} s; sampling "
+        f"{_settings_text(report.settings)}",
         "mean absolute difference from the true continuation (lower is closer):",
         f"{'metric':<24}" + "".join(f"{r:>16}" for r in REFERENCES),
     ]

@@ -80,6 +80,13 @@ def cmd_evaluate_continuations(args: argparse.Namespace) -> int:
         raise UsageError("give --data DATASET whose pieces the model should continue")
     if args.samples is not None or args.reference is not None:
         raise UsageError("--continuations takes --data (and --model), not SAMPLES/--reference")
+    settings = None
+    if any(getattr(args, k) is not None for k in ("temperature", "top_k_frac", "top_k", "top_p")):
+        from tuplet.cli.generate import _settings
+        from tuplet.generation.generate import load_model
+
+        model = None if args.model is None else Path(args.model)
+        settings = _settings(args, load_model(model).settings)
     report = evaluate_continuations(
         args.model,
         args.data,
@@ -90,6 +97,7 @@ def cmd_evaluate_continuations(args: argparse.Namespace) -> int:
         max_pieces=args.max_pieces,
         device=_device(args.device),
         progress=not args.quiet,
+        settings=settings,
     )
     print(format_continuations(report))
     name = f"continuations-{args.split}.json"
@@ -124,6 +132,10 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     """Dispatch: continuations, a model's NLL, or SAMPLES against a reference."""
     if args.continuations:
         return cmd_evaluate_continuations(args)
+    given = [k for k in ("temperature", "top_k_frac", "top_k", "top_p") if getattr(args, k)]
+    if given:
+        flag = "--" + given[0].replace("_", "-")
+        raise UsageError(f"{flag} sets how continuations are sampled: it goes with --continuations")
     if args.model is not None:
         if args.samples is not None or args.reference is not None:
             raise UsageError("--model scores a checkpoint: give --data, not SAMPLES/--reference")
@@ -192,4 +204,12 @@ def register(sub: Any) -> None:
     p.add_argument("--max-pieces", dest="max_pieces", type=_positive, default=None)
     p.add_argument("--seed", type=int, default=0, help="piece i is sampled with seed + i")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    s = p.add_argument_group(
+        "sampling of --continuations (default: the model's own; one value, or per field: "
+        "1.0,pitch=0.9; as tuplet generate)"
+    )
+    s.add_argument("--temperature", default=None)
+    s.add_argument("--top-k-frac", dest="top_k_frac", default=None)
+    s.add_argument("--top-k", dest="top_k", default=None)
+    s.add_argument("--top-p", dest="top_p", default=None)
     p.set_defaults(handler=cmd_evaluate)
