@@ -204,6 +204,25 @@ def test_the_compiled_step_samples_the_eager_codes(tmp_path, monkeypatch) -> Non
     assert any("could not be loaded; compiling it again" in line for line in notes)
 
 
+@pytest.mark.slow  # compiling: half a minute or so
+@pytest.mark.skipif(
+    compile_unavailable(torch.device("cpu")) is not None,
+    reason=f"torch.compile cannot run here: {compile_unavailable(torch.device('cpu'))}",
+)
+def test_int8_weights_compile_ahead_of_time_too(tmp_path, monkeypatch) -> None:
+    # quantized layers cannot be exported as modules: their int8 weights are read out of them
+    monkeypatch.setenv("TORCHINDUCTOR_CACHE_DIR", str(tmp_path))
+    model, enc = make_model("mmt", position="hybrid-rotary")
+    int8 = quantize_int8(model)
+    limits = Limits(max_events=48)
+    notes: list[str] = []
+    static = draw(int8, enc, "static", n=2, limits=limits)
+    built = draw(int8, enc, "compiled", n=2, limits=limits, note=notes.append)
+    assert all(np.array_equal(a, b) for a, b in zip(static, built, strict=True))
+    assert "failed" not in " ".join(notes) and list((tmp_path / "aot").glob("step-*.pt2"))
+    assert all(check_sequence(seq, enc, prompt_length=5) == [] for seq in built)
+
+
 def state_and_decoder(enc, model, **limits: int) -> tuple:
     from tuplet.generation.constraints import MaskState, read_prompt
 

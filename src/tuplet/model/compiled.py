@@ -351,10 +351,11 @@ def _digest(h: Any, value: Any) -> None:
 class _Traced(torch.nn.Module):
     """``fn`` over explicit leaves: what ``torch.export`` traces (the objects are restored)."""
 
-    def __init__(self, fn: Callable[..., tuple[Tensor, ...]], model: Any, leaves: Leaves,
+    def __init__(self, fn: Callable[..., tuple[Tensor, ...]], leaves: Leaves,
                  n_args: int) -> None:  # fmt: skip
         super().__init__()
-        self.model = model  # its parameters are the package's constants
+        # the model is not registered: its weights (float, or int8 read out of quantized
+        # layers, which export cannot take as modules) are the package's constants either way
         self.fn, self.leaves, self.n_args = fn, leaves, n_args
         self.changed: list[int] = []
 
@@ -376,6 +377,9 @@ AOT_OPTIONS: tuple[dict[str, Any], ...] = ({"realize_opcount_threshold": 4}, {})
 """Inductor's options for a step compiled ahead of time, tried in turn: the first as
 :func:`compile_options` explains (inductor 2.13 has failed on a step with it, KeyError in its
 scheduler), then the defaults."""
+
+_FAILED: set[Path] = set()
+"""Packages whose compiling failed in this process (tried once per process)."""
 
 AOT_FORMAT = 1
 """Bumped when what a compiled-ahead step takes or gives changes (old artefacts are ignored)."""
@@ -420,6 +424,19 @@ class AheadOfTime:
         h.update(json.dumps(meta).encode())
         folder = cache_dir() / "aot"
         self.path = folder / f"step-{h.hexdigest()[:32]}.pt2"
+        if self.path in _FAILED:  # not again in this process: the caller falls back at once
+            raise RuntimeError(f"compiling {self.path.name} failed earlier in this process")
+        try:
+            self._build(fn, args, folder, say)
+        except BaseException:
+            _FAILED.add(self.path)
+            raise
+
+    def _build(self, fn: Callable[..., Any], args: tuple[Tensor, ...], folder: Path,
+               say: Callable[[str], None]) -> None:  # fmt: skip
+        """Compile the package unless on disk, then load it (a damaged one is compiled again)."""
+        import json
+
         sidecar = self.path.with_suffix(".json")
         os.environ.setdefault("TORCHINDUCTOR_CACHE_DIR", str(cache_dir()))
         for attempt in range(2):
@@ -427,7 +444,7 @@ class AheadOfTime:
                 say(f"tuplet: compiling the decoding step ahead of time (once per model, "
                     f"settings and machine: {folder})")  # fmt: skip
                 start = time.perf_counter()
-                changed = self._compile(fn, model, args, folder)
+                changed = self._compile(fn, args, folder)
                 _write_atomic(sidecar, json.dumps({"changed": changed}).encode())
                 say(f"tuplet: compiled in {time.perf_counter() - start:.1f} s")
             try:
@@ -448,14 +465,14 @@ class AheadOfTime:
         # package's per-call parsing of its input and output layouts
         self.run = runner.loader.boxed_run
 
-    def _compile(self, fn: Callable[..., Any], model: Any, args: tuple[Tensor, ...],
+    def _compile(self, fn: Callable[..., Any], args: tuple[Tensor, ...],
                  folder: Path) -> list[int]:  # fmt: skip
         """Export and compile the step into :attr:`path`; returns the replaced leaves."""
         import tempfile
 
         import torch._inductor
 
-        traced = _Traced(fn, model, self.leaves, len(args))
+        traced = _Traced(fn, self.leaves, len(args))
         folder.mkdir(parents=True, exist_ok=True)
         fd, scratch = tempfile.mkstemp(suffix=".pt2", dir=folder)
         os.close(fd)
