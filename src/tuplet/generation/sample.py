@@ -16,6 +16,7 @@ operations on the batch (no Python loop over sequences); finished sequences leav
 
 from __future__ import annotations
 
+import contextlib
 import math
 import sys
 from collections.abc import Callable, Mapping, Sequence
@@ -400,7 +401,13 @@ def _decode_static(
             compiled = _ahead_of_time(model, state, rules, decoder, (h, race, decoder.position(),
                                       done), note)  # fmt: skip
         run = compiled if i > 0 else _static_step
-        with torch.compiler.set_stance(skip_guard_eval_unsafe=compile and i > 1):
+        # dynamo's checks matter only to a step compiled as it runs (importing dynamo to set
+        # them costs 2 s: not done for a step compiled ahead of time)
+        with (
+            torch.compiler.set_stance(skip_guard_eval_unsafe=compile and i > 1)
+            if compile and not ahead
+            else contextlib.nullcontext()
+        ):
             row, done, finished, h = run(
                 model, state, rules, decoder, h, race, decoder.position(), done
             )

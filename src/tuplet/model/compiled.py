@@ -183,9 +183,9 @@ def compile_unavailable(device: torch.device) -> str | None:
     if sys.platform == "win32":
         return "compiling is not supported on Windows"
     if device.type == "cpu":
-        from torch._inductor import config
-
-        compiler = config.cpp.cxx[0] or "g++"
+        # inductor's own choice (its config.cpp.cxx), without importing inductor (1.5 s):
+        # $CXX, else clang++ on macOS and g++ elsewhere
+        compiler = os.environ.get("CXX") or ("clang++" if sys.platform == "darwin" else "g++")
         if shutil.which(compiler) is None:
             return f"no C++ compiler ({compiler}) found"
     return None
@@ -449,11 +449,7 @@ class AheadOfTime:
                 say(f"tuplet: compiled in {time.perf_counter() - start:.1f} s")
             try:
                 self.changed = list(json.loads(sidecar.read_text())["changed"])
-                with warnings.catch_warnings():
-                    warnings.simplefilter("ignore")
-                    runner = torch._inductor.aoti_load_package(
-                        str(self.path), run_single_threaded=True
-                    )
+                self.run = _load(self.path)
                 break
             except Exception:  # a damaged package: compiled again, once
                 if attempt:
@@ -461,9 +457,6 @@ class AheadOfTime:
                 say(f"tuplet: {self.path.name} could not be loaded; compiling it again")
                 self.path.unlink(missing_ok=True)
                 sidecar.unlink(missing_ok=True)
-        # the inputs and outputs are flat lists of tensors: the loader's own call, without the
-        # package's per-call parsing of its input and output layouts
-        self.run = runner.loader.boxed_run
 
     def _compile(self, fn: Callable[..., Any], args: tuple[Tensor, ...],
                  folder: Path) -> list[int]:  # fmt: skip
@@ -507,6 +500,19 @@ class AheadOfTime:
         n_out = len(out) - len(self.changed)
         self.leaves.assign(list(out[n_out:]), self.changed)
         return tuple(out[:n_out])
+
+
+def _load(path: Path) -> Callable[[list[Tensor]], list[Tensor]]:
+    """A package's step, called with and returning flat lists of tensors.
+
+    Through the package loader itself (``torch._C._aoti``, which torch 2.13's
+    ``torch._inductor.aoti_load_package`` wraps): that function imports inductor (1.5 s) and
+    unpacks the package's contents (1.1 s for the shipped model's step), and its calls parse
+    the input and output layouts each time; the loader alone takes 0.03 s. Where it is missing
+    the caller falls back to compiling as it runs.
+    """
+    loader = torch._C._aoti.AOTIModelPackageLoader(str(path), "model", True, 1, -1)
+    return loader.boxed_run
 
 
 def _write_atomic(path: Path, data: bytes) -> None:
