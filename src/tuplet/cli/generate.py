@@ -677,9 +677,10 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--compile",
         action="store_true",
-        help="decode each step as one compiled graph: several times faster on a CPU; the "
-        "first run with a model and settings on a machine compiles it (a minute or two) into "
-        "a package on disk (~/.cache/tuplet/compiled), which later runs load in milliseconds",
+        help="decode each step as one compiled graph: 3-4x faster for one piece on a CPU (not "
+        "for several at once); the first run with a model and settings on a machine compiles it "
+        "(about a minute) into a package on disk (~/.cache/tuplet/compiled), which later runs "
+        "load in milliseconds",
     )
     p.add_argument("--quiet", action="store_true", help="no progress bar")
 
