@@ -190,7 +190,9 @@ def test_the_compiled_step_samples_the_eager_codes(tmp_path, monkeypatch) -> Non
     assert "failed" not in " ".join(notes)
     assert notes[0].startswith("tuplet: compiling the decoding step ahead of time")
     assert len(list((tmp_path / "aot").glob("step-*.pt2"))) == 1
-    # a second call loads the package from disk: nothing is compiled again
+    # a second call (a new process: nothing loaded) loads the package from disk; nothing is
+    # compiled again
+    monkeypatch.setattr(compiled, "_LOADED", {})
     notes.clear()
     again = draw(model, enc, "compiled", n=2, seed=2, limits=limits, note=notes.append)
     eager = draw(model, enc, "eager", n=2, seed=2, limits=limits)
@@ -199,6 +201,7 @@ def test_the_compiled_step_samples_the_eager_codes(tmp_path, monkeypatch) -> Non
     # a damaged package is compiled again, once, and says so
     for package in (tmp_path / "aot").glob("step-*.pt2"):
         package.write_bytes(package.read_bytes()[:1000])
+    monkeypatch.setattr(compiled, "_LOADED", {})
     mended = draw(model, enc, "compiled", n=2, seed=2, limits=limits, note=notes.append)
     assert all(np.array_equal(a, b) for a, b in zip(eager, mended, strict=True))
     assert any("could not be loaded; compiling it again" in line for line in notes)
@@ -221,6 +224,18 @@ def test_int8_weights_compile_ahead_of_time_too(tmp_path, monkeypatch) -> None:
     assert all(np.array_equal(a, b) for a, b in zip(static, built, strict=True))
     assert "failed" not in " ".join(notes) and list((tmp_path / "aot").glob("step-*.pt2"))
     assert all(check_sequence(seq, enc, prompt_length=5) == [] for seq in built)
+
+
+def test_the_weights_digest_follows_the_weights() -> None:
+    model, _ = make_model()
+    first = compiled.weights_digest(model)
+    assert compiled.weights_digest(model) == first  # kept
+    twin, _ = make_model()
+    assert compiled.weights_digest(twin) == first  # the same weights, another model
+    with torch.no_grad():
+        next(model.parameters())[0, 0] += 1.0  # written in place: recomputed
+    assert compiled.weights_digest(model) != first
+    assert compiled.weights_digest(quantize_int8(twin)) != first  # int8 weights differ
 
 
 def state_and_decoder(enc, model, **limits: int) -> tuple:

@@ -29,6 +29,7 @@ import shutil
 import sys
 import time
 import warnings
+import weakref
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -378,6 +379,32 @@ AOT_OPTIONS: tuple[dict[str, Any], ...] = ({"realize_opcount_threshold": 4}, {})
 :func:`compile_options` explains (inductor 2.13 has failed on a step with it, KeyError in its
 scheduler), then the defaults."""
 
+_LOADED: dict[Path, tuple[Callable[[list[Tensor]], list[Tensor]], list[int]]] = {}
+"""Packages loaded in this process: their step and the leaves it replaces."""
+
+_DIGESTS: weakref.WeakKeyDictionary[Any, tuple[tuple[int, ...], str]] = weakref.WeakKeyDictionary()
+"""Per live model: its tensors' version counters and the digest of its weights."""
+
+
+def weights_digest(model: Any) -> str:
+    """A hash of every weight of ``model`` (float or int8), kept while no weight changes.
+
+    Recomputed when any tensor of the model's state was written in place since (training,
+    ``load_state_dict``: each bumps the tensor's version counter).
+    """
+    import hashlib
+
+    state = model.state_dict(keep_vars=True)
+    versions = tuple(v._version for v in state.values() if isinstance(v, Tensor))
+    held = _DIGESTS.get(model)
+    if held is not None and held[0] == versions:
+        return held[1]
+    h = hashlib.sha256()
+    _digest(h, state)
+    _DIGESTS[model] = (versions, h.hexdigest())
+    return h.hexdigest()
+
+
 _FAILED: set[Path] = set()
 """Packages whose compiling failed in this process (tried once per process)."""
 
@@ -416,8 +443,7 @@ class AheadOfTime:
 
         say = note or (lambda line: print(line, file=sys.stderr))
         self.leaves, self.n_args = leaves, len(args)
-        h = hashlib.sha256()
-        _digest(h, model.state_dict())
+        h = hashlib.sha256(weights_digest(model).encode())
         arg_shapes = [f"{tuple(a.shape)}:{a.dtype}" for a in args]
         meta = [AOT_FORMAT, torch.__version__, settings, leaves.signature(), arg_shapes,
                 str(model.config), fn.__module__, fn.__qualname__]  # fmt: skip
@@ -426,11 +452,15 @@ class AheadOfTime:
         self.path = folder / f"step-{h.hexdigest()[:32]}.pt2"
         if self.path in _FAILED:  # not again in this process: the caller falls back at once
             raise RuntimeError(f"compiling {self.path.name} failed earlier in this process")
+        if self.path in _LOADED:  # loaded before in this process
+            self.run, self.changed = _LOADED[self.path]
+            return
         try:
             self._build(fn, args, folder, say)
         except BaseException:
             _FAILED.add(self.path)
             raise
+        _LOADED[self.path] = (self.run, self.changed)
 
     def _build(self, fn: Callable[..., Any], args: tuple[Tensor, ...], folder: Path,
                say: Callable[[str], None]) -> None:  # fmt: skip
