@@ -236,6 +236,9 @@ def test_the_weights_digest_follows_the_weights() -> None:
         next(model.parameters())[0, 0] += 1.0  # written in place: recomputed
     assert compiled.weights_digest(model) != first
     assert compiled.weights_digest(quantize_int8(twin)) != first  # int8 weights differ
+    with torch.inference_mode():  # inference tensors keep no version counter: hashed each time
+        made_in_inference, _ = make_model()
+    assert compiled.weights_digest(made_in_inference) == compiled.weights_digest(twin)
 
 
 def state_and_decoder(enc, model, **limits: int) -> tuple:

@@ -332,7 +332,8 @@ def _ahead_of_time(
         aot = AheadOfTime(step, model, leaves, args, repr(rules), note)
     except Exception as e:  # any exporter or compiler failure: the step compiled as it runs
         (note or _stderr)(
-            f"tuplet: compiling ahead of time failed ({type(e).__name__}: {str(e)[:120]}); "
+            f"tuplet: compiling ahead of time failed ({type(e).__name__}: "
+            f"{' '.join(str(e).split())[:120]}); "
             "compiling as it runs instead"
         )
         return compile_step(_static_step, args[0].device, note)

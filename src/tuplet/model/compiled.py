@@ -395,13 +395,18 @@ def weights_digest(model: Any) -> str:
     import hashlib
 
     state = model.state_dict(keep_vars=True)
-    versions = tuple(v._version for v in state.values() if isinstance(v, Tensor))
+    tensors = [v for v in state.values() if isinstance(v, Tensor)]
+    # inference tensors keep no version counter: a model with any is hashed every time
+    versions = (
+        None if any(v.is_inference() for v in tensors) else tuple(v._version for v in tensors)
+    )
     held = _DIGESTS.get(model)
-    if held is not None and held[0] == versions:
+    if versions is not None and held is not None and held[0] == versions:
         return held[1]
     h = hashlib.sha256()
     _digest(h, state)
-    _DIGESTS[model] = (versions, h.hexdigest())
+    if versions is not None:
+        _DIGESTS[model] = (versions, h.hexdigest())
     return h.hexdigest()
 
 
