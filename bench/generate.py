@@ -284,7 +284,7 @@ def main() -> None:
                 f"  {decoder}: single {single:.0f} notes/s ({1e3 * step:.2f} ms/step, "
                 f"{step / floor:.1f}x the floor), batch {args.batch} {batched:.0f} notes/s"
             )
-            if decoder != "eager":
+            if decoder != "eager" and ("eager", 1, True) in results:
                 line += (
                     f"; {single / rate(('eager', 1, True)):.2f}x eager single, "
                     f"{batched / rate(('eager', args.batch, True)):.2f}x eager batch"
