@@ -277,6 +277,13 @@ def test_leaves_carry_the_tensors_and_name_everything_baked_in() -> None:
     with pytest.raises(ValueError, match=r"cannot bake Opaque\.thing"):
         compiled.Leaves([(Opaque(), None)])
 
+    class Nested:
+        def __init__(self) -> None:
+            self.pair = {"scale": torch.ones(3)}  # a tensor not given as a leaf
+
+    with pytest.raises(ValueError, match=r"cannot bake Nested\.pair"):
+        compiled.Leaves([(Nested(), None)])
+
 
 def test_a_failed_ahead_of_time_compile_leaves_nothing_and_falls_back(
     tmp_path, monkeypatch

@@ -292,8 +292,10 @@ class Leaves:
                     self.slots += [(obj, name, i) for i in range(len(value))]
                 elif id(value) not in walked:
                     text = repr(value)
-                    if " at 0x" in text:  # an object's identity: no stable name
-                        raise ValueError(f"cannot bake {type(obj).__name__}.{name} ({text})")
+                    # an object's identity has no stable name; a tensor inside something else
+                    # would be baked by a repr that elides its values
+                    if " at 0x" in text or "tensor(" in text:
+                        raise ValueError(f"cannot bake {type(obj).__name__}.{name} ({text[:80]})")
                     self.baked.append(f"{number}.{name}={text}")
 
     def values(self) -> list[Tensor]:
