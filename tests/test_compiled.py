@@ -10,6 +10,7 @@ import torch
 
 from tuplet.encoding import get_encoding
 from tuplet.errors import UsageError
+from tuplet.generation import sample
 from tuplet.generation.constraints import Constraints, Limits, check_sequence
 from tuplet.generation.sample import SamplingSettings, sample_codes
 from tuplet.model import compiled
@@ -166,6 +167,26 @@ def test_cuda_steps_are_captured_in_cuda_graphs_cpu_steps_are_not() -> None:
     assert cpu == {"options": {"cpp_wrapper": True, "realize_opcount_threshold": 4}}
 
 
+def test_windows_of_the_static_cache_give_the_same_codes(monkeypatch) -> None:
+    # windows of 8, 16, 32, 64 and the whole 96 positions, as a long piece goes on
+    monkeypatch.setattr(sample, "WINDOW_MIN", 8)
+    model, enc = make_model("mmt", position="hybrid-rotary")
+    widths: list[int] = []
+    window = StaticDecoder.window
+
+    def spy(self, capacity):
+        widths.append(window(self, capacity).capacity)
+        return window(self, capacity)
+
+    monkeypatch.setattr(StaticDecoder, "window", spy)
+    limits = Limits(max_events=96, min_notes=1000)  # no ending before the limit
+    outs = draw(model, enc, "static", n=2, limits=limits)
+    eager = draw(model, enc, "eager", n=2, limits=limits)
+    assert all(np.array_equal(a, b) for a, b in zip(eager, outs, strict=True))
+    assert max(len(o) for o in outs) > 64  # the run reached the whole cache
+    assert sorted(set(widths)) == [8, 16, 32, 64, 96]
+
+
 def test_bad_decoder_names_and_uncached_static_runs_are_refused() -> None:
     model, enc = make_model()
     with pytest.raises(UsageError, match="unknown decoder"):
@@ -181,6 +202,7 @@ def test_bad_decoder_names_and_uncached_static_runs_are_refused() -> None:
 )
 def test_the_compiled_step_samples_the_eager_codes(tmp_path, monkeypatch) -> None:
     monkeypatch.setenv("TORCHINDUCTOR_CACHE_DIR", str(tmp_path))  # not the user's cache
+    monkeypatch.setattr(sample, "WINDOW_MIN", 64)  # a window of 64 of the 96 cached positions
     model, enc = make_model("mmt", position="hybrid-rotary")
     limits = Limits(max_events=64, max_beats=12)
     notes: list[str] = []

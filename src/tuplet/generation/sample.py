@@ -197,6 +197,11 @@ def _check_knobs(knobs: dict[str, Any], where: str) -> None:
 DECODERS: tuple[str, ...] = ("eager", "compiled", "jit", "static")
 """How :func:`sample_codes` runs a decoding step (see its ``decoder`` argument)."""
 
+WINDOW_MIN = 128
+"""The shortest cache window a step compiled ahead of time attends over (see
+:meth:`tuplet.model.compiled.StaticDecoder.window`): windows of 128, 256, 512... positions, each
+its own package, so a short piece compiles one or two."""
+
 PARALLEL_ROWS = 4
 """On a CPU, a forward pass over fewer rows (sequences x new events) than this runs on one
 thread: measured on the project's 2-core machine, one cached step of a single stream was no
@@ -385,6 +390,7 @@ def _decode_static(
     if compile and not ahead:
         compiled = compile_step(_static_step, h.device, note)
     done = torch.arange(rows, device=h.device) >= n  # padding rows count as done from the start
+    packages: dict[int, Callable[..., Any]] = {}
     for i in range(steps):
         race = _race(n, rules, generator, h.device)
         if rows > n:  # the padding rows' draws: no randomness taken from the sequences'
@@ -398,9 +404,17 @@ def _decode_static(
         # inference mode, into inference tensors, as every later step finds them; after the
         # second, nothing a compiled graph depends on changes within this call (the same
         # objects, shapes and settings), so dynamo's checks of it are skipped
-        if ahead and i == 1:  # the shapes of every later step are known now
-            compiled = _ahead_of_time(model, state, rules, decoder, (h, race, decoder.position(),
-                                      done), note)  # fmt: skip
+        view = decoder
+        if not compile or ahead:
+            # the cache seen through a window of the next power of two above the position (at
+            # least WINDOW_MIN); compiled ahead of time, one package per window, compiled when
+            # first needed (a step compiled as it runs keeps the whole cache: one graph)
+            view = decoder.window(max(WINDOW_MIN, 1 << decoder.length.bit_length()))
+            if ahead and i > 0 and view.capacity not in packages:
+                packages[view.capacity] = _ahead_of_time(
+                    model, state, rules, view, (h, race, decoder.position(), done), note
+                )
+            compiled = packages.get(view.capacity, _static_step)
         run = compiled if i > 0 else _static_step
         # dynamo's checks matter only to a step compiled as it runs (importing dynamo to set
         # them costs 2 s: not done for a step compiled ahead of time)
@@ -410,7 +424,7 @@ def _decode_static(
             else contextlib.nullcontext()
         ):
             row, done, finished, h = run(
-                model, state, rules, decoder, h, race, decoder.position(), done
+                model, state, rules, view, h, race, decoder.position(), done
             )
         decoder.length += 1
         out[:, i] = row

@@ -114,6 +114,26 @@ class StaticDecoder:
             self.onset.copy_(cache.last_onset_ticks.expand(self.batch_size))
         self.length = cache.length
 
+    def window(self, capacity: int) -> StaticDecoder:
+        """This decoder seen through its first ``capacity`` positions (shared buffers).
+
+        A step whose position is below ``capacity`` gives the same hidden state through the
+        window as through the whole cache (the positions beyond are masked either way), and
+        attends over ``capacity`` positions instead of the whole cache: most of a step's cost
+        late in a long cache (docs/benchmarks.md). The window writes into this decoder's
+        buffers; its :attr:`length` is not kept up to date (use this decoder's).
+        """
+        import copy
+
+        if capacity >= self.capacity:
+            return self
+        view = copy.copy(self)
+        view.capacity = capacity
+        view.keys = [k[:, :, :capacity] for k in self.keys]
+        view.values = [v[:, :, :capacity] for v in self.values]
+        view.key_positions = self.key_positions[:capacity]
+        return view
+
     def position(self) -> Tensor:
         """The next event's position as a (1,) tensor (so a compiled graph serves every step)."""
         return torch.tensor([self.length], device=self.device)
