@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import contextlib
 import math
-import sys
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
@@ -323,7 +322,7 @@ def _ahead_of_time(
     Falls back to ``torch.compile`` (and that to eager) with a one-line note where exporting
     or compiling fails.
     """
-    from tuplet.model.compiled import AheadOfTime, Leaves, compile_step
+    from tuplet.model.compiled import AheadOfTime, Leaves, compile_step, notifier
 
     def step(*args: torch.Tensor) -> tuple[torch.Tensor, ...]:
         return _static_step(model, state, rules, decoder, *args)
@@ -336,17 +335,13 @@ def _ahead_of_time(
                          (decoder, ("keys", "values", "onset", "key_positions"))])  # fmt: skip
         aot = AheadOfTime(step, model, leaves, args, repr(rules), note)
     except Exception as e:  # any exporter or compiler failure: the step compiled as it runs
-        (note or _stderr)(
+        notifier(note)(
             f"tuplet: compiling ahead of time failed ({type(e).__name__}: "
             f"{' '.join(str(e).split())[:120]}); "
             "compiling as it runs instead"
         )
         return compile_step(_static_step, args[0].device, note)
     return run
-
-
-def _stderr(line: str) -> None:
-    print(line, file=sys.stderr)
 
 
 def _decode_static(
@@ -390,7 +385,8 @@ def _decode_static(
     if compile and not ahead:
         compiled = compile_step(_static_step, h.device, note)
     done = torch.arange(rows, device=h.device) >= n  # padding rows count as done from the start
-    packages: dict[int, Callable[..., Any]] = {}
+    packages: dict[int, Callable[..., Any]] = {}  # per window width: its compiled step
+    views: dict[int, Any] = {}  # per window width: the decoder seen through it
     for i in range(steps):
         race = _race(n, rules, generator, h.device)
         if rows > n:  # the padding rows' draws: no randomness taken from the sequences'
@@ -409,7 +405,10 @@ def _decode_static(
             # the cache seen through a window of the next power of two above the position (at
             # least WINDOW_MIN); compiled ahead of time, one package per window, compiled when
             # first needed (a step compiled as it runs keeps the whole cache: one graph)
-            view = decoder.window(max(WINDOW_MIN, 1 << decoder.length.bit_length()))
+            width = max(WINDOW_MIN, 1 << decoder.length.bit_length())
+            if width not in views:
+                views[width] = decoder.window(width)
+            view = views[width]
             if ahead and i > 0 and view.capacity not in packages:
                 packages[view.capacity] = _ahead_of_time(
                     model, state, rules, view, (h, race, decoder.position(), done), note

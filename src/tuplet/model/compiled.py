@@ -228,6 +228,11 @@ def compile_options(device: torch.device) -> dict[str, Any]:
     return {"options": {"cpp_wrapper": True, "realize_opcount_threshold": 4}}
 
 
+def notifier(note: Callable[[str], None] | None) -> Callable[[str], None]:
+    """Where a compiled path's one-line notes go: ``note``, else standard error."""
+    return note or (lambda line: print(line, file=sys.stderr))
+
+
 _ANNOUNCED: set[tuple[Any, str]] = set()
 
 
@@ -240,7 +245,7 @@ def compile_step(fn: Fn, device: torch.device, note: Callable[[str], None] | Non
     more than a second. Where compiling is unavailable or fails, ``note`` gets one line
     saying so and the function runs eagerly.
     """
-    say = note or (lambda line: print(line, file=sys.stderr))
+    say = notifier(note)
     why = compile_unavailable(device)
     if why is not None:
         say(f"tuplet: {why}; decoding without compiling")
@@ -468,7 +473,7 @@ class AheadOfTime:
         import hashlib
         import json
 
-        say = note or (lambda line: print(line, file=sys.stderr))
+        say = notifier(note)
         self.leaves, self.n_args = leaves, len(args)
         h = hashlib.sha256(weights_digest(model).encode())
         arg_shapes = [f"{tuple(a.shape)}:{a.dtype}" for a in args]
@@ -588,4 +593,5 @@ __all__ = [
     "compile_options",
     "compile_step",
     "compile_unavailable",
+    "notifier",
 ]

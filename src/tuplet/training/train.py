@@ -308,14 +308,14 @@ def _datasets(
         range_shift=config.range_shift,
         swap_rate=config.swap_rate,
     )
-    valid_set = SequenceDataset(
-        dataset_dir,
-        "valid",
-        max_seq_len=max_seq_len,
-        max_beat=config.max_beat,
-        augment=False,
-        seed=config.seed,
-    )
+
+    def plain(split: str) -> SequenceDataset:  # as read for validation: no augmentation
+        return SequenceDataset(
+            dataset_dir, split, max_seq_len=max_seq_len, max_beat=config.max_beat,
+            augment=False, seed=config.seed,
+        )  # fmt: skip
+
+    valid_set = plain("valid")
     if len(train_set) == 0:
         raise UsageError(f"{dataset_dir}: the train split is empty")
     if len(valid_set) == 0:
@@ -325,14 +325,7 @@ def _datasets(
                 "'best' is the best fit to the training data (prepare more files for a split)",
                 file=sys.stderr,
             )
-        valid_set = SequenceDataset(
-            dataset_dir,
-            "train",
-            max_seq_len=max_seq_len,
-            max_beat=config.max_beat,
-            augment=False,
-            seed=config.seed,
-        )
+        valid_set = plain("train")
     return train_set, valid_set
 
 
