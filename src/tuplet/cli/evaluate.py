@@ -81,7 +81,9 @@ def cmd_evaluate_continuations(args: argparse.Namespace) -> int:
     if args.samples is not None or args.reference is not None:
         raise UsageError("--continuations takes --data (and --model), not SAMPLES/--reference")
     settings = None
-    if any(getattr(args, k) is not None for k in ("temperature", "top_k_frac", "top_k", "top_p")):
+    from tuplet.generation.sample import KNOBS
+
+    if any(getattr(args, k) is not None for k in KNOBS):
         from tuplet.cli.generate import _settings
         from tuplet.generation.generate import load_model
 
@@ -132,7 +134,9 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     """Dispatch: continuations, a model's NLL, or SAMPLES against a reference."""
     if args.continuations:
         return cmd_evaluate_continuations(args)
-    given = [k for k in ("temperature", "top_k_frac", "top_k", "top_p") if getattr(args, k)]
+    from tuplet.generation.sample import KNOBS
+
+    given = [k for k in KNOBS if getattr(args, k)]
     if given:
         flag = "--" + given[0].replace("_", "-")
         raise UsageError(f"{flag} sets how continuations are sampled: it goes with --continuations")
