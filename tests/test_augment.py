@@ -67,18 +67,23 @@ def test_swaps_move_lines_to_instruments_that_can_play_them() -> None:
     for seed in range(100):
         out = swap_instruments(codes, TUPLET, np.random.default_rng(seed))
         notes, head = out[out[:, 0] == NOTE], out[out[:, 0] == INSTRUMENT]
-        # the music is untouched: same rows but the instrument column
+        # the music is untouched: same rows but the instrument column (unisons may reorder)
         same = [c for c in range(out.shape[1]) if c != COL["instrument"]]
-        assert np.array_equal(notes[:, same], codes[codes[:, 0] == NOTE][:, same])
+        before = codes[codes[:, 0] == NOTE]
+        assert sorted(map(tuple, notes[:, same])) == sorted(map(tuple, before[:, same]))
         # the instrument rows name exactly the instruments that play, in code order
         playing = np.unique(notes[:, COL["instrument"]])
         assert list(head[:, COL["instrument"]]) == sorted(playing.tolist())
         assert len(playing) == 3  # tracks never merge
-        before = codes[codes[:, 0] == NOTE][:, COL["instrument"]]
-        for old in np.unique(before):
-            new = np.unique(notes[before == old, COL["instrument"]])
-            assert len(new) == 1
-            new_code, p = int(new[0]), notes[before == old, COL["pitch"]] - 1
+
+        def track(rows, code, same=same):
+            return sorted(map(tuple, rows[rows[:, COL["instrument"]] == code][:, same]))
+
+        for old in np.unique(before[:, COL["instrument"]]):
+            new = [c for c in playing if track(notes, c) == track(before, old)]
+            assert len(new) == 1  # each track moved whole
+            new_code = int(new[0])
+            p = notes[notes[:, COL["instrument"]] == new_code, COL["pitch"]] - 1
             if new_code != old:
                 moved_to.add(TUPLET.instrument_names[new_code - 1])
                 assert TUPLET.instrument_names[old - 1] != "voices"  # chords stay
@@ -116,3 +121,80 @@ def test_examples_without_augmentation_are_never_swapped(tmp_path) -> None:
                 e = ds[(epoch, i)]
                 kinds |= set(e[e[:, 0] == NOTE, COL["instrument"]].tolist())
         assert (kinds == {cello}) == (not augment)
+
+
+def chorale():
+    """Four voices in one choir track: chords, a passing note in the alto, a held bass."""
+    rows = []
+    soprano, alto, tenor, bass = [72, 71, 72, 74, 72, 71], [67, 67, 69, 67, 64, 62], \
+        [64, 62, 64, 62, 60, 59], [48, 55, 53, 55, 57, 55]  # fmt: skip
+    for beat in range(6):
+        t = beat * 12
+        rows.append((t, 12, soprano[beat], 64, 52, False, 0))
+        rows.append((t, 12, tenor[beat], 64, 52, False, 0))
+        if beat % 2 == 0:  # the bass holds two beats
+            rows.append((t, 24, bass[beat], 64, 52, False, 0))
+        if beat == 2:  # the alto moves in eighths
+            rows.append((t, 6, alto[beat], 64, 52, False, 0))
+            rows.append((t + 6, 6, alto[beat] - 2, 64, 52, False, 0))
+        else:
+            rows.append((t, 12, alto[beat], 64, 52, False, 0))
+    return encode(from_rows(rows, 12), TUPLET), (soprano, alto, tenor, bass)
+
+
+def test_voice_lines_follow_each_voice() -> None:
+    from tuplet.training.augment import _times, voice_lines
+
+    codes, (soprano, alto, tenor, bass) = chorale()
+    notes = codes[codes[:, 0] == NOTE]
+    onset, end = _times(notes, TUPLET)
+    pitch = notes[:, COL["pitch"]] - 1
+    voice = voice_lines(onset, end, pitch)
+    assert voice is not None and voice.max() == 3
+    for v, line in enumerate((soprano, alto, tenor, bass)):
+        sung = pitch[voice == v].tolist()
+        if v == 1:
+            line = [*line[:2], 69, 67, *line[3:]]
+        if v == 3:
+            line = line[::2]
+        assert sung == line
+    # one line at a time is not a choir's chords; too many notes struck at once is not lines
+    assert voice_lines(onset[:1], end[:1], pitch[:1]) is None
+    assert voice_lines(np.zeros(7, np.int64), np.full(7, 12), np.arange(60, 67)) is None
+
+
+def test_split_choir_gives_each_voice_an_instrument_that_can_play_it() -> None:
+    from tuplet.training.augment import split_choir
+
+    codes, _ = chorale()
+    choir = code_of("voices")
+    played = set()
+    kept = 0
+    for seed in range(60):
+        out = split_choir(codes, TUPLET, np.random.default_rng(seed))
+        notes, head = out[out[:, 0] == NOTE], out[out[:, 0] == INSTRUMENT]
+        instruments = notes[:, COL["instrument"]]
+        assert list(head[:, COL["instrument"]]) == sorted(set(instruments.tolist()))
+        # the same notes, in the encoding's order
+        same = [c for c in range(out.shape[1]) if c != COL["instrument"]]
+        assert sorted(map(tuple, notes[:, same])) == sorted(
+            map(tuple, codes[codes[:, 0] == NOTE][:, same])
+        )
+        assert len(out) == len(codes) + (len(head) - 1)
+        timed = out[out[:, COL["beat"]] > 0]
+        key = [tuple(r[[COL["beat"], COL["position"], 0, COL["pitch"]]]) for r in timed]
+        assert key == sorted(key)
+        if set(instruments.tolist()) == {choir}:
+            kept += 1
+            continue
+        assert len(head) == 4 and choir not in instruments
+        for code in set(instruments.tolist()):
+            p = notes[instruments == code, COL["pitch"]] - 1
+            assert TABLE.low[code] <= p.min() and p.max() <= TABLE.high[code]
+            mine = notes[instruments == code]
+            onsets = mine[:, COL["beat"]] * 16 + mine[:, COL["position"]]
+            _, at_onset = np.unique(onsets, return_counts=True)
+            assert at_onset.max() == 1  # each instrument plays one line
+            played.add(TUPLET.instrument_names[code - 1])
+    assert 10 < kept < 50  # about half the draws leave the choir singing
+    assert {"bassoon", "cello"} & played and {"flute", "oboe", "violin"} & played

@@ -15,6 +15,13 @@ Two additions to MMT's augmentation, for the tuplet encoding (one instrument cod
   polyphony covers its most notes at one onset. The notes are untouched: the model learns the
   new instrument's range from real parts that fit it. Drums, keyboards and everything else
   stay as written. Valid and test examples are never swapped.
+* **A choir's parts on instruments** (colla parte, as Bach's cantatas double their chorales'
+  voices with oboes, strings and trombones). Most of a chorale corpus's lines are sung in one
+  choir track, chords that no swap can move. :func:`split_choir` separates such a track into
+  its voices (each note to the voice it continues, by pitch, with no voice sounding two notes
+  at once) and, with probability ``SWAP_SHARE``, gives every voice its own line instrument
+  that can play all its notes: soprano lines become flutes, oboes and violins, bass lines
+  bassoons and cellos, and the model sees the winds the corpus barely has, in their ranges.
 
 Both are functions of code arrays and a numpy Generator, so runs repeat exactly.
 """
@@ -31,6 +38,8 @@ from tuplet.instruments import LINE_INSTRUMENTS
 if TYPE_CHECKING:
     from tuplet.encoding import EncodingConfig
 
+MAX_VOICES = 5
+"""A choir track sounding more notes than this at once is not split into lines."""
 MAX_CHORD = 2
 """A track with more notes than this at one onset is chords (a choir's, a section's): kept."""
 SWAP_SHARE = 0.5
@@ -124,6 +133,122 @@ def swap_instruments(
         return out
     for old, new in mapping.items():
         out[is_note & (written == old), col] = new
-    is_instr = np.flatnonzero(out[:, 0] == types["instrument"])
-    out[is_instr, col] = np.sort([mapping.get(int(c), int(c)) for c in written[is_instr]])
+    return _reheaded(out, config)
+
+
+def _times(out: np.ndarray, config: EncodingConfig) -> tuple[np.ndarray, np.ndarray]:
+    """Onset and end, in ticks, of the rows ``out`` (note rows)."""
+    from tuplet.encoding.vocab import KNOWN_DURATIONS_TICKS
+
+    res = config.resolution
+    onset = (
+        (out[:, config.field_index("beat")] - 1) * res + out[:, config.field_index("position")] - 1
+    )
+    duration = KNOWN_DURATIONS_TICKS[np.maximum(out[:, config.field_index("duration")], 1) - 1]
+    return onset, onset + duration
+
+
+def voice_lines(onset: np.ndarray, end: np.ndarray, pitch: np.ndarray) -> np.ndarray | None:
+    """Each note's voice, 0 the highest, for notes sorted by onset: a track taken apart in lines.
+
+    The number of voices is the most notes the track sounds at once. Notes struck together go,
+    highest to the highest, to voices that are free then (their last note has ended), choosing
+    the voices whose last pitches are nearest; before a voice has sung, its pitch is its share
+    of the track's range (the top voice the track's upper quantile). Voices may cross only
+    where that is nearest.
+
+    Returns:
+        Voice numbers, or None where the track sounds one note at a time or more than
+        :data:`MAX_VOICES`, or strikes more notes at once than voices are free.
+    """
+    from itertools import combinations
+
+    ticks = np.concatenate([onset, end])
+    step = np.concatenate([np.ones(len(onset), np.int64), -np.ones(len(end), np.int64)])
+    order = np.lexsort((step, ticks))  # at one tick, ends before starts
+    k = int(np.cumsum(step[order]).max()) if len(onset) else 0
+    if not 2 <= k <= MAX_VOICES:
+        return None
+    last = np.percentile(pitch, [100.0 * (k - v - 0.5) / k for v in range(k)])
+    busy = np.full(k, np.iinfo(np.int64).min)
+    voice = np.empty(len(onset), dtype=np.int64)
+    starts = np.flatnonzero(np.r_[True, onset[1:] != onset[:-1]])
+    for i, j in zip(starts, [*starts[1:], len(onset)], strict=True):
+        group = i + np.argsort(-pitch[i:j], kind="stable")
+        free = [v for v in range(k) if busy[v] <= onset[i]]
+        if len(group) > len(free):
+            return None
+        best = min(
+            combinations(free, len(group)),
+            key=lambda vs: float(np.abs(pitch[group] - last[list(vs)]).sum()),
+        )
+        voice[group] = best
+        busy[list(best)] = end[group]
+        last[list(best)] = pitch[group]
+    return voice
+
+
+def split_choir(codes: np.ndarray, config: EncodingConfig, rng: np.random.Generator) -> np.ndarray:
+    """With probability ``SWAP_SHARE``, a choir's voices on line instruments (module docstring).
+
+    Args:
+        codes: A stored song, int ``(n, F)``.
+        config: Its encoding (one with a ``voices`` instrument).
+        rng: The example's randomness.
+
+    Returns:
+        A new array: the choir's notes recoded voice by voice to instruments not already in
+        the piece, each of which can play all of its voice's notes; an unchanged copy where the
+        piece has no choir, the draw says no, the choir is not separable into lines, or some
+        voice has no instrument left to play it.
+    """
+    out = np.array(codes, dtype=np.int64)
+    names = config.instrument_names
+    if "voices" not in names:
+        return out
+    choir = names.index("voices") + 1
+    col, pitch_col = config.field_index("instrument"), config.field_index("pitch")
+    rows = np.flatnonzero((out[:, 0] == config.type_codes["note"]) & (out[:, col] == choir))
+    if not len(rows) or rng.random() >= SWAP_SHARE:
+        return out
+    onset, end = _times(out[rows], config)
+    pitch = out[rows, pitch_col] - 1
+    voice = voice_lines(onset, end, pitch)
+    if voice is None:
+        return out
+    lo_t, hi_t, _, line = _table(config)
+    taken = set(out[out[:, 0] == config.type_codes["note"], col].tolist())
+    codes_of_voice = []
+    for v in range(int(voice.max()) + 1):
+        p = pitch[voice == v]
+        fits = line & (lo_t <= int(p.min())) & (hi_t >= int(p.max()))
+        choices = [c for c in np.flatnonzero(fits).tolist() if c not in taken]
+        if not choices:
+            return np.array(codes, dtype=np.int64)
+        new = int(choices[int(rng.integers(len(choices)))])
+        taken.add(new)
+        codes_of_voice.append(new)
+    out[rows, col] = np.asarray(codes_of_voice)[voice]
+    return _reheaded(out, config)
+
+
+def _reheaded(out: np.ndarray, config: EncodingConfig) -> np.ndarray:
+    """A song whose notes changed instruments, with its instrument rows and event order remade.
+
+    The instrument rows name the instruments that play, by code; the timed events are sorted
+    by ``(beat, position, type, pitch, duration, instrument)`` again (the encoding's order).
+    """
+    types = config.type_codes
+    col = config.field_index("instrument")
+    is_note = out[:, 0] == types["note"]
+    head = np.flatnonzero(out[:, 0] == types["instrument"])
+    playing = np.unique(out[is_note, col])
+    rows = np.zeros((len(playing), out.shape[1]), dtype=np.int64)
+    rows[:, 0], rows[:, col] = types["instrument"], playing
+    at = int(head[0]) if len(head) else int(np.flatnonzero(out[:, 0] == types["start-of-notes"])[0])
+    out = np.concatenate([out[:at], rows, np.delete(out[at:], head - at, axis=0)])
+    timed = np.flatnonzero(out[:, config.field_index("beat")] > 0)
+    keys = [out[timed, config.field_index(f)] for f in
+            ("instrument", "duration", "pitch", "type", "position", "beat")]  # fmt: skip
+    out[timed] = out[timed[np.lexsort(keys)]]
     return out

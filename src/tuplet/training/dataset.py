@@ -19,8 +19,9 @@ Augmentation (MMT's, for the train split; see ``docs/data.md``):
   10 tries to find one with more than 10 notes, else the last try), re-based to start at beat
   0; the song's instrument rows are kept, and in the tuplet encoding the time signature, key
   and tempo in force at the window start are put at beat 0;
-* range-keeping shift and instrument swaps (``range_shift``, ``swap_rate``; off by default,
-  on for new tuplet-encoding runs of ``tuplet train``): :mod:`tuplet.training.augment`;
+* range-keeping shift, a choir's voices on instruments and instrument swaps (``range_shift``,
+  ``swap_rate``; off by default, on for new tuplet-encoding runs of ``tuplet train``):
+  :mod:`tuplet.training.augment`;
 * slices (``slice_rate``, off by default; ``tuplet personalize`` turns it on): a share of
   examples are a slice of their song instead, an N-bar loop (all tracks or one) or one
   track alone (:mod:`tuplet.training.slices`), then shifted as above;
@@ -185,8 +186,10 @@ class SequenceDataset:
             piece (:mod:`tuplet.training.slices`), drawn at random among the piece's slices.
         loop_bars: Bars per loop slice.
         range_shift: Pitch shifts keep ranged instruments' notes in their ranges.
-        swap_rate: Fraction of examples whose line instruments may move to others that can
-            play their notes (:func:`tuplet.training.augment.swap_instruments`; train only).
+        swap_rate: Fraction of examples whose choir may be split into instrumental lines and
+            whose line instruments may move to others that can play their notes
+            (:func:`tuplet.training.augment.split_choir`,
+            :func:`~tuplet.training.augment.swap_instruments`; train only).
 
     Raises:
         UsageError: Not a dataset folder, an unknown split, or a bad option.
@@ -284,8 +287,9 @@ class SequenceDataset:
         if self.swap_rate and self.augment:
             swap_rng = np.random.default_rng([self.seed % 2**63, int(epoch), index, 3])
             if swap_rng.random() < self.swap_rate:
-                from tuplet.training.augment import swap_instruments
+                from tuplet.training.augment import split_choir, swap_instruments
 
+                codes = split_choir(codes, self.config, swap_rng)
                 codes = swap_instruments(codes, self.config, swap_rng)
         example = make_example(
             codes,
