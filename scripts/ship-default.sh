@@ -13,8 +13,7 @@ BASE=runs/base-chorale
 EVAL=${EVAL:-runs/broad-eval}
 M="$RUN/best"
 mkdir -p "$EVAL"
-[ -f "$OLD_VOICES/dataset.json" ] || tuplet data prepare music21:bach music21:monteverdi \
-  music21:trecento --out "$OLD_VOICES" --encoding tuplet --splits-from "$OLD" --quiet
+bash scripts/default-data.sh  # the three datasets, on the default model's splits
 step() { [ -f "$1" ] && echo "have $1" || { echo "making $1"; shift; "$@"; }; }
 
 # per-note NLL: the new model and the chorale model, on the new test split and on the chorale

@@ -7,22 +7,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 STEPS=${1:-1700}
-OLD=data-out/default        # the chorale model's dataset: its splits are kept
 DATA=data-out/broad
 BASE=runs/base-chorale      # the chorale model, as shipped at commit 30a8d9c
 OUT=runs/broad-from
-# Sources: composers dead more than 100 years (public domain everywhere, Mexico's life + 100
-# included) and anonymous medieval and Renaissance music. Left out: Palestrina (its files
-# reserve the rights to derivative formats), the Essen folk songs (non-commercial, legal status
-# unclear), the folk-tune collections (one line, not multi-voice: O'Neill, Ryan, Aird,
-# Nottingham, miscFolk), the lead sheets (Irving Berlin, d. 1989), Amy Beach (d. 1944),
-# J. Rosamond Johnson (d. 1954), Schoenberg (d. 1951), Webern (d. 1945), music21's demos.
-SOURCES=(bach monteverdi trecento beethoven mozart haydn schumann josquin corelli chopin cpebach
-         handel joplin schubert verdi weber liliuokalani ciconia luca lusitano)
-[ -f "$OLD/dataset.json" ] || tuplet data prepare music21:bach music21:monteverdi \
-  music21:trecento --out "$OLD" --encoding tuplet --quiet
-[ -f "$DATA/dataset.json" ] || tuplet data prepare "${SOURCES[@]/#/music21:}" --out "$DATA" \
-  --encoding tuplet --splits-from "$OLD" --quiet
+bash scripts/default-data.sh  # data-out/default (the chorale model's splits) and data-out/broad
 if [ ! -f "$BASE/config.json" ]; then
   mkdir -p "$BASE"
   for f in config.json model.safetensors energy.json; do
