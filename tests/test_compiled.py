@@ -263,6 +263,21 @@ def test_the_weights_digest_follows_the_weights() -> None:
     assert compiled.weights_digest(made_in_inference) == compiled.weights_digest(twin)
 
 
+def test_the_code_digest_follows_the_step_s_source(tmp_path, monkeypatch) -> None:
+    """A package traced from other code (an upgrade, an edit) is never loaded for this code."""
+    (tmp_path / "stepcode.py").write_text("def step(x):\n    return x + 1\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setattr(compiled, "STEP_MODULES", ("stepcode",))
+    compiled.code_digest.cache_clear()
+    first = compiled.code_digest()
+    (tmp_path / "stepcode.py").write_text("def step(x):\n    return x + 2\n")
+    compiled.code_digest.cache_clear()
+    assert compiled.code_digest() != first
+    monkeypatch.undo()
+    compiled.code_digest.cache_clear()
+    assert compiled.code_digest() not in (first, "")
+
+
 def state_and_decoder(enc, model, **limits: int) -> tuple:
     from tuplet.generation.constraints import MaskState, read_prompt
 

@@ -24,6 +24,7 @@ as tests run it) after a one-line note.
 
 from __future__ import annotations
 
+import functools
 import os
 import shutil
 import sys
@@ -442,6 +443,24 @@ _FAILED: set[Path] = set()
 
 AOT_FORMAT = 1
 """Bumped when what a compiled-ahead step takes or gives changes (old artefacts are ignored)."""
+STEP_MODULES = ("tuplet.model.compiled", "tuplet.model.transformer", "tuplet.model.layers",
+                "tuplet.model.quantize", "tuplet.generation.sample",
+                "tuplet.generation.constraints")  # fmt: skip
+"""Modules whose code a compiled step is traced from: their source is part of its name."""
+
+
+@functools.lru_cache(maxsize=1)
+def code_digest() -> str:
+    """A hash of the source of :data:`STEP_MODULES`: a changed step never loads an old package."""
+    import hashlib
+    import importlib.util
+
+    h = hashlib.sha256()
+    for name in STEP_MODULES:
+        spec = importlib.util.find_spec(name)
+        origin = spec.origin if spec is not None else None
+        h.update(name.encode() + (Path(origin).read_bytes() if origin else b"?"))
+    return h.hexdigest()
 
 
 class AheadOfTime:
@@ -477,8 +496,8 @@ class AheadOfTime:
         self.leaves, self.n_args = leaves, len(args)
         h = hashlib.sha256(weights_digest(model).encode())
         arg_shapes = [f"{tuple(a.shape)}:{a.dtype}" for a in args]
-        meta = [AOT_FORMAT, torch.__version__, settings, leaves.signature(), arg_shapes,
-                str(model.config), fn.__module__, fn.__qualname__]  # fmt: skip
+        meta = [AOT_FORMAT, torch.__version__, code_digest(), settings, leaves.signature(),
+                arg_shapes, str(model.config), fn.__module__, fn.__qualname__]  # fmt: skip
         h.update(json.dumps(meta).encode())
         folder = cache_dir() / "aot"
         self.path = folder / f"step-{h.hexdigest()[:32]}.pt2"
