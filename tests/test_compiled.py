@@ -213,9 +213,10 @@ def test_the_compiled_step_samples_the_eager_codes(tmp_path, monkeypatch) -> Non
     assert notes[0].startswith("tuplet: compiling the decoding step ahead of time")
     assert len(list((tmp_path / "aot").glob("step-*.pt2"))) == 1
     # a second call (a new process: nothing loaded) loads the package from disk; nothing is
-    # compiled again
+    # compiled again, though it asks for another length (limits are inputs of the step)
     monkeypatch.setattr(compiled, "_LOADED", {})
     notes.clear()
+    limits = Limits(max_events=64, max_beats=6, min_notes=3)
     again = draw(model, enc, "compiled", n=2, seed=2, limits=limits, note=notes.append)
     eager = draw(model, enc, "eager", n=2, seed=2, limits=limits)
     assert all(np.array_equal(a, b) for a, b in zip(eager, again, strict=True))
@@ -295,8 +296,10 @@ def test_leaves_carry_the_tensors_and_name_everything_baked_in() -> None:
     a = compiled.Leaves(holders(*state_and_decoder(enc, model)))
     b = compiled.Leaves(holders(*state_and_decoder(enc, model)))
     c = compiled.Leaves(holders(*state_and_decoder(enc, model, max_beats=8)))
-    assert a.signature() == b.signature() != c.signature()
-    assert "max_beats=8" in c.signature()
+    d = compiled.Leaves(holders(*state_and_decoder(enc, model, max_beats=16, min_notes=4)))
+    # whether a limit exists is baked in; its value is an input (one step for every length)
+    assert a.signature() == b.signature() != c.signature() == d.signature()
+    assert "max_beats=None" in a.signature()
     # the cache's layers are one leaf each; values() and assign() go round
     keys = [i for i, (_, name, _) in enumerate(a.slots) if name == "keys"]
     assert len(keys) == model.config.n_layer

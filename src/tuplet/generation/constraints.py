@@ -271,9 +271,19 @@ class MaskState:
         self.in_fill = info.fill is not None
         self.span = info.fill if info.fill is not None and self.on["span"] else None
         self.beat_hi = self.span[1] if self.span else self.sizes[self.beat] - 1
-        self.min_notes = limits.min_notes
-        self.max_notes = limits.max_notes
-        self.max_beats = limits.max_beats
+        # the limits are tensors, inputs of a compiled step rather than constants baked into
+        # it: one compiled step serves every length (which limits exist is baked in)
+        def limit(value: int | None) -> torch.Tensor | None:
+            return None if value is None else torch.tensor([value], device=device)
+
+        self.min_notes = torch.tensor([limits.min_notes], device=device)
+        no_cap = limits.max_notes is None
+        self.max_notes = torch.tensor([2**62 if no_cap else limits.max_notes], device=device)
+        self.max_beats = limit(limits.max_beats)
+        # the last beat code a sequence may reach before min_notes new notes
+        self.last_beat = (
+            None if self.max_beats is None else self.max_beats.clamp(max=self.beat_hi)
+        )
         self.header_only = limits.header_only
         self.ranges = [torch.arange(v, device=device) for v in self.sizes]
         self.zero_only = [r[None] == 0 for r in self.ranges]  # (1, V) each
@@ -327,10 +337,12 @@ class MaskState:
         self.notes_ok = notes_ok[None].repeat(n, 1)  # (B, V_instr)
         allowed = requested.nonzero()
         self.max_header = int(allowed.max()) if len(allowed) else 0
-        self.max_gap = limits.max_gap_beats if self.on["gap"] else None
+        self.max_gap = limit(limits.max_gap_beats if self.on["gap"] else None)
         lead = limits.fill_lead_beats if self.on["lead"] and self.span else None
         # rule lead: the last beat code the first new note of a fill may take
-        self.lead_top = None if lead is None or self.span is None else self.span[0] + lead - 1
+        self.lead_top = None
+        if lead is not None and self.span is not None:
+            self.lead_top = limit(self.span[0] + lead - 1)
         self.res = enc.resolution
         self._init_playable(enc, info, n, device)
 
@@ -441,9 +453,9 @@ class MaskState:
         Those with fewer than ``min_notes`` new notes that are not yet at the last beat they
         may reach, and those without a new note.
         """
-        last = self.span[1] if self.span else None
-        if self.max_beats is not None:
-            last = min(self.max_beats, self.beat_hi)
+        last: int | torch.Tensor | None = self.span[1] if self.span else None
+        if self.last_beat is not None:
+            last = self.last_beat
         short = self.n_notes < self.min_notes
         if last is None:
             return short
@@ -453,10 +465,10 @@ class MaskState:
         """(B,) the highest beat code each sequence may take now."""
         import torch
 
-        if self.max_beats is None:
+        if self.last_beat is None:
             return torch.full_like(self.prev_beat, self.beat_hi)
         # codes up to max_beats are beats before it; later ones only end the piece
-        return torch.where(self.early(), min(self.max_beats, self.beat_hi), self.beat_hi)
+        return torch.where(self.early(), self.last_beat, self.beat_hi)
 
     def type_mask(self, force_end: bool) -> torch.Tensor:
         """(B, n_types) bool: the types the next event may have."""
@@ -481,7 +493,7 @@ class MaskState:
             m[:, g.note] &= self._floor_beat_pos()[0] <= top
 
         m = m & ~(g.is_eos & self.early()[:, None])
-        force = self.n_notes >= (self.max_notes if self.max_notes is not None else 2**62)
+        force = self.n_notes >= self.max_notes
         if force_end:
             force = torch.ones_like(force)
         # rules that leave a sequence nothing (every instrument full to the end): it ends
@@ -510,7 +522,7 @@ class MaskState:
             if self.max_gap is not None:
                 ok = ok & (r <= (self.prev_beat + self.max_gap)[:, None])
             if self.lead_top is not None:
-                top = torch.full_like(self.prev_beat, self.lead_top)
+                top = self.lead_top.expand_as(self.prev_beat)
                 if self.on["polyphony"]:  # no room that early: the rule gives way
                     top = torch.maximum(top, self._floor_beat_pos()[0])
                 first = (self.n_notes == 0) & (types == self.g.note)
