@@ -10,16 +10,25 @@ OLD=data-out/default                # the chorale model's data (chorales read as
 OLD_VOICES=data-out/default-voices  # the same pieces read as today (chorales sing), same splits
 RUN=${RUN:-runs/broad-from}        # the run whose best/ ships (RUN=... EVAL=... to ship another)
 BASE=runs/base-chorale
+PREV=${PREV:-runs/prev-default}    # the default model this one replaces (copied before shipping)
 EVAL=${EVAL:-runs/broad-eval}
+ONLY=${ONLY:-}                      # sampling candidates to try (whole_settings.py --only), or all
 M="$RUN/best"
 mkdir -p "$EVAL"
+[ -f "$PREV/config.json" ] || cp -r src/tuplet/data/default-model "$PREV"
+if [ ! -f "$BASE/config.json" ]; then  # the chorale model, as shipped at commit 30a8d9c
+  mkdir -p "$BASE"
+  for f in config.json model.safetensors energy.json; do
+    git show "30a8d9c:src/tuplet/data/default-model/$f" > "$BASE/$f"
+  done
+fi
 bash scripts/default-data.sh  # the three datasets, on the default model's splits
 step() { [ -f "$1" ] && echo "have $1" || { echo "making $1"; shift; "$@"; }; }
 
 # per-note NLL: the new model and the chorale model, on the new test split and on the chorale
 # model's own test pieces (read both ways)
-for model in new old; do
-  ck=$M; [ $model = old ] && ck=$BASE
+for model in new old prev; do
+  ck=$M; [ $model = old ] && ck=$BASE; [ $model = prev ] && ck=$PREV
   step "$EVAL/nll-$model-broad.json" tuplet evaluate --model "$ck" --data "$DATA" --split test --out "$EVAL/nll-$model-broad.json"
   step "$EVAL/nll-$model-old.json" tuplet evaluate --model "$ck" --data "$OLD" --split test --out "$EVAL/nll-$model-old.json"
   step "$EVAL/nll-$model-old-voices.json" tuplet evaluate --model "$ck" --data "$OLD_VOICES" --split test --out "$EVAL/nll-$model-old-voices.json"
@@ -29,7 +38,7 @@ done
 # whole unconditional pieces per candidate, each whole-piece measure and MMT's three metrics
 # against the valid pieces' mean, in units of their SD; the smallest mean distance wins)
 step "$EVAL/whole-settings.txt" bash -c "python scripts/whole_settings.py --data '$DATA' \
-  --model '$M' --n 16 --seeds 1,2,3,4 > '$EVAL/whole-settings.tmp' && \
+  --model '$M' --n 16 --seeds 1,2,3,4 ${ONLY:+--only \"$ONLY\"} > '$EVAL/whole-settings.tmp' && \
   mv '$EVAL/whole-settings.tmp' '$EVAL/whole-settings.txt'"
 FLAGS=$(sed -n 's/^flags: //p' "$EVAL/whole-settings.txt")
 SAMPLING=$(sed -n 's/^json: //p' "$EVAL/whole-settings.txt")
@@ -96,6 +105,10 @@ for label, name in (("the chorale model's test pieces, read as today", "old-voic
     old = json.loads((ev / f"nll-old-{name}.json").read_text())
     evaluation[label] = {"NLL per note, this model": new["nll_per_note_event"],
                          "NLL per note, the chorale model": old["nll_per_note_event"]}
+for label, name in (("held-out test split", "broad"),
+                    ("the chorale model's test pieces, read as today", "old-voices")):
+    prev = json.loads((ev / f"nll-prev-{name}.json").read_text())
+    evaluation[label]["NLL per note, the model this one replaced"] = prev["nll_per_note_event"]
 table = evaluation.setdefault("unconditional samples vs test split (first 64 beats)", {})
 for name in ("pitch_class_entropy", "scale_consistency", "groove_consistency"):
     m = metrics["metrics"][name]
