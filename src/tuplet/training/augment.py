@@ -38,6 +38,10 @@ from tuplet.instruments import LINE_INSTRUMENTS
 if TYPE_CHECKING:
     from tuplet.encoding import EncodingConfig
 
+LOW_EDGE = 0.2
+"""Share of an instrument's range, at the bottom, that a moved line's median may not fall in."""
+HIGH_EDGE = 0.35
+"""The same at the top (the top of a range is further from where a player is at home)."""
 MAX_VOICES = 5
 """A choir track sounding more notes than this at once is not split into lines."""
 MAX_CHORD = 2
@@ -56,6 +60,26 @@ def _table(config: EncodingConfig) -> tuple[np.ndarray, np.ndarray, np.ndarray, 
     line = np.array([False, *(name in LINE_INSTRUMENTS for name in names)])
     ranged = ~table.is_drums & ((table.low > 0) | (table.high < 127))
     return table.low, table.high, table.polyphony, line & ranged
+
+
+def takes(pitch: np.ndarray, config: EncodingConfig) -> np.ndarray:
+    """Per instrument code: whether it is a line instrument that can take this line.
+
+    Its range holds every note, and its middle holds the line's median pitch: above the lowest
+    :data:`LOW_EDGE` and below the highest :data:`HIGH_EDGE` of its range, so a line lands
+    where the instrument plays it in its own voice (a chorale's soprano is a flute's or a
+    violin's line, not a cello's at the top of its range).
+    """
+    lo_t, hi_t, _, line = _table(config)
+    span = hi_t - lo_t
+    middle = float(np.median(pitch))
+    return (
+        line
+        & (lo_t <= int(pitch.min()))
+        & (hi_t >= int(pitch.max()))
+        & (lo_t + LOW_EDGE * span <= middle)
+        & (middle <= hi_t - HIGH_EDGE * span)
+    )
 
 
 def shift_bounds(
@@ -101,7 +125,7 @@ def swap_instruments(
     col = config.field_index("instrument")
     pitch_col = config.field_index("pitch")
     beat_col, pos_col = config.field_index("beat"), config.field_index("position")
-    lo_t, hi_t, poly_t, line = _table(config)
+    _, _, poly_t, line = _table(config)
     out = np.array(codes, dtype=np.int64)
     is_note = out[:, 0] == types["note"]
     written = out[:, col].copy()
@@ -116,12 +140,7 @@ def swap_instruments(
         _, at_onset = np.unique(out[rows, beat_col] * 4096 + out[rows, pos_col], return_counts=True)
         if at_onset.max() > MAX_CHORD:
             continue  # a section's or a choir's chords: no one player's part
-        fits = (
-            line
-            & (lo_t <= int(pitch.min()))
-            & (hi_t >= int(pitch.max()))
-            & (poly_t >= int(at_onset.max()))
-        )
+        fits = takes(pitch, config) & (poly_t >= int(at_onset.max()))
         choices = [c for c in np.flatnonzero(fits).tolist() if c not in taken]
         if not choices:
             continue
@@ -216,12 +235,11 @@ def split_choir(codes: np.ndarray, config: EncodingConfig, rng: np.random.Genera
     voice = voice_lines(onset, end, pitch)
     if voice is None:
         return out
-    lo_t, hi_t, _, line = _table(config)
     taken = set(out[out[:, 0] == config.type_codes["note"], col].tolist())
     codes_of_voice = []
     for v in range(int(voice.max()) + 1):
         p = pitch[voice == v]
-        fits = line & (lo_t <= int(p.min())) & (hi_t >= int(p.max()))
+        fits = takes(p, config)
         choices = [c for c in np.flatnonzero(fits).tolist() if c not in taken]
         if not choices:
             return np.array(codes, dtype=np.int64)
