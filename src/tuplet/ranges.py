@@ -142,8 +142,11 @@ class InstrumentTable(NamedTuple):
 def instrument_table(enc: EncodingConfig) -> InstrumentTable:
     """The playable range and polyphony of each instrument code of ``enc``.
 
-    An instrument that stands for several programs (MMT's ``strings``: programs 44, 45, 48, 49)
-    gets the union of their ranges and the largest polyphony.
+    Those of the program the code decodes to (``vocab.INSTRUMENT_PROGRAM``): what a written
+    file plays, and what :func:`in_range` judges it by. An instrument that stands for several
+    programs (the tuplet encoding's ``flute``: flute and shakuhachi, 73 and 77) takes the one
+    it is written as (the flute, from C4), not the union of their ranges (from G3), which let
+    the sampler's range rule give a flute notes below its lowest.
     """
     from tuplet.encoding import vocab
 
@@ -158,12 +161,10 @@ def instrument_table(enc: EncodingConfig) -> InstrumentTable:
             low[code], high[code], poly[code] = DRUMS
             is_drums[code] = True
             continue
-        rows = [PROGRAMS[p] for p in np.flatnonzero(table == code)]
-        if not rows:  # an instrument no program maps to (none today): leave it open
+        if not (table == code).any():  # an instrument no program maps to (none today): open
             continue
-        low[code] = min(r.low for r in rows)
-        high[code] = max(r.high for r in rows)
-        poly[code] = max(r.polyphony for r in rows)
+        row = PROGRAMS[int(vocab.INSTRUMENT_PROGRAM[code])]
+        low[code], high[code], poly[code] = row.low, row.high, row.polyphony
     return InstrumentTable(low, high, poly, is_drums)
 
 
