@@ -202,5 +202,5 @@ def test_split_choir_gives_each_voice_an_instrument_that_can_play_it() -> None:
             _, at_onset = np.unique(onsets, return_counts=True)
             assert at_onset.max() == 1  # each instrument plays one line
             played.add(TUPLET.instrument_names[code - 1])
-    assert 10 < kept < 50  # about half the draws leave the choir singing
+    assert kept == 0  # a choir of four lines, with instruments free for each, is always split
     assert {"bassoon", "cello"} & played and {"flute", "oboe", "violin"} & played

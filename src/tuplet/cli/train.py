@@ -144,8 +144,15 @@ def register(sub: Any) -> None:
         type=float,
         default=None,
         help="share of examples whose melodic lines may move to other instruments that can "
-        "play them, e.g. a cello part as bassoon, and whose choir may be sung by instruments, "
-        "one per voice (default 0)",
+        "play them, e.g. a cello part as bassoon (default 0)",
+    )
+    p.add_argument(
+        "--choir-rate",
+        dest="choir_rate",
+        type=float,
+        default=None,
+        help="share of examples whose choir is sung by instruments, one per voice (colla "
+        "parte; default 0)",
     )
     p.add_argument("--seed", type=int, default=None)
     p.add_argument("--country", dest="country_iso_code", default=None, help="grid, e.g. DEU")

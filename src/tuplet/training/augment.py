@@ -11,17 +11,19 @@ Two additions to MMT's augmentation, for the tuplet encoding (one instrument cod
   ``swap_rate`` an example's melodic lines are offered to other line instruments: each
   eligible track (a line instrument of :data:`tuplet.instruments.LINE_INSTRUMENTS` with at most
   :data:`MAX_CHORD` notes at an onset) moves, with probability one half, to a line
-  instrument not already in the piece whose playable range holds all its notes and whose
-  polyphony covers its most notes at one onset. The notes are untouched: the model learns the
-  new instrument's range from real parts that fit it. Drums, keyboards and everything else
+  instrument not already in the piece that takes it (:func:`takes`: its range holds every
+  note, its middle the line's median) and whose polyphony covers its most notes at one
+  onset. The notes are untouched: the model learns the new instrument's range from real parts
+  that fit it. Drums, keyboards and everything else
   stay as written. Valid and test examples are never swapped.
 * **A choir's parts on instruments** (colla parte, as Bach's cantatas double their chorales'
   voices with oboes, strings and trombones). Most of a chorale corpus's lines are sung in one
   choir track, chords that no swap can move. :func:`split_choir` separates such a track into
   its voices (each note to the voice it continues, by pitch, with no voice sounding two notes
-  at once) and, with probability ``SWAP_SHARE``, gives every voice its own line instrument
-  that can play all its notes: soprano lines become flutes, oboes and violins, bass lines
-  bassoons and cellos, and the model sees the winds the corpus barely has, in their ranges.
+  at once) and gives every voice its own line instrument that takes it (as swaps do):
+  soprano lines become flutes, oboes and violins, bass lines bassoons and cellos, and the
+  model sees the winds the corpus barely has, in their ranges. Off by default
+  (``choir_rate``): a model fine-tuned with it left long silences (docs/default-model.md).
 
 Both are functions of code arrays and a numpy Generator, so runs repeat exactly.
 """
@@ -208,7 +210,7 @@ def voice_lines(onset: np.ndarray, end: np.ndarray, pitch: np.ndarray) -> np.nda
 
 
 def split_choir(codes: np.ndarray, config: EncodingConfig, rng: np.random.Generator) -> np.ndarray:
-    """With probability ``SWAP_SHARE``, a choir's voices on line instruments (module docstring).
+    """A choir's voices on line instruments (module docstring).
 
     Args:
         codes: A stored song, int ``(n, F)``.
@@ -217,9 +219,9 @@ def split_choir(codes: np.ndarray, config: EncodingConfig, rng: np.random.Genera
 
     Returns:
         A new array: the choir's notes recoded voice by voice to instruments not already in
-        the piece, each of which can play all of its voice's notes; an unchanged copy where the
-        piece has no choir, the draw says no, the choir is not separable into lines, or some
-        voice has no instrument left to play it.
+        the piece, each of which takes its voice (:func:`takes`); an unchanged copy where the
+        piece has no choir, the choir is not separable into lines, or some voice has no
+        instrument left to take it.
     """
     out = np.array(codes, dtype=np.int64)
     names = config.instrument_names
@@ -228,7 +230,7 @@ def split_choir(codes: np.ndarray, config: EncodingConfig, rng: np.random.Genera
     choir = names.index("voices") + 1
     col, pitch_col = config.field_index("instrument"), config.field_index("pitch")
     rows = np.flatnonzero((out[:, 0] == config.type_codes["note"]) & (out[:, col] == choir))
-    if not len(rows) or rng.random() >= SWAP_SHARE:
+    if not len(rows):
         return out
     onset, end = _times(out[rows], config)
     pitch = out[rows, pitch_col] - 1

@@ -19,9 +19,9 @@ Augmentation (MMT's, for the train split; see ``docs/data.md``):
   10 tries to find one with more than 10 notes, else the last try), re-based to start at beat
   0; the song's instrument rows are kept, and in the tuplet encoding the time signature, key
   and tempo in force at the window start are put at beat 0;
-* range-keeping shift, a choir's voices on instruments and instrument swaps (``range_shift``,
-  ``swap_rate``; off by default, on for new tuplet-encoding runs of ``tuplet train``):
-  :mod:`tuplet.training.augment`;
+* range-keeping shift and instrument swaps (``range_shift``, ``swap_rate``; off by default,
+  on for new tuplet-encoding runs of ``tuplet train``), and a choir's voices on instruments
+  (``choir_rate``, off by default): :mod:`tuplet.training.augment`;
 * slices (``slice_rate``, off by default; ``tuplet personalize`` turns it on): a share of
   examples are a slice of their song instead, an N-bar loop (all tracks or one) or one
   track alone (:mod:`tuplet.training.slices`), then shifted as above;
@@ -186,10 +186,11 @@ class SequenceDataset:
             piece (:mod:`tuplet.training.slices`), drawn at random among the piece's slices.
         loop_bars: Bars per loop slice.
         range_shift: Pitch shifts keep ranged instruments' notes in their ranges.
-        swap_rate: Fraction of examples whose choir may be split into instrumental lines and
-            whose line instruments may move to others that can play their notes
-            (:func:`tuplet.training.augment.split_choir`,
-            :func:`~tuplet.training.augment.swap_instruments`; train only).
+        swap_rate: Fraction of examples whose line instruments may move to others that can
+            play their notes (:func:`tuplet.training.augment.swap_instruments`; train only).
+        choir_rate: Fraction of examples whose choir, if they have one, is sung by line
+            instruments, one per voice (:func:`tuplet.training.augment.split_choir`; train
+            only; off by default: see docs/default-model.md for what it did to a model).
 
     Raises:
         UsageError: Not a dataset folder, an unknown split, or a bad option.
@@ -209,6 +210,7 @@ class SequenceDataset:
         loop_bars: int = 4,
         range_shift: bool = False,
         swap_rate: float = 0.0,
+        choir_rate: float = 0.0,
     ) -> None:
         from tuplet.encoding import EncodingConfig
 
@@ -248,6 +250,9 @@ class SequenceDataset:
             raise UsageError(f"swap_rate must be between 0 and 1, got {swap_rate}")
         self.range_shift = bool(range_shift)
         self.swap_rate = float(swap_rate)
+        if not 0.0 <= choir_rate <= 1.0:
+            raise UsageError(f"choir_rate must be between 0 and 1, got {choir_rate}")
+        self.choir_rate = float(choir_rate)
         self.pieces: list[Notes] = []
         self.slices: list[list[SliceSpec]] = []
         if self.slice_rate:
@@ -284,12 +289,17 @@ class SequenceDataset:
                 specs = self.slices[index]
                 spec = specs[int(slice_rng.integers(len(specs)))]
                 codes = encode(cut(self.pieces[index], spec), self.config)
+        if self.choir_rate and self.augment:
+            choir_rng = np.random.default_rng([self.seed % 2**63, int(epoch), index, 4])
+            if choir_rng.random() < self.choir_rate:
+                from tuplet.training.augment import split_choir
+
+                codes = split_choir(codes, self.config, choir_rng)
         if self.swap_rate and self.augment:
             swap_rng = np.random.default_rng([self.seed % 2**63, int(epoch), index, 3])
             if swap_rng.random() < self.swap_rate:
-                from tuplet.training.augment import split_choir, swap_instruments
+                from tuplet.training.augment import swap_instruments
 
-                codes = split_choir(codes, self.config, swap_rng)
                 codes = swap_instruments(codes, self.config, swap_rng)
         example = make_example(
             codes,

@@ -79,6 +79,8 @@ class TrainConfig:
         range_shift: Pitch shifts keep ranged instruments' notes in their ranges.
         swap_rate: Fraction of training sequences whose line instruments may move to others
             that can play their notes (:mod:`tuplet.training.augment`).
+        choir_rate: Fraction of training sequences whose choir is sung by line instruments,
+            one per voice (:func:`tuplet.training.augment.split_choir`).
         seed: Seed of everything random.
         country_iso_code: Grid for the energy and CO2 report.
         num_workers: DataLoader worker processes.
@@ -106,6 +108,7 @@ class TrainConfig:
     loop_bars: int = 4
     range_shift: bool = False
     swap_rate: float = 0.0
+    choir_rate: float = 0.0
     seed: int = 0
     country_iso_code: str = "USA"
     num_workers: int = 0
@@ -307,6 +310,7 @@ def _datasets(
         loop_bars=config.loop_bars,
         range_shift=config.range_shift,
         swap_rate=config.swap_rate,
+        choir_rate=config.choir_rate,
     )
 
     def plain(split: str) -> SequenceDataset:  # as read for validation: no augmentation
