@@ -25,7 +25,7 @@ Two additions to MMT's augmentation, for the tuplet encoding (one instrument cod
   model sees the winds the corpus barely has, in their ranges. Off by default
   (``choir_rate``): a model fine-tuned with it left long silences (docs/default-model.md).
 
-Both are functions of code arrays and a numpy Generator, so runs repeat exactly.
+All are functions of code arrays and a numpy Generator, so runs repeat exactly.
 """
 
 from __future__ import annotations
