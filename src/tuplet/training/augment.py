@@ -244,7 +244,7 @@ def split_choir(codes: np.ndarray, config: EncodingConfig, rng: np.random.Genera
         fits = takes(p, config)
         choices = [c for c in np.flatnonzero(fits).tolist() if c not in taken]
         if not choices:
-            return np.array(codes, dtype=np.int64)
+            return out  # not written to yet: the unchanged copy
         new = int(choices[int(rng.integers(len(choices)))])
         taken.add(new)
         codes_of_voice.append(new)

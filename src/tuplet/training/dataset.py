@@ -218,8 +218,11 @@ class SequenceDataset:
             raise UsageError(f"split must be train, valid or test, not {split!r}")
         from tuplet.encoding.fim import supports_fill
 
-        if not 0.0 <= fim_rate <= 1.0:
-            raise UsageError(f"fim_rate must be between 0 and 1, got {fim_rate}")
+        rates = {"fim_rate": fim_rate, "slice_rate": slice_rate, "swap_rate": swap_rate,
+                 "choir_rate": choir_rate}  # fmt: skip
+        for name, rate in rates.items():
+            if not 0.0 <= rate <= 1.0:
+                raise UsageError(f"{name} must be between 0 and 1, got {rate}")
         self.reader = CodesReader(out_dir)
         self.config = EncodingConfig.from_dict(self.reader.info["encoding"])
         if fim_rate and not supports_fill(self.config):
@@ -241,17 +244,11 @@ class SequenceDataset:
         self.items = [e["item"] for e in entries]
         self.offsets = np.array([e["offset"] for e in entries], dtype=np.int64)
         self.lengths = np.array([e["length"] for e in entries], dtype=np.int64)
-        if not 0.0 <= slice_rate <= 1.0:
-            raise UsageError(f"slice_rate must be between 0 and 1, got {slice_rate}")
         if loop_bars < 1:
             raise UsageError(f"loop_bars must be at least 1, got {loop_bars}")
         self.slice_rate = float(slice_rate)
-        if not 0.0 <= swap_rate <= 1.0:
-            raise UsageError(f"swap_rate must be between 0 and 1, got {swap_rate}")
         self.range_shift = bool(range_shift)
         self.swap_rate = float(swap_rate)
-        if not 0.0 <= choir_rate <= 1.0:
-            raise UsageError(f"choir_rate must be between 0 and 1, got {choir_rate}")
         self.choir_rate = float(choir_rate)
         self.pieces: list[Notes] = []
         self.slices: list[list[SliceSpec]] = []
