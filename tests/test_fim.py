@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from tuplet.encoding import decode, encode, get_encoding, instrument_code
-from tuplet.encoding.fim import fill_prompt, random_fill_sequence, to_fill_sequence
+from tuplet.encoding.fim import fill_prompt, given_rows, random_fill_sequence, to_fill_sequence
 from tuplet.errors import UsageError
 from tuplet.notes import from_rows
 
@@ -55,6 +55,31 @@ def test_random_examples_fit_and_keep_every_row():
         assert fim[-1, 0] == CONFIG.type_codes["end-of-song"]
     fim = random_fill_sequence(codes, CONFIG, rng, max_len=len(codes) + 2)
     assert len(fim) == len(codes) + 2
+
+
+def test_the_context_after_a_hole_is_given_not_taught():
+    codes = encode(_piece(), CONFIG)
+    types, beat = CONFIG.type_codes, CONFIG.field_index("beat")
+    assert not given_rows(codes, CONFIG).any()  # a plain sequence: every row taught
+    fim = to_fill_sequence(codes, CONFIG, 4, 7)  # every instrument, beats 4..7: a hole
+    given = given_rows(fim, CONFIG)
+    start = int(np.flatnonzero(fim[:, 0] == types["fill-start"])[0])
+    son = int(np.flatnonzero(fim[:, 0] == types["start-of-notes"])[0])
+    context = np.arange(len(fim))[son + 1 : start]
+    # the context jumps from beat 3 to beat 8: that row and every later context row are given
+    after = context[fim[context, beat] - 1 >= 4]
+    assert len(after) and (fim[after, beat] - 1 >= 8).all()
+    assert given[after].all() and given.sum() == len(after)
+    # the header, the context before the span, the markers and the filled notes are taught
+    assert not given[: after[0]].any() and not given[start:].any()
+
+    from tuplet.training.dataset import collate
+
+    _, mask = collate([fim, codes], CONFIG)
+    assert mask[0, : len(fim)].numpy().tolist() == (~given).tolist()
+    assert mask[1, : len(codes)].all() and not mask[1, len(codes) :].any()
+    _, plain = collate([fim, codes])  # without an encoding: padding only
+    assert plain[0, : len(fim)].all()
 
 
 def test_mmt_has_no_fill():

@@ -139,6 +139,37 @@ def fill_prompt(
     return np.concatenate([head, body[~target], markers]).astype(np.int64)
 
 
+def given_rows(codes: np.ndarray, config: EncodingConfig) -> np.ndarray:
+    """Rows of a fill-in-the-middle sequence that training gives but does not teach.
+
+    The context of a fill example has a hole where the filled notes were: in a span for every
+    instrument, the music stops at the span's first beat and goes on after its last (in a
+    piece of one instrument, adding a part leaves no notes at all). Taught as music, that
+    context shows the model silences that never happen (docs/data.md); so the context's rows
+    from the span's first beat on are inputs only. The context before the span, the markers
+    and the filled notes are taught.
+
+    Args:
+        codes: A sequence, shape (n, F); a plain one (no fill-start row) gives no rows.
+        config: Its encoding.
+
+    Returns:
+        Boolean mask of shape (n,).
+    """
+    given = np.zeros(len(codes), dtype=bool)
+    if not supports_fill(config):
+        return given
+    starts = np.flatnonzero(codes[:, 0] == config.type_codes["fill-start"])
+    son = np.flatnonzero(codes[:, 0] == config.type_codes["start-of-notes"])
+    if not len(starts) or not len(son):
+        return given
+    first = int(codes[starts[0], config.field_index("beat")])  # a beat code: beat + 1
+    rows = np.arange(len(codes))
+    context = (rows > son[0]) & (rows < starts[0])
+    given[context & (codes[:, config.field_index("beat")] >= first)] = True
+    return given
+
+
 def random_fill_sequence(
     codes: np.ndarray,
     config: EncodingConfig,

@@ -3,7 +3,8 @@
 :class:`SequenceDataset` reads one split of a dataset folder (:mod:`tuplet.corpus.store`) and turns
 each stored song into a training sequence with :func:`make_example`; :func:`make_loader`
 wraps it in a PyTorch ``DataLoader`` whose batches are ``codes (B, T, F) long`` and
-``mask (B, T) bool`` (True = a real event; padding rows are all 0).
+``mask (B, T) bool`` (True = a real event to learn; padding rows are all 0, and so is the
+mask of a fill example's context after its hole, :func:`collate`).
 
 Importing this module does not import torch: only :func:`make_loader` and :func:`collate` do,
 and :class:`SequenceDataset` works without it (items are numpy arrays).
@@ -36,6 +37,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -334,9 +336,17 @@ class EpochSampler:
         return ((self.epoch, int(i)) for i in order)
 
 
-def collate(batch: list[np.ndarray]) -> tuple[Any, Any]:
-    """Pad sequences to the longest one: ``(codes (B, T, F) long, mask (B, T) bool)``."""
+def collate(batch: list[np.ndarray], config: EncodingConfig | None = None) -> tuple[Any, Any]:
+    """Pad sequences to the longest one: ``(codes (B, T, F) long, mask (B, T) bool)``.
+
+    With ``config``, the rows of a fill-in-the-middle example's context that come after the
+    hole (:func:`tuplet.encoding.fim.given_rows`) are False in ``mask`` too: the loss takes
+    every row as input and teaches only targets whose row and the row before are True, so the
+    model never learns the hole's silence as music.
+    """
     import torch
+
+    from tuplet.encoding.fim import given_rows
 
     longest = max(len(seq) for seq in batch)
     n_fields = batch[0].shape[1]
@@ -344,7 +354,7 @@ def collate(batch: list[np.ndarray]) -> tuple[Any, Any]:
     mask = np.zeros((len(batch), longest), dtype=bool)
     for i, seq in enumerate(batch):
         codes[i, : len(seq)] = seq
-        mask[i, : len(seq)] = True
+        mask[i, : len(seq)] = True if config is None else ~given_rows(seq, config)
     return torch.from_numpy(codes), torch.from_numpy(mask)
 
 
@@ -385,7 +395,7 @@ def make_loader(
         dataset,  # type: ignore[arg-type]
         batch_size=batch_size,
         sampler=sampler,
-        collate_fn=collate,
+        collate_fn=partial(collate, config=dataset.config),
         drop_last=drop_last,
         num_workers=num_workers,
     )
