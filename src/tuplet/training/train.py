@@ -30,12 +30,8 @@ gloo on CPU); each process takes its share of every global batch and only rank 0
 from __future__ import annotations
 
 import json
-import math
 import os
-import signal
 import sys
-import threading
-import time
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -43,7 +39,8 @@ from typing import Any
 import numpy as np
 
 from tuplet.errors import UsageError, WriteError, is_out_of_space
-from tuplet.training.losslog import append_row, load_losses, plot_losses, truncate_losses
+from tuplet.training.losslog import load_losses, truncate_losses
+from tuplet.training.run import Run, TrainerState, learning_rate
 
 LOSS_COLUMNS = ("step", "split", "loss", "nll_per_note", "lr", "tokens_per_s", "elapsed_s")
 
@@ -127,27 +124,6 @@ FINETUNE_DEFAULTS: dict[str, Any] = {
     "valid_every": 50,
     "early_stop": 5,
 }
-
-
-def learning_rate(step: int, config: TrainConfig) -> float:
-    """The learning rate at ``step`` (0-based): linear warm-up, then linear decay to a floor."""
-    if step < config.warmup_steps:
-        return config.lr * (step + 1) / config.warmup_steps
-    span = max(1, config.decay_steps - config.warmup_steps)
-    frac = min(1.0, (step - config.warmup_steps) / span)
-    return config.lr * (1.0 - frac * (1.0 - config.final_lr_ratio))
-
-
-@dataclass
-class _State:
-    step: int = 0
-    best_valid: float = math.inf
-    best_step: int = -1
-    bad_valids: int = 0
-    elapsed_s: float = 0.0
-    energy_kwh: float = 0.0
-    energy_kg: float = 0.0
-    stopped: str = ""
 
 
 @dataclass(frozen=True)
@@ -380,52 +356,93 @@ def _train(
         RightsGateError: Items of the train or valid split fail the rights gate.
         UsageError: On a dataset/checkpoint mismatch or a run folder in the wrong state.
     """
-    import torch
     import torch.distributed as dist
 
     from tuplet.encoding import EncodingConfig
-    from tuplet.model.checkpoint import (
-        check_device,
-        load_checkpoint_config,
-        load_state,
-        optimizer_state_from_tensors,
-        optimizer_state_to_tensors,
-        recover_interrupted_save,
-        save_checkpoint,
-    )
-    from tuplet.responsibility.gate import gate
-    from tuplet.training.dataset import load_dataset_info, make_loader
-    from tuplet.training.energy import EnergyMeter, save_energy
+    from tuplet.training.dataset import load_dataset_info
+    from tuplet.training.energy import EnergyMeter
 
     out = Path(out_dir)
+    device, rank, world, local_rank = _device(device)
+    is_main = rank == 0
+    data_encoding = EncodingConfig.from_dict(load_dataset_info(dataset_dir)["encoding"])
+    rights_gate = _open_run_folder(
+        out, dataset_dir, resume, is_main, locks, progress,
+        use=use, allow_unverified=allow_unverified, reason=reason,
+    )  # fmt: skip
+    # checkpoints carry the encoding as the model sees it (beats of one training window)
+    model, config, encoding, base = _model_and_config(
+        dataset_dir,
+        out,
+        config,
+        data_encoding,
+        data_encoding.with_max_beat(config.max_beat).to_dict(),
+        resume,
+        extend_to,
+        from_checkpoint,
+    )
+    model.to(device)
+    max_seq_len = min(config.max_seq_len, model.config.max_seq_len)
+    train_set, valid_set = _datasets(dataset_dir, config, max_seq_len, progress and is_main)
+    optimizer, state = _optimizer(model, config, out, resume, is_main)
+    run = Run(
+        out, dataset_dir, config, encoding, model, optimizer, train_set, valid_set, device,
+        rank=rank, world=world, local_rank=local_rank, state=state,
+        extra={"rights_gate": rights_gate} | ({"base": base} if base is not None else {}),
+    )  # fmt: skip
+    meter = EnergyMeter(config.country_iso_code) if is_main else None
+    if meter is not None:
+        meter.start()
+    run.train(progress, stop_after)
+    energy = run.record_energy(meter, progress)
+    if world > 1:
+        dist.barrier()
+    return TrainResult(out, state.step, state.best_valid, state.best_step, state.stopped, energy)
+
+
+def _device(device: str | None) -> tuple[str, int, int, int]:
+    """(device, rank, world size, local rank): torchrun's processes joined, CUDA chosen."""
+    import torch
+    import torch.distributed as dist
+
+    from tuplet.model.checkpoint import check_device
+
     rank, world, local_rank = _dist_info()
-    distributed = world > 1
     if device is None:
         device = f"cuda:{local_rank}" if torch.cuda.is_available() else "cpu"
     check_device(device)
-    if distributed and not dist.is_initialized():
+    if world > 1 and not dist.is_initialized():
         dist.init_process_group("nccl" if device.startswith("cuda") else "gloo")
     if device.startswith("cuda"):
         torch.cuda.set_device(torch.device(device))
-    is_main = rank == 0
+    return device, rank, world, local_rank
 
-    info = load_dataset_info(dataset_dir)
-    data_encoding = EncodingConfig.from_dict(info["encoding"])
-    # checkpoints carry the encoding as the model sees it (beats of one training window)
-    encoding = data_encoding.with_max_beat(config.max_beat).to_dict()
+
+def _open_run_folder(
+    out: Path,
+    dataset_dir: str | os.PathLike[str],
+    resume: bool,
+    is_main: bool,
+    locks: Any,
+    progress: bool,
+    **gate_options: Any,
+) -> dict[str, Any]:
+    """Check the run folder's state and the rights gate, then make and lock the folder.
+
+    The gate comes before any model is built or anything written: a refused run costs
+    nothing. Returns the gate's record (saved with every checkpoint).
+    """
+    from tuplet.model.checkpoint import load_checkpoint_config, recover_interrupted_save
+    from tuplet.responsibility.gate import gate
+
     last_dir = out / "last"
     recover_interrupted_save(last_dir)  # a save killed between its renames: put it back
     if resume and not (last_dir / "config.json").exists():
         raise UsageError(f"{out}: nothing to resume (no last/ checkpoint); drop --resume")
     if not resume and is_main and (last_dir / "config.json").exists():
         raise UsageError(f"{out}: holds a run already (use --resume, or another --out)")
-
-    # ---------------------------------------------------------------- rights gate
-    # before any model is built or anything written: a refused run costs nothing
     recorded = load_checkpoint_config(last_dir)["extra"].get("rights_gate") if resume else None
-    rights_gate = gate(
-        dataset_dir, use, allow_unverified=allow_unverified, reason=reason, recorded=recorded
-    )
+    rights_gate = gate(dataset_dir, recorded=recorded, **gate_options)
     if progress and is_main and rights_gate["outcome"] != "passed":
         print(
             f"note: going on unverified for {rights_gate['use']} use: "
@@ -445,29 +462,23 @@ def _train(
             )
         if not resume:  # losses of a run killed before its first save: nothing continues them
             truncate_losses(out / "losses.csv", 0)
-    state = _State()
-    base: dict[str, Any] | None = None  # the checkpoint fine-tuned, recorded in every save
+    return rights_gate
 
-    def run_extra() -> dict[str, Any]:
-        """What every save of the run records beside its own fields."""
-        return {"rights_gate": rights_gate} | ({"base": base} if base is not None else {})
 
-    # --------------------------------------------------------------- model & config
-    model, config, encoding, base = _model_and_config(
-        dataset_dir, out, config, data_encoding, encoding, resume, extend_to, from_checkpoint
-    )
-    model.to(device)
-    max_seq_len = min(config.max_seq_len, model.config.max_seq_len)
+def _optimizer(
+    model: Any, config: TrainConfig, out: Path, resume: bool, is_main: bool
+) -> tuple[Any, TrainerState]:
+    """AdamW over the model, and the trainer state: a resumed run's, from its ``last/``."""
+    import torch
 
-    # ----------------------------------------------------------------------- data
-    train_set, valid_set = _datasets(dataset_dir, config, max_seq_len, progress and is_main)
+    from tuplet.model.checkpoint import load_state, optimizer_state_from_tensors
 
-    # ------------------------------------------------------------------ optimiser
     optimizer = torch.optim.AdamW(
         model.parameters(), lr=config.lr, betas=(0.9, 0.999), weight_decay=config.weight_decay
     )
+    state = TrainerState()
     if resume:
-        tensors, meta = load_state(last_dir, "trainer")
+        tensors, meta = load_state(out / "last", "trainer")
         optimizer.load_state_dict(optimizer_state_from_tensors(tensors, meta["optimizer"]))
         for key, value in meta["state"].items():
             setattr(state, key, value)
@@ -475,234 +486,9 @@ def _train(
             state.stopped == "finished" and state.step < config.steps
         ):
             state.stopped = ""
-        truncate_losses(out / "losses.csv", state.step) if is_main else None
-    # DDP synchronises gradients through forward(), so the loss is computed inside one
-    ddp_model: Any = _loss_module(model)
-    if distributed:
-        ddp_model = torch.nn.parallel.DistributedDataParallel(
-            ddp_model, device_ids=[local_rank] if device.startswith("cuda") else None
-        )
-    use_bf16 = device.startswith("cuda") and torch.cuda.is_bf16_supported()
-
-    def autocast() -> Any:
-        if use_bf16:
-            return torch.autocast("cuda", dtype=torch.bfloat16)
-        return torch.autocast("cpu", enabled=False)
-
-    # --------------------------------------------------------------------- helpers
-    def batches_of_epoch(epoch: int) -> Any:
-        loader = make_loader(
-            train_set,
-            batch_size=config.batch_size * world,
-            shuffle=True,
-            seed=config.seed,
-            epoch=epoch,
-            drop_last=len(train_set) >= config.batch_size * world,
-            num_workers=config.num_workers,
-        )
-        for codes, mask in loader:
-            # each process takes its share of the global batch
-            yield codes[rank::world], mask[rank::world]
-
-    def validate() -> float:
-        model.eval()
-        total_nll, total_notes = 0.0, 0
-        loader = make_loader(valid_set, batch_size=config.batch_size, shuffle=False)
-        with torch.no_grad():
-            for i, (codes, mask) in enumerate(loader):
-                if config.valid_batches is not None and i >= config.valid_batches:
-                    break
-                codes, mask = codes.to(device), mask.to(device)
-                with autocast():
-                    out_ = model.loss(codes, mask)
-                n = int(out_.n_events)
-                total_nll += float(out_.nll_per_note) * n
-                total_notes += n
-        model.train()
-        stats = torch.tensor([total_nll, float(total_notes)], dtype=torch.float64)
-        if distributed:
-            dist.all_reduce(stats)
-        return float(stats[0] / max(1.0, float(stats[1])))
-
-    def save_last(step: int) -> None:
-        if not is_main:
-            return
-        extra = {"trainer": {"dataset": str(dataset_dir), "world_size": world}} | run_extra()
-        tensors, opt_meta = optimizer_state_to_tensors(optimizer.state_dict())
-        # one atomic save: weights, configs and trainer state together
-        save_checkpoint(
-            last_dir,
-            model,
-            encoding=encoding,
-            training=config.to_dict(),
-            extra=extra,
-            states={"trainer": (tensors, {"optimizer": opt_meta, "state": asdict(state)})},
-        )
-
-    # -------------------------------------------------------------------- the loop
-    meter = EnergyMeter(config.country_iso_code) if is_main else None
-    if meter is not None:
-        meter.start()
-    bar = None
-    if progress and is_main:
-        from tqdm.auto import tqdm
-
-        bar = tqdm(total=config.steps, initial=state.step, unit="step", dynamic_ncols=True)
-    steps_per_epoch = max(1, len(train_set) // (config.batch_size * world))
-    if len(train_set) < config.batch_size * world:
-        steps_per_epoch = 1
-    # a scheduler's or kill's SIGTERM stops as cleanly as Ctrl-C: save last/, then exit
-    previous_sigterm = None
-    if threading.current_thread() is threading.main_thread():
-        previous_sigterm = signal.signal(signal.SIGTERM, _raise_interrupt)
-    segment_start = time.perf_counter()
-    saved_at = segment_start
-    elapsed_before = state.elapsed_s
-    tokens_window, window_start = 0, time.perf_counter()
-    model.train()
-    try:
-        while state.step < config.steps and not state.stopped:
-            epoch, skip = divmod(state.step, steps_per_epoch)
-            for i, (codes, mask) in enumerate(batches_of_epoch(epoch)):
-                if i < skip:
-                    continue
-                if state.step >= config.steps:
-                    break
-                lr = learning_rate(state.step, config)
-                for group in optimizer.param_groups:
-                    group["lr"] = lr
-                torch.manual_seed(config.seed * 1_000_003 + state.step * world + rank)
-                codes, mask = codes.to(device), mask.to(device)
-                with autocast():
-                    result = _Step(*ddp_model(codes, mask))
-                optimizer.zero_grad(set_to_none=True)
-                result.loss.backward()
-                if config.grad_clip > 0:
-                    torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
-                optimizer.step()
-                state.step += 1
-                tokens_window += int(mask.sum()) * world
-                now = time.perf_counter()
-                state.elapsed_s = elapsed_before + now - segment_start
-                tokens_per_s = tokens_window / max(1e-9, now - window_start)
-                if bar is not None:
-                    bar.update(1)
-                    bar.set_postfix(
-                        loss=f"{result.loss.item():.3f}",
-                        nll=f"{result.nll_per_note.item():.3f}",
-                        tok_s=f"{tokens_per_s:,.0f}",
-                    )
-                if is_main and (state.step % max(1, config.valid_every // 10) == 0):
-                    append_row(
-                        out / "losses.csv",
-                        {
-                            "step": state.step,
-                            "split": "train",
-                            "loss": f"{result.loss.item():.5f}",
-                            "nll_per_note": f"{result.nll_per_note.item():.5f}",
-                            "lr": f"{lr:.3e}",
-                            "tokens_per_s": f"{tokens_per_s:.1f}",
-                            "elapsed_s": f"{state.elapsed_s:.1f}",
-                        },
-                    )
-                    tokens_window, window_start = 0, time.perf_counter()
-                last_step = state.step >= config.steps
-                if state.step % config.valid_every == 0 or last_step:
-                    valid_nll = validate()
-                    improved = valid_nll < state.best_valid
-                    if improved:
-                        state.best_valid, state.best_step, state.bad_valids = (
-                            valid_nll,
-                            state.step,
-                            0,
-                        )
-                    else:
-                        state.bad_valids += 1
-                    if config.early_stop and state.bad_valids >= config.early_stop:
-                        state.stopped = "early stop"
-                    if is_main:
-                        out.mkdir(parents=True, exist_ok=True)
-                        append_row(
-                            out / "losses.csv",
-                            {
-                                "step": state.step,
-                                "split": "valid",
-                                "loss": f"{valid_nll:.5f}",
-                                "nll_per_note": f"{valid_nll:.5f}",
-                                "lr": f"{lr:.3e}",
-                                "tokens_per_s": "",
-                                "elapsed_s": f"{state.elapsed_s:.1f}",
-                            },
-                        )
-                        if improved:
-                            save_checkpoint(
-                                out / "best",
-                                model,
-                                encoding=encoding,
-                                training=config.to_dict(),
-                                extra={
-                                    "valid_nll_per_note": valid_nll,
-                                    "step": state.step,
-                                    "trainer": {"dataset": str(dataset_dir)},
-                                }
-                                | run_extra(),
-                            )
-                        save_last(state.step)
-                        saved_at = time.perf_counter()
-                        plot_losses(out / "losses.csv", out / "loss_curve.png")
-                    if bar is not None:
-                        bar.write(
-                            f"step {state.step}: valid NLL/note {valid_nll:.4f}"
-                            + (" (best)" if improved else "")
-                        )
-                elif is_main and config.save_every_s > 0 and now - saved_at >= config.save_every_s:
-                    save_last(state.step)
-                    saved_at = time.perf_counter()
-                    if bar is not None:
-                        every = f"every {config.save_every_s:g} s"
-                        bar.write(f"step {state.step}: saved {last_dir} ({every})")
-                if stop_after is not None and state.step >= stop_after:
-                    raise KeyboardInterrupt
-                if state.stopped:
-                    break
-        if not state.stopped:
-            state.stopped = "finished"
-    except KeyboardInterrupt:
-        state.stopped = "interrupted"
-        save_last(state.step)
-        if bar is not None:
-            bar.write(f"interrupted at step {state.step}: saved {last_dir} (resume with --resume)")
-    finally:
-        if bar is not None:
-            bar.close()
-        if previous_sigterm is not None:
-            signal.signal(signal.SIGTERM, previous_sigterm)
-    energy: dict[str, Any] = {}
-    if meter is not None:
-        report = meter.stop()
-        state.energy_kwh += report.kwh
-        state.energy_kg += report.kg_co2eq
-        energy = {
-            **report.to_dict(),
-            "total_kwh": state.energy_kwh,
-            "total_kg_co2eq": state.energy_kg,
-            "total_hours": state.elapsed_s / 3600,
-        }
-        if state.stopped == "interrupted" or state.step > 0:
-            save_last(state.step)  # also records the energy totals
-        out.mkdir(parents=True, exist_ok=True)
-        save_energy(
-            report,
-            out / "energy.json",
-            total_kwh=state.energy_kwh,
-            total_kg_co2eq=state.energy_kg,
-            total_hours=state.elapsed_s / 3600,
-        )
-        if progress:
-            print(report.summary())
-    if distributed:
-        dist.barrier()
-    return TrainResult(out, state.step, state.best_valid, state.best_step, state.stopped, energy)
+        if is_main:
+            truncate_losses(out / "losses.csv", state.step)
+    return optimizer, state
 
 
 def _base_record(path: str | os.PathLike[str], ck: dict[str, Any]) -> dict[str, Any]:
@@ -736,32 +522,6 @@ def _base_record(path: str | os.PathLike[str], ck: dict[str, Any]) -> dict[str, 
     return record
 
 
-def _raise_interrupt(signum: int, frame: Any) -> None:
-    raise KeyboardInterrupt
-
-
-@dataclass(frozen=True)
-class _Step:
-    loss: Any
-    nll_per_note: Any
-    n_events: Any
-
-
-def _loss_module(model: Any) -> Any:
-    import torch
-
-    class LossModule(torch.nn.Module):
-        def __init__(self, inner: Any) -> None:
-            super().__init__()
-            self.inner = inner
-
-        def forward(self, codes: Any, mask: Any) -> tuple[Any, Any, Any]:
-            out = self.inner.loss(codes, mask)
-            return out.loss, out.nll_per_note, out.n_events
-
-    return LossModule(model)
-
-
 def describe_run(run_dir: str | os.PathLike[str]) -> str:
     """A few lines about a run folder: steps, best validation NLL, energy."""
     run = Path(run_dir)
@@ -778,3 +538,15 @@ def describe_run(run_dir: str | os.PathLike[str]) -> str:
     if valid:
         lines.append(f"validations: {len(valid)}, best NLL/note {np.min(valid):.4f}")
     return "\n".join(lines)
+
+
+__all__ = [
+    "FINETUNE_DEFAULTS",
+    "LOSS_COLUMNS",
+    "TrainConfig",
+    "TrainResult",
+    "describe_run",
+    "learning_rate",
+    "load_losses",
+    "train",
+]
