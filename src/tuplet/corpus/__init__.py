@@ -1,6 +1,7 @@
 """Corpora: from folders and bundled collections to a prepared, provenanced dataset folder.
 
-* :func:`prepare` (in :mod:`tuplet.corpus.prepare`) finds the files, reads them safely in
+* :func:`prepare` (in :mod:`tuplet.corpus.prepare`) finds the files
+  (:mod:`tuplet.corpus.discover`), reads them safely in
   parallel (:mod:`tuplet.corpus.workers`), encodes, de-duplicates and splits them, and writes
   the dataset folder (:mod:`tuplet.corpus.store`) with provenance
   (:mod:`tuplet.responsibility.provenance`);
@@ -9,16 +10,8 @@
 Importing this package is cheap: readers and encoders load inside the functions that use them.
 """
 
-from tuplet.corpus.prepare import (
-    DEFAULT_FILTERS,
-    MUSIC21_PREFIX,
-    SPLITS,
-    InputFile,
-    PrepareReport,
-    SplitRule,
-    discover,
-    prepare,
-)
+from tuplet.corpus.discover import MUSIC21_PREFIX, InputFile, discover
+from tuplet.corpus.prepare import DEFAULT_FILTERS, SPLITS, PrepareReport, SplitRule, prepare
 from tuplet.corpus.summary import format_inspect, inspect
 from tuplet.corpus.workers import Filters, codes_hash, read_file
 

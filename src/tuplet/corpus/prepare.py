@@ -36,19 +36,19 @@ import collections
 import contextlib
 import os
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 from tuplet.corpus import store
+from tuplet.corpus.discover import MUSIC21_PREFIX, InputFile, discover
 from tuplet.corpus.workers import Filters, WorkerSettings, file_sha256, read_file, run_pool
 from tuplet.errors import UsageError, WriteError, is_out_of_space
 from tuplet.responsibility.provenance import RightsPolicy, provenance_record
 
 SPLITS: tuple[str, ...] = ("train", "valid", "test")
 BUSY = "is in use by another process (a training run reading it, or a prepare writing it)"
-MUSIC21_PREFIX = "music21:"
 
 
 # ------------------------------------------------------------------------- settings
@@ -74,87 +74,6 @@ class SplitRule:
         if u < self.train:
             return "train"
         return "valid" if u < self.train + self.valid else "test"
-
-
-# ------------------------------------------------------------------------- discovery
-@dataclass(frozen=True)
-class InputFile:
-    """One file to read.
-
-    Attributes:
-        key: Its identity in the dataset: ``music21:<path under the corpus>`` or the absolute
-            path of a user's file.
-        path: Where it is now.
-        source: The SOURCE it came from, as given (a folder is made absolute).
-        source_root: The folder given as SOURCE (None for music21 corpora).
-        relpath: Its path under the corpus root or ``source_root``.
-    """
-
-    key: str
-    path: Path
-    source: str
-    source_root: Path | None
-    relpath: str
-
-
-def discover(
-    sources: Iterable[str | os.PathLike[str]],
-) -> tuple[list[InputFile], dict[str, int]]:
-    """The readable-looking files of SOURCES, in order, each once.
-
-    Folders are searched recursively (hidden files and folders are skipped; folder links are
-    not followed) for :data:`tuplet.io.SUPPORTED_EXTENSIONS`, sorted by path; a single file
-    may be given too. ``music21:NAME`` lists the named corpus bundled with music21.
-
-    Args:
-        sources: Folders, files, or ``music21:NAME``.
-
-    Returns:
-        The inputs, and the count of other files found in folders, by extension.
-
-    Raises:
-        UsageError: A source does not exist, or a music21 corpus name is unknown.
-    """
-    from tuplet.io import SUPPORTED_EXTENSIONS
-
-    inputs: dict[str, InputFile] = {}
-    ignored: collections.Counter[str] = collections.Counter()
-    for given in sources:
-        source = os.fspath(given)
-        if source.startswith(MUSIC21_PREFIX):
-            from tuplet.io.score import music21_corpus_paths
-
-            for p in music21_corpus_paths(source[len(MUSIC21_PREFIX) :]):
-                posix = p.as_posix()
-                rel = posix.split("/corpus/", 1)[1] if "/corpus/" in posix else p.name
-                key = MUSIC21_PREFIX + rel
-                inputs.setdefault(key, InputFile(key, p, source, None, rel))
-            continue
-        root = Path(source).expanduser()
-        if root.is_file():
-            files = [root.resolve()]
-            base = root.resolve().parent
-        elif root.is_dir():
-            base = root.resolve()
-            files = []
-            for folder, dirs, names in os.walk(base):
-                dirs[:] = sorted(d for d in dirs if not d.startswith("."))
-                for name in names:
-                    if name.startswith("."):
-                        continue
-                    suffix = Path(name).suffix.lower()
-                    if suffix in SUPPORTED_EXTENSIONS:
-                        files.append(Path(folder) / name)
-                    elif not name.startswith("tuplet-rights."):
-                        ignored[suffix or "(none)"] += 1
-        else:
-            raise UsageError(f"{source}: no such folder or file (nor a music21:NAME corpus)")
-        for p in sorted(files):
-            key = str(p)
-            inputs.setdefault(
-                key, InputFile(key, p, str(base), base, p.relative_to(base).as_posix())
-            )
-    return list(inputs.values()), dict(ignored)
 
 
 # ------------------------------------------------------------------------- prepare
@@ -374,38 +293,13 @@ def prepare(
     n_fields = len(config.fields)
     source_list = [s if s.startswith(MUSIC21_PREFIX) else str(Path(s).resolve()) for s in names]
 
-    # ----- the folder: new, ours (same settings), ours (changed settings), or someone else's
     out.mkdir(parents=True, exist_ok=True)
     # one writer at a time; a training run reading the folder holds it shared (store.lock_folder)
     with (
         store.lock_folder(out, shared=False, holder="tuplet data prepare", busy=BUSY),
         _stop_when_out_of_space(out),
     ):
-        ours = {store.CODES_FILE, store.INDEX_FILE, store.FILES_FILE, store.SKIPPED_FILE,
-                store.PROVENANCE_FILE, store.INFO_FILE}  # fmt: skip
-        try:
-            previous = store.load_info(out) if (out / store.INFO_FILE).exists() else None
-        except store.DamagedDatasetError:  # its settings are unknown: start over
-            previous = None
-            report.reset = "its dataset.json was damaged"
-            store.reset(out)
-        if previous is not None:
-            if previous["encoding"].get("name") != config.name:
-                raise UsageError(
-                    f"{out} holds a {previous['encoding'].get('name')} dataset; prepare the "
-                    f"{config.name} encoding into another folder"
-                )
-            if previous["encoding"] != config.to_dict():
-                report.reset = "the encoding's settings changed"
-            elif previous.get("filters") != (asdict(the_filters) if the_filters else None):
-                report.reset = "the filters changed"
-            elif previous.get("midi_reader", "symusic") != midi_reader_for(config):
-                # datasets from before the mmt encoding read MIDI as MusPy does hold no reader
-                report.reset = "MIDI files are read otherwise now"
-            if report.reset:
-                store.reset(out)
-        elif any(not p.name.startswith(".") and p.name not in ours for p in out.iterdir()):
-            raise UsageError(f"{out} is not empty and holds no dataset: choose an empty folder")
+        _claim_folder(out, config, the_filters, report)
         info_args = (config.to_dict(), midi_reader_for(config), n_fields, source_list, the_filters,
                      the_split, policy)  # fmt: skip
         info_args_extra: dict[str, Any] = {}
@@ -414,177 +308,26 @@ def prepare(
                                               "items": len(pinned)}  # fmt: skip
         _write_info(out, _info(*info_args, complete=False, **info_args_extra))
         journal = store.recover(out, n_fields)
-
-        # ----- what to read: new and changed files; what to drop: gone and changed files
-        old = journal.files_by_key()
-        stats: dict[str, tuple[int, int]] = {}
-        todo_keys: set[str] = set()
-        drop = set(old) - {inp.key for inp in inputs}
-        for inp in inputs:
-            try:
-                st = inp.path.stat()
-                stats[inp.key] = (st.st_size, st.st_mtime_ns)
-            except OSError:
-                stats[inp.key] = (-1, -1)
-            rec = old.get(inp.key)
-            if rec is not None and (
-                (rec.get("size"), rec.get("mtime_ns")) == stats[inp.key]
-                or (rec.get("size") == stats[inp.key][0] and rec.get("sha256")
-                    and rec.get("sha256") == file_sha256(inp.path))
-            ):  # fmt: skip
-                continue
-            todo_keys.add(inp.key)
-            if rec is not None:
-                drop.add(inp.key)
-        gone_items = {e["item"] for e in journal.index if e["file"] in drop}
-        for row in journal.skipped:  # a duplicate of a dropped item may now be the one to keep
-            if (
-                row["reason"] == "duplicate"
-                and row["detail"].removeprefix("duplicate of ") in gone_items
-            ):
-                if row["file"] in old and row["file"] in stats:
-                    drop.add(row["file"])
-                    todo_keys.add(row["file"])
-        report.removed = len(drop - todo_keys)
-        report.redone = len(drop & todo_keys)
+        todo, stats, drop = _changes(inputs, journal, report)
         journal = store.drop_files(out, journal, drop)
-        todo = [inp for inp in inputs if inp.key in todo_keys]
-        report.unchanged = len(inputs) - len(todo)
-
-        # ----- bring the rest up to date with today's split rule and declarations
-        split_changed = False
-        for e in journal.index:
-            new_split = pinned.get(e["item"]) or the_split.split_of(e["hash"])
-            split_changed |= new_split != e["split"]
-            e["split"] = new_split
-        if split_changed:
-            store.write_atomic(out / store.INDEX_FILE, store.jsonl_bytes(journal.index))
-        split_of_item = {e["item"]: e["split"] for e in journal.index}
-        refreshed = []
-        for rec in journal.provenance:
-            if rec.get("status") == "kept":
-                rec = {**rec, "split": split_of_item.get(rec["item"], rec.get("split"))}
-            refreshed.append(provenance_record(rec, policy))
-        if refreshed != journal.provenance:
-            store.write_atomic(out / store.PROVENANCE_FILE, store.jsonl_bytes(refreshed))
-        del refreshed
-
-        kept_hashes = {e["hash"]: e["item"] for e in journal.index}
-        split_counts = collections.Counter(e["split"] for e in journal.index)
-        live_rows = sum(e["length"] for e in journal.index)
+        _resplit(out, journal, pinned, the_split, policy)
         reasons_total = collections.Counter(r["reason"] for r in journal.skipped)
-        n_files = len(journal.files)
-        codes_rows = journal.codes_rows
-        del journal, old
-
-        # ----- read, in parallel, committing each file in input order
-        bar = None
-        if progress and todo:
-            from tqdm.auto import tqdm
-
-            bar = tqdm(total=len(todo), unit="file", desc="prepare", dynamic_ncols=True)
-        run_reasons: collections.Counter[str] = collections.Counter()
-
-        with store.StoreWriter(out, n_fields, codes_rows) as writer:
-
-            def commit(i: int, result: dict[str, Any]) -> None:
-                nonlocal live_rows, n_files
-                inp = todo[i]
-                size, mtime_ns = stats[inp.key]
-                base = {
-                    "path": str(inp.path),
-                    "source": inp.source,
-                    "source_root": str(inp.source_root) if inp.source_root else None,
-                    "relpath": inp.relpath,
-                    "format": _FORMATS.get(inp.path.suffix.lower(), "musicxml"),
-                    "file_sha256": result["sha256"],
-                }
-                sequences, skipped, records = [], [], []
-                if result["error"] is None and not result["songs"]:
-                    result["error"] = ("unreadable", "no songs")
-                if result["error"] is not None:
-                    reason, detail = result["error"]
-                    skipped.append({"item": inp.key, "reason": reason, "detail": detail})
-                    facts = {"item": inp.key, **base, "status": "skipped", "reason": reason}
-                    records.append(provenance_record(facts, policy))
-                for song in result["songs"]:
-                    name = song["song"]
-                    item = inp.key + ("#" + name.rsplit("#", 1)[1] if "#" in name else "")
-                    facts = {"item": item, **base, "meta": song.get("meta", {})}
-                    facts.update(n_notes=song.get("n_notes"), length_beats=song.get("length_beats"))
-                    report.notes_read += int(song.get("n_notes") or 0)
-                    if "codes" in song and song["hash"] in kept_hashes:
-                        song = {**song, "reason": "duplicate",
-                                "detail": f"duplicate of {kept_hashes[song['hash']]}"}  # fmt: skip
-                    if "reason" in song:
-                        skipped.append(
-                            {"item": item, "reason": song["reason"], "detail": song["detail"]}
-                        )
-                        facts.update(status="skipped", reason=song["reason"])
-                    else:
-                        the_hash = song["hash"]
-                        split_name = pinned.get(item) or the_split.split_of(the_hash)
-                        kept_hashes[the_hash] = item
-                        entry = {
-                            "item": item,
-                            "split": split_name,
-                            "hash": the_hash,
-                            "n_notes": song["n_notes"],
-                            "n_beats": song["length_beats"],
-                            "programs": song["programs"],
-                            "drums": song["drums"],
-                        }
-                        sequences.append((entry, song["codes"]))
-                        facts.update(status="kept", split=split_name, content_hash=the_hash)
-                        split_counts[split_name] += 1
-                        live_rows += len(song["codes"])
-                    records.append(provenance_record(facts, policy))
-                file_record = {"file": inp.key, "path": str(inp.path), "source": inp.source,
-                               "size": size, "mtime_ns": mtime_ns, "sha256": result["sha256"],
-                               "items": len(result["songs"])}  # fmt: skip
-                writer.add_file(file_record, sequences, skipped, records)
-                n_files += 1
-                report.processed += 1
-                report.kept += len(sequences)
-                report.skipped += len(skipped)
-                run_reasons.update(r["reason"] for r in skipped)
-                if bar is not None:
-                    bar.update(1)
-                    bar.set_postfix(kept=report.kept, skipped=report.skipped, refresh=False)
-
+        with store.StoreWriter(out, n_fields, journal.codes_rows) as writer:
+            commit = _Committer(todo, stats, writer, report, policy, the_split, pinned, journal)
+            del journal
             try:
-                paths = [inp.path for inp in todo]
-                if jobs == 1:
-                    for i, path in enumerate(paths):
-                        if worker_hook is not None:
-                            worker_hook(str(path))
-                        try:
-                            result = read_file(str(path), config.name, the_filters)
-                        except Exception as exc:  # jobs=1 is for debugging: still one file's fault
-                            problem = f"{type(exc).__name__}: {' '.join(str(exc).split())}"
-                            result = {"sha256": None, "error": ("crashed", problem), "songs": []}
-                        commit(i, result)
-                else:
-                    from tuplet.io import SCORE_EXTENSIONS
-
-                    settings = WorkerSettings(
-                        config.name,
-                        the_filters,
-                        memory_limit_mb,
-                        preload_scores=any(p.suffix.lower() in SCORE_EXTENSIONS for p in paths),
-                        hook=worker_hook,
-                    )
-                    run_pool(paths, jobs, settings, timeout_s, commit)
+                _read(todo, jobs, config.name, the_filters, memory_limit_mb, timeout_s,
+                      worker_hook, commit, progress)  # fmt: skip
             finally:
-                if bar is not None:
-                    bar.close()
+                if commit.bar is not None:
+                    commit.bar.close()
             codes_rows = writer.codes_rows
 
-        reasons_total.update(run_reasons)
-        report.skipped_by_reason = dict(run_reasons)
-        report.splits = {s: split_counts.get(s, 0) for s in SPLITS}
-        counts = {**report.splits, "kept": sum(split_counts.values()),
-                  "skipped": sum(reasons_total.values()), "files": n_files}  # fmt: skip
+        reasons_total.update(commit.run_reasons)
+        report.skipped_by_reason = dict(commit.run_reasons)
+        report.splits = {s: commit.split_counts.get(s, 0) for s in SPLITS}
+        counts = {**report.splits, "kept": sum(commit.split_counts.values()),
+                  "skipped": sum(reasons_total.values()), "files": commit.n_files}  # fmt: skip
         _write_info(
             out,
             _info(
@@ -593,9 +336,257 @@ def prepare(
                 counts=counts,
                 skipped_by_reason=dict(sorted(reasons_total.items())),
                 ignored_by_extension=dict(sorted(ignored.items())),
-                dead_rows=codes_rows - live_rows,
+                dead_rows=codes_rows - commit.live_rows,
                 **info_args_extra,
             ),
         )
         report.seconds = time.perf_counter() - t0
         return report
+
+
+def _claim_folder(
+    out: Path, config: Any, the_filters: Filters | None, report: PrepareReport
+) -> None:
+    """Take the folder as it is: new, or ours, or refuse it.
+
+    Ours with the same settings is kept; ours with changed settings is emptied (the reason in
+    ``report.reset``); a folder of other files is refused.
+    """
+    from tuplet.encoding import midi_reader_for
+
+    ours = {store.CODES_FILE, store.INDEX_FILE, store.FILES_FILE, store.SKIPPED_FILE,
+            store.PROVENANCE_FILE, store.INFO_FILE}  # fmt: skip
+    try:
+        previous = store.load_info(out) if (out / store.INFO_FILE).exists() else None
+    except store.DamagedDatasetError:  # its settings are unknown: start over
+        previous = None
+        report.reset = "its dataset.json was damaged"
+        store.reset(out)
+    if previous is not None:
+        if previous["encoding"].get("name") != config.name:
+            raise UsageError(
+                f"{out} holds a {previous['encoding'].get('name')} dataset; prepare the "
+                f"{config.name} encoding into another folder"
+            )
+        if previous["encoding"] != config.to_dict():
+            report.reset = "the encoding's settings changed"
+        elif previous.get("filters") != (asdict(the_filters) if the_filters else None):
+            report.reset = "the filters changed"
+        elif previous.get("midi_reader", "symusic") != midi_reader_for(config):
+            # datasets from before the mmt encoding read MIDI as MusPy does hold no reader
+            report.reset = "MIDI files are read otherwise now"
+        if report.reset:
+            store.reset(out)
+    elif any(not p.name.startswith(".") and p.name not in ours for p in out.iterdir()):
+        raise UsageError(f"{out} is not empty and holds no dataset: choose an empty folder")
+
+
+def _changes(
+    inputs: list[InputFile], journal: Any, report: PrepareReport
+) -> tuple[list[InputFile], dict[str, tuple[int, int]], set[str]]:
+    """What to read (new and changed files), each input's (size, mtime_ns), what to drop.
+
+    Dropped: files gone from the sources, changed files (read again), and duplicates of a
+    dropped item (one of them may now be the copy to keep). Counts go into ``report``.
+    """
+    old = journal.files_by_key()
+    stats: dict[str, tuple[int, int]] = {}
+    todo_keys: set[str] = set()
+    drop = set(old) - {inp.key for inp in inputs}
+    for inp in inputs:
+        try:
+            st = inp.path.stat()
+            stats[inp.key] = (st.st_size, st.st_mtime_ns)
+        except OSError:
+            stats[inp.key] = (-1, -1)
+        rec = old.get(inp.key)
+        if rec is not None and (
+            (rec.get("size"), rec.get("mtime_ns")) == stats[inp.key]
+            or (rec.get("size") == stats[inp.key][0] and rec.get("sha256")
+                and rec.get("sha256") == file_sha256(inp.path))
+        ):  # fmt: skip
+            continue
+        todo_keys.add(inp.key)
+        if rec is not None:
+            drop.add(inp.key)
+    gone_items = {e["item"] for e in journal.index if e["file"] in drop}
+    for row in journal.skipped:  # a duplicate of a dropped item may now be the one to keep
+        original = row["detail"].removeprefix("duplicate of ")
+        if row["reason"] == "duplicate" and original in gone_items:
+            if row["file"] in old and row["file"] in stats:
+                drop.add(row["file"])
+                todo_keys.add(row["file"])
+    report.removed = len(drop - todo_keys)
+    report.redone = len(drop & todo_keys)
+    todo = [inp for inp in inputs if inp.key in todo_keys]
+    report.unchanged = len(inputs) - len(todo)
+    return todo, stats, drop
+
+
+def _resplit(
+    out: Path, journal: Any, pinned: dict[str, str], the_split: SplitRule, policy: RightsPolicy
+) -> None:
+    """Today's split rule (or the pinned splits) and rights declarations on the kept items."""
+    split_changed = False
+    for e in journal.index:
+        new_split = pinned.get(e["item"]) or the_split.split_of(e["hash"])
+        split_changed |= new_split != e["split"]
+        e["split"] = new_split
+    if split_changed:
+        store.write_atomic(out / store.INDEX_FILE, store.jsonl_bytes(journal.index))
+    split_of_item = {e["item"]: e["split"] for e in journal.index}
+    refreshed = []
+    for rec in journal.provenance:
+        if rec.get("status") == "kept":
+            rec = {**rec, "split": split_of_item.get(rec["item"], rec.get("split"))}
+        refreshed.append(provenance_record(rec, policy))
+    if refreshed != journal.provenance:
+        store.write_atomic(out / store.PROVENANCE_FILE, store.jsonl_bytes(refreshed))
+
+
+class _Committer:
+    """Writes each file read to the store, in input order, and counts what it wrote.
+
+    A file's songs are kept, or skipped (duplicates too), each with its provenance record.
+    """
+
+    def __init__(
+        self,
+        todo: list[InputFile],
+        stats: dict[str, tuple[int, int]],
+        writer: Any,
+        report: PrepareReport,
+        policy: RightsPolicy,
+        the_split: SplitRule,
+        pinned: dict[str, str],
+        journal: Any,
+    ) -> None:
+        self.todo, self.stats, self.writer, self.report = todo, stats, writer, report
+        self.policy, self.the_split, self.pinned = policy, the_split, pinned
+        self.kept_hashes = {e["hash"]: e["item"] for e in journal.index}
+        self.split_counts = collections.Counter(e["split"] for e in journal.index)
+        self.live_rows = sum(e["length"] for e in journal.index)
+        self.n_files = len(journal.files)
+        self.run_reasons: collections.Counter[str] = collections.Counter()
+        self.bar: Any = None
+
+    def __call__(self, i: int, result: dict[str, Any]) -> None:
+        inp, report = self.todo[i], self.report
+        size, mtime_ns = self.stats[inp.key]
+        base = {
+            "path": str(inp.path),
+            "source": inp.source,
+            "source_root": str(inp.source_root) if inp.source_root else None,
+            "relpath": inp.relpath,
+            "format": _FORMATS.get(inp.path.suffix.lower(), "musicxml"),
+            "file_sha256": result["sha256"],
+        }
+        sequences: list[tuple[dict[str, Any], Any]] = []
+        skipped: list[dict[str, Any]] = []
+        records = []
+        if result["error"] is None and not result["songs"]:
+            result["error"] = ("unreadable", "no songs")
+        if result["error"] is not None:
+            reason, detail = result["error"]
+            skipped.append({"item": inp.key, "reason": reason, "detail": detail})
+            facts = {"item": inp.key, **base, "status": "skipped", "reason": reason}
+            records.append(provenance_record(facts, self.policy))
+        for song in result["songs"]:
+            records.append(self._song(inp, base, song, sequences, skipped))
+        file_record = {"file": inp.key, "path": str(inp.path), "source": inp.source,
+                       "size": size, "mtime_ns": mtime_ns, "sha256": result["sha256"],
+                       "items": len(result["songs"])}  # fmt: skip
+        self.writer.add_file(file_record, sequences, skipped, records)
+        self.n_files += 1
+        report.processed += 1
+        report.kept += len(sequences)
+        report.skipped += len(skipped)
+        self.run_reasons.update(r["reason"] for r in skipped)
+        if self.bar is not None:
+            self.bar.update(1)
+            self.bar.set_postfix(kept=report.kept, skipped=report.skipped, refresh=False)
+
+    def _song(
+        self,
+        inp: InputFile,
+        base: dict[str, Any],
+        song: dict[str, Any],
+        sequences: list[tuple[dict[str, Any], Any]],
+        skipped: list[dict[str, Any]],
+    ) -> dict[str, Any]:
+        """One song of a file, kept (into ``sequences``) or not (into ``skipped``).
+
+        Returns its provenance record.
+        """
+        name = song["song"]
+        item = inp.key + ("#" + name.rsplit("#", 1)[1] if "#" in name else "")
+        facts = {"item": item, **base, "meta": song.get("meta", {})}
+        facts.update(n_notes=song.get("n_notes"), length_beats=song.get("length_beats"))
+        self.report.notes_read += int(song.get("n_notes") or 0)
+        if "codes" in song and song["hash"] in self.kept_hashes:
+            song = {**song, "reason": "duplicate",
+                    "detail": f"duplicate of {self.kept_hashes[song['hash']]}"}  # fmt: skip
+        if "reason" in song:
+            skipped.append({"item": item, "reason": song["reason"], "detail": song["detail"]})
+            facts.update(status="skipped", reason=song["reason"])
+        else:
+            the_hash = song["hash"]
+            split_name = self.pinned.get(item) or self.the_split.split_of(the_hash)
+            self.kept_hashes[the_hash] = item
+            entry = {
+                "item": item,
+                "split": split_name,
+                "hash": the_hash,
+                "n_notes": song["n_notes"],
+                "n_beats": song["length_beats"],
+                "programs": song["programs"],
+                "drums": song["drums"],
+            }
+            sequences.append((entry, song["codes"]))
+            facts.update(status="kept", split=split_name, content_hash=the_hash)
+            self.split_counts[split_name] += 1
+            self.live_rows += len(song["codes"])
+        return provenance_record(facts, self.policy)
+
+
+def _read(
+    todo: list[InputFile],
+    jobs: int,
+    encoding: str,
+    the_filters: Filters | None,
+    memory_limit_mb: int | None,
+    timeout_s: float,
+    worker_hook: Callable[[str], None] | None,
+    commit: _Committer,
+    progress: bool,
+) -> None:
+    """Read every file of ``todo``, handing each result to ``commit`` in input order.
+
+    In worker processes, or in this one with ``jobs`` 1; with a progress bar.
+    """
+    if progress and todo:
+        from tqdm.auto import tqdm
+
+        commit.bar = tqdm(total=len(todo), unit="file", desc="prepare", dynamic_ncols=True)
+    paths = [inp.path for inp in todo]
+    if jobs == 1:
+        for i, path in enumerate(paths):
+            if worker_hook is not None:
+                worker_hook(str(path))
+            try:
+                result = read_file(str(path), encoding, the_filters)
+            except Exception as exc:  # jobs=1 is for debugging: still one file's fault
+                problem = f"{type(exc).__name__}: {' '.join(str(exc).split())}"
+                result = {"sha256": None, "error": ("crashed", problem), "songs": []}
+            commit(i, result)
+        return
+    from tuplet.io import SCORE_EXTENSIONS
+
+    settings = WorkerSettings(
+        encoding,
+        the_filters,
+        memory_limit_mb,
+        preload_scores=any(p.suffix.lower() in SCORE_EXTENSIONS for p in paths),
+        hook=worker_hook,
+    )
+    run_pool(paths, jobs, settings, timeout_s, commit)
