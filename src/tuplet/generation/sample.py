@@ -492,6 +492,58 @@ def sample_codes(
     settings = settings or SamplingSettings()
     limits = limits or Limits()
     constraints = constraints or Constraints()
+    prompt = np.asarray(prompt, dtype=np.int64)
+    max_events = _check_call(model, encoding, prompt, n, limits, decoder, use_cache)
+    info = read_prompt(prompt, encoding)
+    rules = settings.resolve(encoding.fields, encoding.vocab_sizes)
+    device = next(model.parameters()).device
+    # a compiled step serves one batch size: batches are rounded up to a power of two (the
+    # extra rows decode alongside and are dropped), so a redraw of a few pieces reuses it
+    rows = n if decoder == "eager" else 1 << (n - 1).bit_length()
+    state = MaskState(encoding, info, rows, constraints, limits, device)
+    steps = max_events - len(prompt)
+    out = torch.zeros(rows, steps, len(encoding.fields), dtype=torch.long, device=device)
+    was_training = model.training
+    model.eval()
+    forward = _Forward(model)
+    try:
+        with (
+            torch.inference_mode(),
+            tqdm(total=steps, unit="event", disable=not progress, leave=False) as bar,
+        ):
+            seq = torch.as_tensor(prompt, device=device)[None]  # (1, P, F)
+            cache = model.new_cache(1, capacity=max_events) if use_cache else None
+            h = forward(seq, cache).expand(rows, -1)  # (rows, d)
+            if cache is not None:
+                cache.select(torch.zeros(rows, dtype=torch.long, device=device))
+            if decoder != "eager":
+                if forward.few and n >= PARALLEL_ROWS:  # the step's kernels use these threads
+                    torch.set_num_threads(forward.threads)
+                lengths = _decode_static(
+                    model, state, rules, h, cache, out, generator, bar,
+                    decoder in ("compiled", "jit"), note, n, jit=decoder == "jit",
+                )  # fmt: skip
+            else:
+                lengths = _decode_eager(
+                    forward, state, rules, h, seq.expand(n, -1, -1), cache, out, generator, bar
+                )
+    finally:
+        model.train(was_training)
+        torch.set_num_threads(forward.threads)
+    new = out.cpu().numpy()
+    return [np.concatenate([prompt, new[i, : int(lengths[i])]]) for i in range(n)]
+
+
+def _check_call(
+    model: MusicTransformer,
+    encoding: EncodingConfig,
+    prompt: np.ndarray,
+    n: int,
+    limits: Limits,
+    decoder: str,
+    use_cache: bool,
+) -> int:
+    """Refuse what :func:`sample_codes` cannot do; returns the most events a sequence may have."""
     c = model.config
     if tuple(c.field_names) != encoding.fields or tuple(c.vocab_sizes) != encoding.vocab_sizes:
         raise UsageError(
@@ -505,8 +557,6 @@ def sample_codes(
         raise UsageError(f"unknown decoder {decoder!r} (choose from {', '.join(DECODERS)})")
     if decoder != "eager" and not use_cache:
         raise UsageError(f"the {decoder} decoder needs the KV cache (use_cache=True)")
-    prompt = np.asarray(prompt, dtype=np.int64)
-    info = read_prompt(prompt, encoding)
     max_events = c.max_seq_len if limits.max_events is None else limits.max_events
     if not len(prompt) < max_events <= c.max_seq_len:
         raise UsageError(
@@ -517,85 +567,85 @@ def sample_codes(
         raise UsageError(
             f"max_beats {limits.max_beats} must be 1..{encoding.max_beat} (the model's beats)"
         )
-    rules = settings.resolve(encoding.fields, encoding.vocab_sizes)
-    device = next(model.parameters()).device
-    # a compiled step serves one batch size: batches are rounded up to a power of two (the
-    # extra rows decode alongside and are dropped), so a redraw of a few pieces reuses it
-    rows = n if decoder == "eager" else 1 << (n - 1).bit_length()
-    state = MaskState(encoding, info, rows, constraints, limits, device)
-    steps = max_events - len(prompt)
-    n_fields = len(encoding.fields)
-    out = torch.zeros(rows, steps, n_fields, dtype=torch.long, device=device)
-    lengths = torch.full((rows,), steps, dtype=torch.long)
-    active = torch.arange(n, device=device)
-    was_training = model.training
-    model.eval()
-    # the masks and draws are tiny tensor operations, slower on several threads than on one:
-    # only the model's forward pass gets the threads (switching costs under a microsecond),
-    # and only when it has rows enough to share: a cached step of fewer than
-    # PARALLEL_ROWS sequences gains little or nothing from more threads, and their spinning
-    # after it slows the sampling that follows (docs/benchmarks.md, Generation)
-    threads = torch.get_num_threads()
-    few = device.type == "cpu" and threads > 1
+    return max_events
 
-    def forward(codes: torch.Tensor, cache: Any) -> torch.Tensor:
+
+class _Forward:
+    """The model's last hidden state after new events, on as many threads as pay.
+
+    The masks and draws are tiny tensor operations, slower on several threads than on one:
+    only the model's forward pass gets the threads (switching costs under a microsecond), and
+    only when it has rows enough to share: a cached step of fewer than :data:`PARALLEL_ROWS`
+    sequences gains little or nothing from more threads, and their spinning after it slows
+    the sampling that follows (docs/benchmarks.md, Generation).
+    """
+
+    def __init__(self, model: MusicTransformer) -> None:
+        import torch
+
+        self.model = model
+        self.threads = torch.get_num_threads()
+        self.few = next(model.parameters()).device.type == "cpu" and self.threads > 1
+
+    def __call__(self, codes: torch.Tensor, cache: Any) -> torch.Tensor:
+        import torch
+
         wide = codes.shape[0] * codes.shape[1] >= PARALLEL_ROWS
-        if few and wide:
-            torch.set_num_threads(threads)
-        h = model.hidden(codes, kv_cache=cache)[0][:, -1]  # (B, d)
-        if few:
+        if self.few and wide:
+            torch.set_num_threads(self.threads)
+        h = self.model.hidden(codes, kv_cache=cache)[0][:, -1]  # (B, d)
+        if self.few:
             torch.set_num_threads(1)
         return h
 
-    try:
-        with (
-            torch.inference_mode(),
-            tqdm(total=steps, unit="event", disable=not progress, leave=False) as bar,
-        ):
-            seq = torch.as_tensor(prompt, device=device)[None]  # (1, P, F)
-            cache = model.new_cache(1, capacity=max_events) if use_cache else None
-            h = forward(seq, cache).expand(rows, -1)  # (rows, d)
+
+def _decode_eager(
+    forward: _Forward,
+    state: MaskState,
+    rules: Any,
+    h: torch.Tensor,
+    seq: torch.Tensor,
+    cache: Any,
+    out: torch.Tensor,
+    generator: torch.Generator | None,
+    bar: Any,
+) -> torch.Tensor:
+    """The reference decoding loop: one event per step, finished sequences dropped.
+
+    Writes each step's rows into ``out`` (rows, steps, F); with a ``cache`` the model reads
+    only the new event, without one the whole sequence ``seq`` (n, P, F) again. Returns each
+    sequence's number of new rows.
+    """
+    import torch
+
+    n, steps = len(seq), out.shape[1]
+    device = out.device
+    lengths = torch.full((out.shape[0],), steps, dtype=torch.long)
+    active = torch.arange(n, device=device)
+    for step in range(steps):
+        race = _race(n, rules, generator, device)
+        race = race if len(active) == n else race[active]
+        row = _draw_event(forward.model, state, rules, h, race, step == steps - 1, skip=True)
+        ended = state.update(row)
+        out[active, step] = row
+        bar.update(1)
+        if bool(ended.any()):
+            lengths[active[ended].cpu()] = step + 1
+            keep = (~ended).nonzero().squeeze(1)
+            if len(keep) == 0:
+                break
+            active, row, h = active[keep], row[keep], h[keep]
+            state.select(keep)
             if cache is not None:
-                cache.select(torch.zeros(rows, dtype=torch.long, device=device))
+                cache.select(keep)
             else:
-                seq = seq.expand(n, -1, -1)
-            static = decoder != "eager" and cache is not None
-            if static:
-                if few and n >= PARALLEL_ROWS:  # the step's kernels are built for these threads
-                    torch.set_num_threads(threads)
-                compile = decoder in ("compiled", "jit")
-                lengths = _decode_static(
-                    model, state, rules, h, cache, out, generator, bar, compile, note, n,
-                    jit=decoder == "jit",
-                )
-            for step in range(0 if static else steps):
-                race = _race(n, rules, generator, device)
-                race = race if len(active) == n else race[active]
-                row = _draw_event(model, state, rules, h, race, step == steps - 1, skip=True)
-                ended = state.update(row)
-                out[active, step] = row
-                bar.update(1)
-                if bool(ended.any()):
-                    lengths[active[ended].cpu()] = step + 1
-                    keep = (~ended).nonzero().squeeze(1)
-                    if len(keep) == 0:
-                        break
-                    active, row, h = active[keep], row[keep], h[keep]
-                    state.select(keep)
-                    if cache is not None:
-                        cache.select(keep)
-                    else:
-                        seq = seq[keep]
-                if cache is not None:
-                    h = forward(row[:, None], cache)
-                else:
-                    seq = torch.cat([seq, row[:, None]], dim=1)
-                    h = forward(seq, None)
-    finally:
-        model.train(was_training)
-        torch.set_num_threads(threads)
-    new = out.cpu().numpy()
-    return [np.concatenate([prompt, new[i, : int(lengths[i])]]) for i in range(n)]
+                seq = seq[keep]
+        if cache is not None:
+            h = forward(row[:, None], cache)
+        else:
+            seq = torch.cat([seq, row[:, None]], dim=1)
+            h = forward(seq, None)
+    return lengths
 
 
 __all__ = [
