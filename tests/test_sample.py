@@ -398,6 +398,9 @@ def test_the_checker_names_what_is_broken(data_dir) -> None:
     def zero_pitch(c):
         c[notes[0], enc.field_index("pitch")] = 0
 
+    def duration_past_the_vocabulary(c):  # reported, not a crash of the range rules
+        c[notes[0], duration] = enc.vocab_sizes[duration]
+
     def late_sos(c):
         c[notes[3]] = 0
 
@@ -412,6 +415,7 @@ def test_the_checker_names_what_is_broken(data_dir) -> None:
     assert broken(undeclared) == {"instruments"}
     assert broken(stray_field) == {"fields"}
     assert broken(zero_pitch) == {"fields"}
+    assert "fields" in broken(duration_past_the_vocabulary)
     assert broken(late_sos) == {"order"}
     assert "order" in broken(no_end)
     assert broken(meta_after_note) == {"order"}
