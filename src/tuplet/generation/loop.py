@@ -26,7 +26,7 @@ gets the meter as an event at beat 0).
 from __future__ import annotations
 
 import math
-from dataclasses import replace
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -144,8 +144,6 @@ def loop(
         UsageError: A meter whose bars are not whole beats, a loop longer than the model's
             beats, an unknown instrument, or a prompt without notes.
     """
-    from tuplet.encoding.vocab import meter_code
-
     options = options or GenerationOptions()
     if n_bars < 1 or tries < 1:
         raise UsageError(f"a loop needs at least 1 bar and 1 try, got {n_bars} and {tries}")
@@ -155,107 +153,181 @@ def loop(
         raise UsageError("a loop made from a prompt keeps its meter: leave out the meter")
     run = Session(lm, options)
     codes = instrument_codes(instruments, run.enc)
-    if meter is None:
-        has_sig = prompt is not None and len(prompt.timesig_ticks) > 0
-        meter = (4, 4)
-        if prompt is not None and has_sig:
-            meter = (int(prompt.timesig_numerator[0]), int(prompt.timesig_denominator[0]))
-    num, den = meter
-    bar_ticks = num * 4 * run.enc.resolution / den
-    if num < 1 or den < 1 or bar_ticks % run.enc.resolution:
-        raise UsageError(f"a {num}/{den} bar is not a whole number of beats: choose another meter")
-    bar = int(bar_ticks) // run.enc.resolution
-    length = n_bars * bar
-    repeat = bar * (1 if n_bars <= 2 else 2)
-    if length + repeat > run.enc.max_beat:
-        raise UsageError(
-            f"a {n_bars}-bar loop in {num}/{den} with its seam needs {length + repeat} beats; "
-            f"the model knows {run.enc.max_beat}: ask for fewer bars"
-        )
-    seam = n_bars >= 2 and can_fill(lm)
-    meta: list[np.ndarray] = []
-    forbid: tuple[str, ...] = ()
-    if "time-signature" in run.types:
-        code = int(meter_code(np.array([num]), np.array([den]))[0])
-        if code == 0:
-            raise UsageError(f"the {run.enc.name} encoding cannot hold the meter {num}/{den}")
-        meta = [run.row("time-signature", beat=1, position=1, meter=code)]
-        forbid = ("time-signature",)
-    given = None
-    if prompt is not None:
-        ends = piece_end_beat(run, prompt_body(run, prompt, "prompt"))
-        if ends <= length - bar:  # its last bar of the loop would be silent
-            raise UsageError(
-                f"the prompt has {-(-ends // bar)} bar(s) of {num}/{den}, fewer than the "
-                f"{n_bars} the loop needs: ask for fewer bars"
-            )
-        given = prompt_body(run, prompt, "prompt", length)
-        given = run.body(
-            np.concatenate([given[given[:, 0] != run.types.get("time-signature", -1)], *meta])
-        )
+    shape = _Shape.of(run, n_bars, prompt, meter, seam=n_bars >= 2 and can_fill(lm))
+    given = None if prompt is None else _given(run, prompt, shape)
     pieces = []
     for _ in range(options.n):
         if given is not None:
             bodies, declared = [given], [run.declared(run.whole(given))]
         else:
-            if codes is None:
-                header = run.sample(run.row("start-of-song"), 1, header_only=True)[0]
-            else:
-                header = run.header(codes)
-            outs = run.sample(
-                np.concatenate([header, *meta]),
-                tries,
-                instruments=codes,
-                max_beats=length,
-                forbid_types=forbid,
-            )
-            bodies = [run.body(out) for out in outs]
-            declared = [run.declared(out) for out in outs]
-        # a new loop keeps its whole loops in the running beside the seam rewrites (a model
-        # weak at filling can leave a rewritten bar nearly empty); a prompt's loop only has
-        # its seam rewritten
-        candidates = [] if seam and given is not None else list(bodies)
-        scores = [wrap_nll(run, b, length, repeat) for b in candidates]
-        kinds = ["choice"] * len(candidates)
-        if seam:
-            base = _best(scores) if scores else 0  # the seam of the best whole loop
-            fills = _seam(run, bodies[base], declared[base], length, bar, repeat, tries)
-            candidates += fills
-            scores += [wrap_nll(run, b, length, repeat) for b in fills]
-            kinds += ["fill"] * len(fills)
-        best = _best(scores)
-        chosen = candidates[best]
-        notes = _clip(decode(run.whole(chosen), run.big), length * run.enc.resolution)
-        if prompt is not None:  # the loop's notes on the prompt's tracks (names, channels)
-            notes = _on_tracks(run, prompt, notes, length)
-        if not meta:  # the encoding has no meter: state it in the file
-            notes = replace(
-                notes,
-                timesig_ticks=np.zeros(1, dtype=np.int64),
-                timesig_numerator=np.array([num]),
-                timesig_denominator=np.array([den]),
-            )
-        new = run.n_notes(chosen)
-        if given is not None:  # only the seam is new
-            untouched = given[given[:, run.col["beat"]] - 1 < length - bar] if seam else given
-            new -= run.n_notes(untouched)
-        pieces.append(
-            Piece(
-                notes,
-                run.whole(chosen),
-                new,
-                {
-                    "loop_bars": n_bars,
-                    "loop_beats": length,
-                    "meter": f"{num}/{den}",
-                    "seam": kinds[best],
-                    "wrap_nll": _finite(scores[best]),
-                    "wrap_nll_tries": [_finite(s) for s in scores],
-                },
-            )
-        )
-    request = {"bars": n_bars, "meter": f"{num}/{den}", "tries": tries, "instruments": instruments}
+            bodies, declared = _whole_loops(run, codes, shape, tries)
+        pieces.append(_best_loop(run, shape, bodies, declared, tries, prompt, given))
+    request = {"bars": n_bars, "meter": shape.meter, "tries": tries, "instruments": instruments}
     return run.finish("loop", pieces, request)
+
+
+@dataclass(frozen=True)
+class _Shape:
+    """A loop's bars and beats, its seam, and the meter rows its codes carry.
+
+    Attributes:
+        n_bars: Bars per loop.
+        num: The meter's numerator.
+        den: Its denominator.
+        bar: Beats per bar.
+        length: Beats per loop.
+        repeat: Beats of the loop's start heard again after its end to score the seam.
+        seam: Whether the seam is rewritten (fill-in-the-middle, 2 bars or more).
+        meta: The time-signature row (none where the encoding has no meter).
+        forbid: Event types the sampler must not add (another time signature).
+    """
+
+    n_bars: int
+    num: int
+    den: int
+    bar: int
+    length: int
+    repeat: int
+    seam: bool
+    meta: tuple[np.ndarray, ...]
+    forbid: tuple[str, ...]
+
+    @property
+    def meter(self) -> str:
+        """``"num/den"``."""
+        return f"{self.num}/{self.den}"
+
+    @classmethod
+    def of(
+        cls,
+        run: Session,
+        n_bars: int,
+        prompt: Notes | None,
+        meter: tuple[int, int] | None,
+        seam: bool,
+    ) -> _Shape:
+        """The shape of an ``n_bars`` loop in ``meter`` (else the prompt's first, else 4/4).
+
+        Raises:
+            UsageError: Bars that are not whole beats, a loop and seam longer than the model's
+                beats, or a meter the encoding cannot hold.
+        """
+        from tuplet.encoding.vocab import meter_code
+
+        if meter is None:
+            meter = (4, 4)
+            if prompt is not None and len(prompt.timesig_ticks) > 0:
+                meter = (int(prompt.timesig_numerator[0]), int(prompt.timesig_denominator[0]))
+        num, den = meter
+        bar_ticks = num * 4 * run.enc.resolution / den
+        if num < 1 or den < 1 or bar_ticks % run.enc.resolution:
+            raise UsageError(
+                f"a {num}/{den} bar is not a whole number of beats: choose another meter"
+            )
+        bar = int(bar_ticks) // run.enc.resolution
+        length = n_bars * bar
+        repeat = bar * (1 if n_bars <= 2 else 2)
+        if length + repeat > run.enc.max_beat:
+            raise UsageError(
+                f"a {n_bars}-bar loop in {num}/{den} with its seam needs {length + repeat} "
+                f"beats; the model knows {run.enc.max_beat}: ask for fewer bars"
+            )
+        meta: tuple[np.ndarray, ...] = ()
+        forbid: tuple[str, ...] = ()
+        if "time-signature" in run.types:
+            code = int(meter_code(np.array([num]), np.array([den]))[0])
+            if code == 0:
+                raise UsageError(f"the {run.enc.name} encoding cannot hold the meter {num}/{den}")
+            meta = (run.row("time-signature", beat=1, position=1, meter=code),)
+            forbid = ("time-signature",)
+        return cls(n_bars, num, den, bar, length, repeat, seam, meta, forbid)
+
+
+def _given(run: Session, prompt: Notes, shape: _Shape) -> np.ndarray:
+    """The body of a prompt's first bars, in the loop's meter.
+
+    Raises:
+        UsageError: The prompt's notes end before the loop's last bar.
+    """
+    ends = piece_end_beat(run, prompt_body(run, prompt, "prompt"))
+    if ends <= shape.length - shape.bar:  # its last bar of the loop would be silent
+        raise UsageError(
+            f"the prompt has {-(-ends // shape.bar)} bar(s) of {shape.meter}, fewer than the "
+            f"{shape.n_bars} the loop needs: ask for fewer bars"
+        )
+    given = prompt_body(run, prompt, "prompt", shape.length)
+    no_meter = given[given[:, 0] != run.types.get("time-signature", -1)]
+    return run.body(np.concatenate([no_meter, *shape.meta]))
+
+
+def _whole_loops(
+    run: Session, codes: list[int] | None, shape: _Shape, tries: int
+) -> tuple[list[np.ndarray], list[list[int]]]:
+    """``tries`` new loops of the shape (bodies, and each one's declared instruments)."""
+    if codes is None:
+        header = run.sample(run.row("start-of-song"), 1, header_only=True)[0]
+    else:
+        header = run.header(codes)
+    outs = run.sample(
+        np.concatenate([header, *shape.meta]),
+        tries,
+        instruments=codes,
+        max_beats=shape.length,
+        forbid_types=shape.forbid,
+    )
+    return [run.body(out) for out in outs], [run.declared(out) for out in outs]
+
+
+def _best_loop(
+    run: Session,
+    shape: _Shape,
+    bodies: list[np.ndarray],
+    declared: list[list[int]],
+    tries: int,
+    prompt: Notes | None,
+    given: np.ndarray | None,
+) -> Piece:
+    """The loop that wraps around best, among the whole loops and the rewrites of a seam.
+
+    A new loop keeps its whole loops in the running beside the seam rewrites (a model weak at
+    filling can leave a rewritten bar nearly empty); a prompt's loop only has its seam
+    rewritten.
+    """
+    length, repeat = shape.length, shape.repeat
+    candidates = [] if shape.seam and given is not None else list(bodies)
+    scores = [wrap_nll(run, b, length, repeat) for b in candidates]
+    kinds = ["choice"] * len(candidates)
+    if shape.seam:
+        base = _best(scores) if scores else 0  # the seam of the best whole loop
+        fills = _seam(run, bodies[base], declared[base], length, shape.bar, repeat, tries)
+        candidates += fills
+        scores += [wrap_nll(run, b, length, repeat) for b in fills]
+        kinds += ["fill"] * len(fills)
+    best = _best(scores)
+    chosen = candidates[best]
+    notes = _clip(decode(run.whole(chosen), run.big), length * run.enc.resolution)
+    if prompt is not None:  # the loop's notes on the prompt's tracks (names, channels)
+        notes = _on_tracks(run, prompt, notes, length)
+    if not shape.meta:  # the encoding has no meter: state it in the file
+        notes = replace(
+            notes,
+            timesig_ticks=np.zeros(1, dtype=np.int64),
+            timesig_numerator=np.array([shape.num]),
+            timesig_denominator=np.array([shape.den]),
+        )
+    new = run.n_notes(chosen)
+    if given is not None:  # only the seam is new
+        kept = given[given[:, run.col["beat"]] - 1 < length - shape.bar] if shape.seam else given
+        new -= run.n_notes(kept)
+    details = {
+        "loop_bars": shape.n_bars,
+        "loop_beats": length,
+        "meter": shape.meter,
+        "seam": kinds[best],
+        "wrap_nll": _finite(scores[best]),
+        "wrap_nll_tries": [_finite(s) for s in scores],
+    }
+    return Piece(notes, run.whole(chosen), new, details)
 
 
 def _on_tracks(run: Session, prompt: Notes, notes: Notes, length: int) -> Notes:
