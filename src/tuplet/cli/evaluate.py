@@ -81,7 +81,7 @@ def cmd_evaluate_continuations(args: argparse.Namespace) -> int:
     if args.samples is not None or args.reference is not None:
         raise UsageError("--continuations takes --data (and --model), not SAMPLES/--reference")
     settings = None
-    from tuplet.generation.sample import KNOBS
+    from tuplet.generation.settings import KNOBS
 
     if any(getattr(args, k) is not None for k in KNOBS):
         from tuplet.cli.generate import _settings
@@ -134,7 +134,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     """Dispatch: continuations, a model's NLL, or SAMPLES against a reference."""
     if args.continuations:
         return cmd_evaluate_continuations(args)
-    from tuplet.generation.sample import KNOBS
+    from tuplet.generation.settings import KNOBS
 
     given = [k for k in KNOBS if getattr(args, k)]
     if given:

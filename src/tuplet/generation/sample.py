@@ -18,10 +18,9 @@ from __future__ import annotations
 
 import contextlib
 import math
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import asdict, dataclass, field, replace
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -36,15 +35,17 @@ from tuplet.generation.constraints import (
     check_sequence,
     read_prompt,
 )
+from tuplet.generation.settings import (
+    DEFAULT_TOP_K_FRAC,
+    FieldRule,
+    SamplingSettings,
+)
 
 if TYPE_CHECKING:
     import torch
 
     from tuplet.model.transformer import MusicTransformer
 
-KNOBS: tuple[str, ...] = ("temperature", "top_k", "top_k_frac", "top_p")
-DEFAULT_TOP_K_FRAC = 0.1
-"""MMT's sampler: top-k with k = ceil(10% of each field's vocabulary)."""
 _NO_DEFAULT_MODEL = (
     "no default model is installed; pass --model CHECKPOINT (train one with `tuplet train`)"
 )
@@ -62,134 +63,6 @@ def default_model_path() -> Path:
     if not (path / "config.json").is_file():
         raise TupletError(_NO_DEFAULT_MODEL)
     return path
-
-
-# ------------------------------------------------------------------------------ settings
-@dataclass(frozen=True)
-class SamplingSettings:
-    """How each field's code is drawn.
-
-    Attributes:
-        temperature: Divides the logits; 0 = greedy.
-        top_k_frac: Keep the ``ceil(top_k_frac * vocabulary)`` most likely codes (MMT: 0.1;
-            1 keeps all).
-        top_k: When > 0, keep this many codes instead (for every field).
-        top_p: Keep the smallest set of most likely codes whose probability reaches this.
-        per_field: Field name -> {knob: value} overriding the above for one field, e.g.
-            ``{"pitch": {"temperature": 1.2}}``; a field's ``top_k`` wins over its
-            ``top_k_frac``, which wins over the global ``top_k``.
-    """
-
-    temperature: float = 1.0
-    top_k_frac: float = DEFAULT_TOP_K_FRAC
-    top_k: int = 0
-    top_p: float = 1.0
-    per_field: Mapping[str, Mapping[str, float]] = field(default_factory=dict)
-
-    def __post_init__(self) -> None:
-        _check_knobs(
-            {k: getattr(self, k) for k in ("temperature", "top_k_frac", "top_k", "top_p")}, ""
-        )
-        for name, knobs in self.per_field.items():
-            unknown = sorted(set(knobs) - set(KNOBS))
-            if unknown:
-                raise UsageError(
-                    f"unknown sampling setting {', '.join(unknown)} for {name} "
-                    f"(choose from {', '.join(KNOBS)})"
-                )
-            _check_knobs(dict(knobs), f" for {name}")
-
-    def resolve(self, field_names: Sequence[str], vocab_sizes: Sequence[int]) -> list[FieldRule]:
-        """The (temperature, k, p) of each field.
-
-        Raises:
-            UsageError: ``per_field`` names a field the encoding does not have.
-        """
-        unknown = sorted(set(self.per_field) - set(field_names))
-        if unknown:
-            raise UsageError(
-                f"no field named {', '.join(unknown)} (fields: {', '.join(field_names)})"
-            )
-        rules = []
-        for name, size in zip(field_names, vocab_sizes, strict=True):
-            own = self.per_field.get(name, {})
-            if "top_k" in own and own["top_k"] > 0:
-                k = int(own["top_k"])
-            elif "top_k_frac" in own:
-                k = math.ceil(float(own["top_k_frac"]) * size)
-            elif self.top_k > 0:
-                k = self.top_k
-            else:
-                k = math.ceil(self.top_k_frac * size)
-            rules.append(
-                FieldRule(
-                    float(own.get("temperature", self.temperature)),
-                    max(1, min(k, size)),
-                    float(own.get("top_p", self.top_p)),
-                )
-            )
-        return rules
-
-    def to_dict(self) -> dict[str, Any]:
-        """A JSON-safe dict of the settings."""
-        d = asdict(self)
-        d["per_field"] = {k: dict(v) for k, v in self.per_field.items()}
-        return d
-
-    @classmethod
-    def from_dict(cls, d: Mapping[str, Any]) -> SamplingSettings:
-        """Settings from :meth:`to_dict`'s form (keys other than the knobs are ignored).
-
-        Raises:
-            UsageError: A knob out of range, or a per-field knob that does not exist.
-        """
-        knobs = {k: d[k] for k in KNOBS if k in d}
-        per_field = {str(f): dict(v) for f, v in dict(d.get("per_field") or {}).items()}
-        return cls(**knobs, per_field=per_field)
-
-    def updated(
-        self, knobs: Mapping[str, float], per_field: Mapping[str, Mapping[str, float]]
-    ) -> SamplingSettings:
-        """These settings with some knobs (global, or of one field) replaced.
-
-        A knob given globally replaces that knob for every field, per-field values of it
-        included (so ``top_k_frac=0.1`` gives MMT's sampler back even for a model whose
-        recommended settings keep more pitch codes); per-field values given here then apply.
-        """
-        merged = {
-            f: {k: v for k, v in own.items() if k not in knobs} for f, own in self.per_field.items()
-        }
-        merged = {f: own for f, own in merged.items() if own}
-        for name, own in per_field.items():
-            merged.setdefault(name, {}).update(own)
-        changes: dict[str, Any] = dict(knobs)
-        return replace(self, **changes, per_field=merged)
-
-
-class FieldRule(NamedTuple):
-    """The sampling rule of one field: temperature, top-k (k = vocabulary: off) and top-p."""
-
-    temperature: float
-    k: int
-    p: float
-
-
-def _check_knobs(knobs: dict[str, Any], where: str) -> None:
-    checks = {
-        "temperature": lambda v: v >= 0,
-        "top_k_frac": lambda v: 0 < v <= 1,
-        "top_k": lambda v: v >= 0 and float(v).is_integer(),
-        "top_p": lambda v: 0 < v <= 1,
-    }
-    wanted = {
-        "temperature": ">= 0",
-        "top_k_frac": "in (0, 1]",
-        "top_k": "a whole number >= 0",
-        "top_p": "in (0, 1]",
-    }
-    for name, value in knobs.items():
-        if not isinstance(value, (int, float)) or not checks[name](value):
-            raise UsageError(f"{name}{where} must be {wanted[name]}, got {value!r}")
 
 
 # ------------------------------------------------------------------------------ sampling
