@@ -51,15 +51,30 @@ def model_card_text(
     info = load_checkpoint_info(checkpoint)
     data = inspect(dataset)
     run = Path(run_dir) if run_dir is not None else Path(checkpoint).parent
-    model = info["model"]
-    training = info.get("training") or {}
-    n = int(data["sequences"])
     held_out = load_info(dataset).get("split", {}).get("held_out")
     if name is None:
         name = f"{Path(checkpoint).resolve().parent.name}/{Path(checkpoint).name}"
-    lines = [
-        f"# Model card: {name}",
-        "",
+    lines = [f"# Model card: {name}", ""]
+    lines += _what_it_is_lines(info)
+    lines += _learned_from_lines(data, held_out)
+    lines += _rights_lines(data, Path(dataset).name)
+    bases = _bases(info)
+    lines += _gate_lines(info, bases)
+    if bases:
+        lines += _base_lines(bases)
+    lines += _energy_lines(_read_energy(run), bases)
+    lines += _sampling_lines(info.get("sampling"))
+    lines += _evaluation_lines(evaluation or {})
+    lines += _limits_lines(data)
+    if notes:
+        lines += ["## Notes", "", notes.strip(), ""]
+    return "\n".join(lines)
+
+
+def _what_it_is_lines(info: dict[str, Any]) -> list[str]:
+    """The model's shape and how it was trained."""
+    model, training = info["model"], info.get("training") or {}
+    return [
         "## What it is",
         "",
         f"A multitrack music transformer (tuplet {info.get('versions', {}).get('tuplet', '?')}) "
@@ -72,6 +87,13 @@ def model_card_text(
         f"{training.get('steps', '?')} steps at most (batch {training.get('batch_size', '?')}, "
         f"lr {training.get('lr', '?')}, fill-in-the-middle rate {training.get('fim_rate', 0)}).",
         "",
+    ]
+
+
+def _learned_from_lines(data: dict[str, Any], held_out: str | None) -> list[str]:
+    """The training data: its size and split, sources, genres, regions, periods, instruments."""
+    n = int(data["sequences"])
+    return [
         "## What it learned from",
         "",
         f"{n} pieces ({data['notes']:,} notes, {data['beats']:,.0f} beats), split "
@@ -95,6 +117,13 @@ def model_card_text(
         "",
         *_table(data["instruments"], n),
         "",
+    ]
+
+
+def _rights_lines(data: dict[str, Any], dataset_name: str) -> list[str]:
+    """The rights basis, licence terms, flags and holders of the training data."""
+    n = int(data["sequences"])
+    return [
         "## Rights and licence terms of the training data",
         "",
         "Rights basis of each item (the weaker of the composition's and the file's):",
@@ -117,21 +146,19 @@ def model_card_text(
         "",
         *_table(data.get("holders", {}), n),
         "",
-        f"Every item's record is in `{Path(dataset).name}/provenance.jsonl`. An `unknown` basis "
+        f"Every item's record is in `{dataset_name}/provenance.jsonl`. An `unknown` basis "
         "means exactly that: the terms under which the files were distributed are recorded, "
         "and nothing more is claimed.",
         "",
     ]
-    bases = _bases(info)
-    lines += _gate_lines(info, bases)
-    if bases:
-        lines += _base_lines(bases)
-    lines += _energy_lines(_read_energy(run), bases)
-    lines += _sampling_lines(info.get("sampling"))
-    lines += _evaluation_lines(evaluation or {})
+
+
+def _limits_lines(data: dict[str, Any]) -> list[str]:
+    """What the model is not suited for, and how to make it one's own."""
+    n = int(data["sequences"])
     covered = ", ".join(sorted(data["periods"])) or "the periods listed above"
     common = [k for k, v in data["instruments"].items() if v >= 0.05 * n]
-    lines += [
+    return [
         "## What it is not suited for",
         "",
         f"It knows only what it saw: {covered}; instruments in at least 5% of its pieces: "
@@ -153,9 +180,6 @@ def model_card_text(
         "```",
         "",
     ]
-    if notes:
-        lines += ["## Notes", "", notes.strip(), ""]
-    return "\n".join(lines)
 
 
 def _read_energy(*folders: Path) -> dict[str, Any] | None:
