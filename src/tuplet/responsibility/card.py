@@ -385,16 +385,12 @@ def data_statement_text(
     """
     from tuplet.corpus import inspect
     from tuplet.encoding import EncodingConfig
-    from tuplet.encoding.vocab import INSTRUMENT_NAMES
     from tuplet.model.checkpoint import load_checkpoint_info
 
     info = load_checkpoint_info(checkpoint)
     data = inspect(dataset)
     enc = EncodingConfig.from_dict(info["encoding"])
     n = int(data["sequences"])
-    regions = ", ".join(data["regions"]) or "none recorded"
-    periods = ", ".join(data["periods"]) or "none recorded"
-    genres = ", ".join(data["genres"]) or "none recorded"
     lines = [
         f"# Data statement: {Path(checkpoint).resolve().name}",
         "",
@@ -402,38 +398,8 @@ def data_statement_text(
         f"Made by `tuplet card` from the checkpoint and its dataset `{Path(dataset).name}` "
         f"({n} pieces, {data['notes']:,} notes).",
         "",
-        "## Covered",
-        "",
-        f"- genres: {genres}",
-        f"- regions: {regions}",
-        f"- periods: {periods}",
-        "- instruments (pieces using each): "
-        + ", ".join(f"{k} {v}" for k, v in data["instruments"].items()),
-        "",
-        "## Not covered",
-        "",
-        "- regions with no piece: "
-        + ", ".join(r for r in _COMMON_REGIONS if r not in data["regions"]),
-        "- styles with no piece (unless listed above): " + ", ".join(_COMMON_GENRES),
-        "- General MIDI instruments in no piece: "
-        + f"{sum(1 for name in INSTRUMENT_NAMES if not _seen(name, data['instruments']))} "
-        f"of the encoding's {len(INSTRUMENT_NAMES)}",
-        "",
-        "## What the representation cannot hold",
-        "",
-        "- pitches: the 128 MIDI keys of 12-tone equal temperament; no microtones, no tuning "
-        "systems, no pitch bends or glissandi;",
-        f"- time: onsets and durations on a grid of {enc.resolution} steps per beat (sixteenths "
-        f"and triplets exact; quintuplets, rubato and swing feel are rounded); windows of "
-        f"{enc.max_beat} beats;",
-        "- instruments: "
-        + ("MMT's 64 instrument classes, drums dropped;" if enc.name == "mmt" else
-           "64 instrument classes and drums; sound effects (General MIDI 120-127) dropped;")
-        + " no lyrics, no articulations, no audio timbre;",
-        "- " + ("velocity is not encoded;" if enc.name == "mmt"
-                else f"velocity in {enc.velocity_bins} bins; scores carry one velocity (64), so "
-                "a model of scores knows no dynamics."),
-        "",
+        *_coverage_lines(data),
+        *_representation_lines(enc),
         "## Rights",
         "",
         "Rights basis of each item (the weaker of composition and encoding):",
@@ -450,7 +416,62 @@ def data_statement_text(
         own = f"{kwh:.4g} kWh, {co2 * 1000:.4g} g CO2eq ({grid} grid) for its own training."
         lines += ["## Energy", "", own, ""]
     lines += ["## Responsibility figures", ""]
-    index = Path(checkpoint) / "originality.npz"
+    lines += _responsibility_lines(Path(checkpoint), info, extraction)
+    return "\n".join([*lines, ""])
+
+
+def _coverage_lines(data: dict[str, Any]) -> list[str]:
+    """What the data covers (genres, regions, periods, instruments) and what it does not."""
+    from tuplet.encoding.vocab import INSTRUMENT_NAMES
+
+    unseen = sum(1 for name in INSTRUMENT_NAMES if not _seen(name, data["instruments"]))
+    return [
+        "## Covered",
+        "",
+        f"- genres: {', '.join(data['genres']) or 'none recorded'}",
+        f"- regions: {', '.join(data['regions']) or 'none recorded'}",
+        f"- periods: {', '.join(data['periods']) or 'none recorded'}",
+        "- instruments (pieces using each): "
+        + ", ".join(f"{k} {v}" for k, v in data["instruments"].items()),
+        "",
+        "## Not covered",
+        "",
+        "- regions with no piece: "
+        + ", ".join(r for r in _COMMON_REGIONS if r not in data["regions"]),
+        "- styles with no piece (unless listed above): " + ", ".join(_COMMON_GENRES),
+        f"- General MIDI instruments in no piece: {unseen} of the encoding's "
+        f"{len(INSTRUMENT_NAMES)}",
+        "",
+    ]
+
+
+def _representation_lines(enc: Any) -> list[str]:
+    """What the encoding cannot hold: tunings, rhythms off its grid, timbre, dynamics."""
+    return [
+        "## What the representation cannot hold",
+        "",
+        "- pitches: the 128 MIDI keys of 12-tone equal temperament; no microtones, no tuning "
+        "systems, no pitch bends or glissandi;",
+        f"- time: onsets and durations on a grid of {enc.resolution} steps per beat (sixteenths "
+        f"and triplets exact; quintuplets, rubato and swing feel are rounded); windows of "
+        f"{enc.max_beat} beats;",
+        "- instruments: "
+        + ("MMT's 64 instrument classes, drums dropped;" if enc.name == "mmt" else
+           "64 instrument classes and drums; sound effects (General MIDI 120-127) dropped;")
+        + " no lyrics, no articulations, no audio timbre;",
+        "- " + ("velocity is not encoded;" if enc.name == "mmt"
+                else f"velocity in {enc.velocity_bins} bins; scores carry one velocity (64), so "
+                "a model of scores knows no dynamics."),
+        "",
+    ]
+
+
+def _responsibility_lines(
+    checkpoint: Path, info: dict[str, Any], extraction: dict[str, Any] | None
+) -> list[str]:
+    """Originality thresholds, the extraction audit and the scope, where they were measured."""
+    lines = []
+    index = checkpoint / "originality.npz"
     if index.exists():
         from tuplet.responsibility.originality import OriginalityIndex
 
@@ -480,7 +501,7 @@ def data_statement_text(
         )
     else:
         lines.append("- out of its depth: no scope measured (tuplet audit scope --write)")
-    return "\n".join([*lines, ""])
+    return lines
 
 
 def _seen(name: str, instruments: dict[str, Any]) -> bool:
