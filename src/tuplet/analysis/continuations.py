@@ -164,15 +164,7 @@ def evaluate_continuations(
     from tuplet.generation.constraints import Limits
     from tuplet.generation.generate import GenerationOptions, continuation, load_model
 
-    if prompt_beats < 1 or beats < 1:
-        raise UsageError(
-            f"prompt and continuation need at least 1 beat each, got {prompt_beats}, {beats}"
-        )
-    if max_pieces is not None and max_pieces < 1:
-        raise UsageError(f"max_pieces must be at least 1, got {max_pieces}")
-    unknown = [m for m in metrics if m not in METRICS]
-    if unknown:
-        raise UsageError(f"unknown metric(s) {', '.join(unknown)} (known: {', '.join(METRICS)})")
+    _check_options(prompt_beats, beats, max_pieces, metrics)
     lm = load_model(None if checkpoint is None else Path(checkpoint), device)
     limit = lm.encoding.max_beat
     if prompt_beats + beats > limit:
@@ -210,21 +202,7 @@ def evaluate_continuations(
             seconds += time.perf_counter() - start
             piece = generation.pieces[0]
             new_notes += piece.new_notes
-            generated = piece.notes
-            if generated.ticks_per_beat != notes.ticks_per_beat:
-                from tuplet.notes import to_resolution
-
-                generated = to_resolution(generated, notes.ticks_per_beat)
-            end = prompt_beats + beats
-            rows.append(
-                {
-                    "name": name,
-                    "new_notes": piece.new_notes,
-                    "generated": compute_metrics(span(generated, prompt_beats, end), metrics),
-                    "true": compute_metrics(span(notes, prompt_beats, end), metrics),
-                    "prompt": compute_metrics(span(notes, 0, prompt_beats), metrics),
-                }
-            )
+            rows.append(_row(name, piece, notes, prompt_beats, beats, metrics))
             if bar is not None:
                 bar.update(1)
     finally:
@@ -252,6 +230,45 @@ def evaluate_continuations(
         seconds=seconds,
         settings=(settings or lm.settings).to_dict(),
     )
+
+
+def _check_options(
+    prompt_beats: int, beats: int, max_pieces: int | None, metrics: tuple[str, ...]
+) -> None:
+    """Refuse lengths under a beat, no pieces, and unknown metrics."""
+    if prompt_beats < 1 or beats < 1:
+        raise UsageError(
+            f"prompt and continuation need at least 1 beat each, got {prompt_beats}, {beats}"
+        )
+    if max_pieces is not None and max_pieces < 1:
+        raise UsageError(f"max_pieces must be at least 1, got {max_pieces}")
+    unknown = [m for m in metrics if m not in METRICS]
+    if unknown:
+        raise UsageError(f"unknown metric(s) {', '.join(unknown)} (known: {', '.join(METRICS)})")
+
+
+def _row(
+    name: str,
+    piece: Any,
+    notes: Notes,
+    prompt_beats: int,
+    beats: int,
+    metrics: tuple[str, ...],
+) -> dict[str, Any]:
+    """One piece's metrics: its continuation, its true continuation and its prompt."""
+    generated = piece.notes
+    if generated.ticks_per_beat != notes.ticks_per_beat:
+        from tuplet.notes import to_resolution
+
+        generated = to_resolution(generated, notes.ticks_per_beat)
+    end = prompt_beats + beats
+    return {
+        "name": name,
+        "new_notes": piece.new_notes,
+        "generated": compute_metrics(span(generated, prompt_beats, end), metrics),
+        "true": compute_metrics(span(notes, prompt_beats, end), metrics),
+        "prompt": compute_metrics(span(notes, 0, prompt_beats), metrics),
+    }
 
 
 def _settings_text(settings: dict[str, Any]) -> str:
