@@ -86,6 +86,16 @@ def register(sub: Any) -> None:
             "start when the data's rights do not allow the declared --use (see the rights gate)."
         ),
     )
+    _add_run_options(p)
+    _add_schedule_options(p)
+    _add_example_options(p)
+    _add_gate_options(p)
+    _add_model_options(p)
+    p.set_defaults(handler=cmd_train)
+
+
+def _add_run_options(p: argparse.ArgumentParser) -> None:
+    """The data, the run folder, where it starts from, and where it runs."""
     p.add_argument("dataset", help="a folder made by `tuplet data prepare`")
     p.add_argument("--out", required=True, help="run folder")
     p.add_argument("--preset", default=None, help="tiny, small (default) or mmt-paper")
@@ -97,6 +107,15 @@ def register(sub: Any) -> None:
         default=None,
         help="optimiser steps; with --resume, extend the run to this many (a warm restart)",
     )
+    p.add_argument("--seed", type=int, default=None)
+    p.add_argument("--country", dest="country_iso_code", default=None, help="grid, e.g. DEU")
+    p.add_argument("--num-workers", dest="num_workers", type=int, default=None)
+    p.add_argument("--device", default=None, help="cpu, cuda, cuda:1 (default: cuda if any)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def _add_schedule_options(p: argparse.ArgumentParser) -> None:
+    """Batch, learning-rate schedule, validation, saving and early stopping."""
     p.add_argument("--batch-size", dest="batch_size", type=int, default=None)
     p.add_argument("--lr", type=float, default=None)
     p.add_argument("--warmup-steps", dest="warmup_steps", type=int, default=None)
@@ -112,6 +131,10 @@ def register(sub: Any) -> None:
     )
     p.add_argument("--valid-batches", dest="valid_batches", type=int, default=None)
     p.add_argument("--early-stop", dest="early_stop", type=int, default=None)
+
+
+def _add_example_options(p: argparse.ArgumentParser) -> None:
+    """How training examples are cut and augmented."""
     p.add_argument("--max-seq-len", dest="max_seq_len", type=int, default=None)
     p.add_argument("--max-beat", dest="max_beat", type=int, default=None)
     p.add_argument("--augment", type=_bool, default=None, help="on/off")
@@ -154,10 +177,10 @@ def register(sub: Any) -> None:
         help="share of examples whose choir is sung by instruments, one per voice (colla "
         "parte; default 0)",
     )
-    p.add_argument("--seed", type=int, default=None)
-    p.add_argument("--country", dest="country_iso_code", default=None, help="grid, e.g. DEU")
-    p.add_argument("--num-workers", dest="num_workers", type=int, default=None)
-    p.add_argument("--device", default=None, help="cpu, cuda, cuda:1 (default: cuda if any)")
+
+
+def _add_gate_options(p: argparse.ArgumentParser) -> None:
+    """The rights gate: the declared use, and going on unverified with a reason."""
     r = p.add_argument_group(
         "rights gate",
         "before training, every train and valid item's rights record is checked for the "
@@ -177,7 +200,10 @@ def register(sub: Any) -> None:
         "and model card, which then makes no licensed-data claim)",
     )
     r.add_argument("--reason", default=None, help="why the run may go on unverified")
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def _add_model_options(p: argparse.ArgumentParser) -> None:
+    """The model's shape (new runs only)."""
     g = p.add_argument_group("model (new runs only)")
     g.add_argument(
         "--position", default=None, help="absolute, rotary, none, onset-rotary, hybrid-rotary"
@@ -188,4 +214,3 @@ def register(sub: Any) -> None:
     g.add_argument("--n-layer", dest="n_layer", type=int, default=None)
     g.add_argument("--d-model", dest="d_model", type=int, default=None)
     g.add_argument("--n-head", dest="n_head", type=int, default=None)
-    p.set_defaults(handler=cmd_train)
