@@ -400,100 +400,121 @@ def provenance_record(
     year = year or datetime.date.today().year
     record = {k: v for k, v in facts.items() if k not in _DERIVED}
     meta = facts.get("meta") or {}
-    names = {"title": meta.get("title"), "composer": meta.get("composer")}
-    flags: list[str] = []
-    evidence: list[str] = []
-    style: dict[str, Any] = {
-        "genre": meta.get("form"),
-        "region": meta.get("region"),
-        "period": None,
-    }
+    draft = _Draft(
+        names={"title": meta.get("title"), "composer": meta.get("composer")},
+        style={"genre": meta.get("form"), "region": meta.get("region"), "period": None},
+    )
     is_music21 = str(facts.get("source", "")).startswith("music21:")
     if is_music21:
-        rel = str(facts.get("relpath", ""))
+        draft.from_music21(str(facts.get("relpath", "")), meta, year)
+    draft.from_notice(meta.get("notice"))
+    if not is_music21:
+        draft.from_declarations(facts, policy)
+    composition, encoding = draft.composition, draft.encoding
+    weaker = max((composition, encoding), key=lambda layer: _WEAKNESS[layer["basis"]])
+    spdx_ids = [s for s in (encoding["spdx"], composition["spdx"]) if s]
+    record.update(
+        title=draft.names["title"],
+        composer=draft.names["composer"],
+        basis=weaker["basis"],
+        spdx=" AND ".join(dict.fromkeys(spdx_ids)) or None,
+        holder=encoding["holder"] or composition["holder"],
+        composition=composition,
+        encoding=encoding,
+        style=draft.style,
+        flags=sorted(set(draft.flags)),
+        evidence=draft.evidence,
+    )
+    return record
+
+
+@dataclass
+class _Draft:
+    """A record's derived fields as the evidence builds them up, weakest source first.
+
+    What music21's corpus says of its files comes first, then a licence notice in the file,
+    then the run's declarations and the rights manifest (which override).
+    """
+
+    names: dict[str, Any]
+    style: dict[str, Any]
+    composition: dict[str, Any] = field(default_factory=lambda: _layer("unknown"))
+    encoding: dict[str, Any] = field(default_factory=lambda: _layer("unknown"))
+    flags: list[str] = field(default_factory=list)
+    evidence: list[str] = field(default_factory=list)
+
+    def from_music21(self, rel: str, meta: dict[str, Any], year: int) -> None:
+        """A file of music21's corpus: its collection's terms and what is known of it."""
         collection = rel.split("/", 1)[0]
         info = MUSIC21_FILES.get(rel.split("#", 1)[0]) or MUSIC21_COLLECTIONS.get(collection)
-        composition = _composition_from(info, year)
+        self.composition = _composition_from(info, year)
         if collection == "essenFolksong":
-            encoding = _layer(
+            self.encoding = _layer(
                 "unknown",
                 ESSEN_SPDX,
                 "Seymour Schlien (ABC encodings); EsAC (Helmut Schaffrath, Ewa Dahlig-Turek)",
                 "non-commercial distribution and use in music21 permitted; legal status unclear",
             )
-            flags += ["non_commercial", "legal_status_unclear"]
-            evidence.append(ESSEN_TERMS_KEY)
+            self.flags += ["non_commercial", "legal_status_unclear"]
+            self.evidence.append(ESSEN_TERMS_KEY)
         else:
-            encoding = _layer(
+            self.encoding = _layer(
                 "unknown",
                 MUSIC21_SPDX,
                 "the encoders (distributed with music21 with their permission)",
                 "some encodings in the music21 corpus may not be used commercially",
             )
-            flags.append("commercial_use_may_be_restricted")
-        evidence.append(MUSIC21_TERMS_KEY)
+            self.flags.append("commercial_use_may_be_restricted")
+        self.evidence.append(MUSIC21_TERMS_KEY)
         if info is not None:
-            style = {
+            self.style = {
                 "genre": info.genre or meta.get("form"),
                 "region": meta.get("region") or info.region,
                 "period": info.period,
             }
-            names["composer"] = names["composer"] or info.composer
-    else:
-        composition = _layer("unknown")
-        encoding = _layer("unknown")
+            self.names["composer"] = self.names["composer"] or info.composer
 
-    notice = meta.get("notice")
-    if notice:
-        flags += notice_flags(notice)
-        evidence.append(f"notice in the file: {notice}")
-        if encoding["basis"] == "unknown":
-            for pattern, basis, spdx in _LICENCES:
-                m = pattern.search(notice)
-                if m:
-                    spdx_id = spdx.format(*m.groups()[:1]) if spdx and "{}" in spdx else spdx
-                    encoding = _layer(basis, spdx_id, None, "licence stated in the file")
-                    break
+    def from_notice(self, notice: str | None) -> None:
+        """A notice in the file: its flags, and a licence it names for an unknown encoding."""
+        if not notice:
+            return
+        self.flags += notice_flags(notice)
+        self.evidence.append(f"notice in the file: {notice}")
+        if self.encoding["basis"] != "unknown":
+            return
+        for pattern, basis, spdx in _LICENCES:
+            m = pattern.search(notice)
+            if m:
+                spdx_id = spdx.format(*m.groups()[:1]) if spdx and "{}" in spdx else spdx
+                self.encoding = _layer(basis, spdx_id, None, "licence stated in the file")
+                break
 
-    if not is_music21 and (policy.rights or policy.holder):
-        declared = {"basis": policy.rights or "unknown", "holder": policy.holder}
-        _apply(composition, declared)
-        _apply(encoding, declared)
-        evidence.append(f"declared for the source: basis {declared['basis']}, "
-                        f"holder {policy.holder}")  # fmt: skip
-
-    path = facts.get("path")
-    root = facts.get("source_root")
-    if path and not is_music21:
+    def from_declarations(self, facts: dict[str, Any], policy: RightsPolicy) -> None:
+        """A user's file: the run's declared basis and holder, then the rights manifest."""
+        composition, encoding = self.composition, self.encoding
+        if policy.rights or policy.holder:
+            declared = {"basis": policy.rights or "unknown", "holder": policy.holder}
+            _apply(composition, declared)
+            _apply(encoding, declared)
+            self.evidence.append(f"declared for the source: basis {declared['basis']}, "
+                                 f"holder {policy.holder}")  # fmt: skip
+        path, root = facts.get("path"), facts.get("source_root")
+        if not path:
+            return
         manifest_fields = policy.manifest_fields(Path(path), Path(root) if root else None)
         for values in manifest_fields:
             _apply(composition, values)
             _apply(encoding, values)
             _apply(composition, values.get("composition") or {})
             _apply(encoding, values.get("encoding") or {})
-            style.update({k: v for k, v in (values.get("style") or {}).items() if k in style})
-            flags += values.get("flags") or []
+            style = values.get("style") or {}
+            self.style.update({k: v for k, v in style.items() if k in self.style})
+            self.flags += values.get("flags") or []
             for key in ("title", "composer"):
                 if key in values:
-                    names[key] = values[key]
+                    self.names[key] = values[key]
         if manifest_fields:
-            evidence.append("rights manifest")
-
-    weaker = max((composition, encoding), key=lambda layer: _WEAKNESS[layer["basis"]])
-    spdx_ids = [s for s in (encoding["spdx"], composition["spdx"]) if s]
-    record.update(
-        title=names["title"],
-        composer=names["composer"],
-        basis=weaker["basis"],
-        spdx=" AND ".join(dict.fromkeys(spdx_ids)) or None,
-        holder=encoding["holder"] or composition["holder"],
-        composition=composition,
-        encoding=encoding,
-        style=style,
-        flags=sorted(set(flags)),
-        evidence=evidence,
-    )
-    return record
+            self.evidence.append("rights manifest")
 
 
 _DERIVED = ("title", "composer", "basis", "spdx", "holder", "composition", "encoding", "style",
