@@ -5,7 +5,7 @@ This measures the part they share and differ on most: the forward pass of one ne
 a static-shape KV cache (embeddings, positions, every layer's attention and feed-forward, the
 final norm), for a random-weight model of each preset, at the same cache position:
 
-* ``eager``: :class:`tuplet.model.compiled.StaticDecoder.hidden`, the reference;
+* ``eager``: :meth:`tuplet.model.static.StaticDecoder.hidden`, the reference;
 * ``inductor``: the same function through ``torch.compile`` (what ``--compile`` uses);
 * ``onnxruntime``: the same arithmetic as a module that reads the cache and returns the new
   event's keys and values (:class:`ReadOnlyStep`), exported with ``torch.onnx.export`` and run
@@ -41,8 +41,8 @@ from torch import Tensor
 
 from generate import bandwidth_bytes_per_s, build, weight_bytes
 from machine import cpu_model
-from tuplet.model.compiled import StaticDecoder
 from tuplet.model.layers import _rotate
+from tuplet.model.static import StaticDecoder
 
 
 class ReadOnlyStep(torch.nn.Module):

@@ -14,8 +14,9 @@ from tuplet.generation import sample
 from tuplet.generation.constraints import Constraints, Limits, check_sequence
 from tuplet.generation.sample import SamplingSettings, sample_codes
 from tuplet.model import compiled
-from tuplet.model.compiled import StaticDecoder, compile_step, compile_unavailable
+from tuplet.model.compiled import compile_step, compile_unavailable
 from tuplet.model.quantize import quantize_int8
+from tuplet.model.static import StaticDecoder
 from tuplet.model.transformer import MusicTransformer, preset
 
 

@@ -71,7 +71,7 @@ DECODERS: tuple[str, ...] = ("eager", "compiled", "jit", "static")
 
 WINDOW_MIN = 128
 """The shortest cache window a step compiled ahead of time attends over (see
-:meth:`tuplet.model.compiled.StaticDecoder.window`): windows of 128, 256, 512... positions, each
+:meth:`tuplet.model.static.StaticDecoder.window`): windows of 128, 256, 512... positions, each
 its own package, so a short piece compiles one or two."""
 
 PARALLEL_ROWS = 4
@@ -242,7 +242,8 @@ def _decode_static(
     """
     import torch
 
-    from tuplet.model.compiled import StaticDecoder, compile_step, compile_unavailable
+    from tuplet.model.compiled import compile_step, compile_unavailable
+    from tuplet.model.static import StaticDecoder
 
     rows, steps = out.shape[0], out.shape[1]
     # the cache's length is the model's longest sequence, whatever this call's limit: one
