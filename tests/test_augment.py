@@ -204,3 +204,32 @@ def test_split_choir_gives_each_voice_an_instrument_that_can_play_it() -> None:
             played.add(TUPLET.instrument_names[code - 1])
     assert kept == 0  # a choir of four lines, with instruments free for each, is always split
     assert {"bassoon", "cello"} & played and {"flute", "oboe", "violin"} & played
+
+
+def test_a_choir_whose_voice_rests_long_stays_a_choir() -> None:
+    from tuplet.training.augment import MAX_REST_BEATS, longest_rest, split_choir
+
+    # three voices throughout, a fourth only on the first two beats and the last one: split
+    # into lines, that voice would be an instrument silent for most of the piece
+    beats = MAX_REST_BEATS + 4
+    rows = []
+    for beat in range(beats):
+        for pitch in (72, 67, 48):
+            rows.append((beat * 12, 12, pitch + beat % 2, 64, 52, False, 0))
+        if beat < 2 or beat == beats - 1:
+            rows.append((beat * 12, 12, 60, 64, 52, False, 0))
+    codes = encode(from_rows(rows, 12), TUPLET)
+    onset = np.array([0, 0, 12, 24, 36, 48, 60, 60], np.int64)
+    voice = np.array([0, 1, 0, 0, 0, 0, 0, 1])  # voice 1 rests from tick 12 to 60
+    assert longest_rest(onset, onset + 12, voice) == 48
+    assert longest_rest(onset[voice == 0], onset[voice == 0] + 12, voice[voice == 0]) == 0
+    choir = code_of("voices")
+    for seed in range(10):
+        out = split_choir(codes, TUPLET, np.random.default_rng(seed))
+        assert (out == codes).all() and set(out[out[:, 0] == NOTE, COL["instrument"]]) == {choir}
+    # the same voice singing throughout: split
+    tenor = [(b * 12, 12, 60, 64, 52, False, 0) for b in range(beats)]
+    rows = [r for r in rows if r[2] != 60] + tenor
+    whole = encode(from_rows(rows, 12), TUPLET)
+    out = split_choir(whole, TUPLET, np.random.default_rng(0))
+    assert choir not in set(out[out[:, 0] == NOTE, COL["instrument"]].tolist())

@@ -46,6 +46,11 @@ HIGH_EDGE = 0.35
 """The same at the top (the top of a range is further from where a player is at home)."""
 MAX_VOICES = 5
 """A choir track sounding more notes than this at once is not split into lines."""
+MAX_REST_BEATS = 4
+"""A choir is split only if no voice rests longer than this (from the choir's first note to its
+last): a voice that sings now and then (a divisi, a held note overlapping the next chord) would
+be a line instrument with long silences, and a model fine-tuned on such lines learned to leave
+silences (docs/default-model.md)."""
 MAX_CHORD = 2
 """A track with more notes than this at one onset is chords (a choir's, a section's): kept."""
 SWAP_SHARE = 0.5
@@ -209,6 +214,21 @@ def voice_lines(onset: np.ndarray, end: np.ndarray, pitch: np.ndarray) -> np.nda
     return voice
 
 
+def longest_rest(onset: np.ndarray, end: np.ndarray, voice: np.ndarray) -> int:
+    """The longest time any voice is silent between the first onset and the last end, in ticks.
+
+    Counts a voice's rests before its first note and after its last one, as well as between
+    its notes.
+    """
+    first, last = int(onset.min()), int(end.max())
+    longest = 0
+    for v in np.unique(voice):
+        on, off = onset[voice == v], np.maximum.accumulate(end[voice == v])
+        rests = np.concatenate([[on[0] - first], on[1:] - off[:-1], [last - off[-1]]])
+        longest = max(longest, int(rests.max()))
+    return longest
+
+
 def split_choir(codes: np.ndarray, config: EncodingConfig, rng: np.random.Generator) -> np.ndarray:
     """A choir's voices on line instruments (module docstring).
 
@@ -220,8 +240,8 @@ def split_choir(codes: np.ndarray, config: EncodingConfig, rng: np.random.Genera
     Returns:
         A new array: the choir's notes recoded voice by voice to instruments not already in
         the piece, each of which takes its voice (:func:`takes`); an unchanged copy where the
-        piece has no choir, the choir is not separable into lines, or some voice has no
-        instrument left to take it.
+        piece has no choir, the choir is not separable into lines, a voice rests longer than
+        :data:`MAX_REST_BEATS`, or some voice has no instrument left to take it.
     """
     out = np.array(codes, dtype=np.int64)
     names = config.instrument_names
@@ -235,7 +255,7 @@ def split_choir(codes: np.ndarray, config: EncodingConfig, rng: np.random.Genera
     onset, end = _times(out[rows], config)
     pitch = out[rows, pitch_col] - 1
     voice = voice_lines(onset, end, pitch)
-    if voice is None:
+    if voice is None or longest_rest(onset, end, voice) > MAX_REST_BEATS * config.resolution:
         return out
     taken = set(out[out[:, 0] == config.type_codes["note"], col].tolist())
     codes_of_voice = []
