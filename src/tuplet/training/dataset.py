@@ -104,7 +104,6 @@ def make_example(
     if max_seq_len < 2:
         raise UsageError(f"max_seq_len must be at least 2, got {max_seq_len}")
     types = config.type_codes
-    beat_col, pitch_col = config.field_index("beat"), config.field_index("pitch")
     kind = codes[:, 0]
     head_types = [types["start-of-song"], types["instrument"], types["start-of-notes"]]
     head = codes[np.isin(kind, head_types)]
@@ -112,27 +111,68 @@ def make_example(
     is_note = events[:, 0] == types["note"]
 
     if rng is not None:
-        pitched = is_note.copy()
-        if config.name == "tuplet":
-            from tuplet.encoding import DRUMS_CODE
+        _shift_pitches(events, is_note, config, rng, pitch_shift, range_shift)
+    window = _window(events, is_note, config, max_beat, rng)
 
-            pitched &= events[:, config.field_index("instrument")] != DRUMS_CODE
-        low, high = pitch_shift
-        if pitched.any():
-            pitch = events[pitched, pitch_col] - 1
-            low, high = max(low, -int(pitch.min())), min(high, 127 - int(pitch.max()))
-            if range_shift:
-                from tuplet.training.augment import shift_bounds
+    end = np.zeros((1, codes.shape[1]), dtype=np.int64)
+    end[0, 0] = types["end-of-song"]
+    body = np.concatenate([head.astype(np.int64), window])
+    if len(body) > max_seq_len - 1:
+        body = body[: max_seq_len - 1]
+    return np.concatenate([body, end])
 
-                instrument = events[pitched, config.field_index("instrument")]
-                low, high = shift_bounds(pitch, instrument, config, low, high)
-        shift = int(rng.integers(low, high + 1)) if low <= high else 0
-        events[pitched, pitch_col] += shift
-        if "key" in types:
-            is_key = events[:, 0] == types["key"]
-            key_col = config.field_index("key")
-            events[is_key, key_col] = _transpose_keys(events[is_key, key_col], shift)
 
+def _shift_pitches(
+    events: np.ndarray,
+    is_note: np.ndarray,
+    config: EncodingConfig,
+    rng: np.random.Generator,
+    pitch_shift: tuple[int, int],
+    range_shift: bool,
+) -> None:
+    """Transpose the pitched notes (and the key rows) by one drawn shift, in place.
+
+    The draw is uniform over the shifts of ``pitch_shift`` that keep every note in 0..127
+    (and, with ``range_shift``, every in-range note of a ranged instrument in its range).
+    """
+    types = config.type_codes
+    pitch_col = config.field_index("pitch")
+    pitched = is_note.copy()
+    if config.name == "tuplet":
+        from tuplet.encoding import DRUMS_CODE
+
+        pitched &= events[:, config.field_index("instrument")] != DRUMS_CODE
+    low, high = pitch_shift
+    if pitched.any():
+        pitch = events[pitched, pitch_col] - 1
+        low, high = max(low, -int(pitch.min())), min(high, 127 - int(pitch.max()))
+        if range_shift:
+            from tuplet.training.augment import shift_bounds
+
+            instrument = events[pitched, config.field_index("instrument")]
+            low, high = shift_bounds(pitch, instrument, config, low, high)
+    shift = int(rng.integers(low, high + 1)) if low <= high else 0
+    events[pitched, pitch_col] += shift
+    if "key" in types:
+        is_key = events[:, 0] == types["key"]
+        key_col = config.field_index("key")
+        events[is_key, key_col] = _transpose_keys(events[is_key, key_col], shift)
+
+
+def _window(
+    events: np.ndarray,
+    is_note: np.ndarray,
+    config: EncodingConfig,
+    max_beat: int,
+    rng: np.random.Generator | None,
+) -> np.ndarray:
+    """The events of a ``max_beat``-beat window, re-based to beat 0.
+
+    Without ``rng`` the first window. In the tuplet encoding the meter, key and tempo in force
+    at the window's start are put at its start.
+    """
+    types = config.type_codes
+    beat_col = config.field_index("beat")
     beat = events[:, beat_col] - 1
     n_beats = int(beat[is_note].max()) + 1 if is_note.any() else 0
     start = 0
@@ -159,13 +199,7 @@ def make_example(
             order = np.lexsort((window[:, 0], window[:, pos_col], window[:, beat_col]))
             window = window[order]
     window[:, beat_col] -= start
-
-    end = np.zeros((1, codes.shape[1]), dtype=np.int64)
-    end[0, 0] = types["end-of-song"]
-    body = np.concatenate([head.astype(np.int64), window])
-    if len(body) > max_seq_len - 1:
-        body = body[: max_seq_len - 1]
-    return np.concatenate([body, end])
+    return window
 
 
 class SequenceDataset:
