@@ -49,8 +49,8 @@ MAX_VOICES = 5
 MAX_REST_BEATS = 4
 """A choir is split only if no voice rests longer than this (from the choir's first note to its
 last): a voice that sings now and then (a divisi, a held note overlapping the next chord) would
-be a line instrument with long silences, and a model fine-tuned on such lines learned to leave
-silences (docs/default-model.md)."""
+be a line instrument with long silences (with this rule, a model fine-tuned with the split left
+itself less silence, docs/default-model.md)."""
 MAX_CHORD = 2
 """A track with more notes than this at one onset is chords (a choir's, a section's): kept."""
 SWAP_SHARE = 0.5
