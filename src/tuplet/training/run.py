@@ -248,7 +248,9 @@ class Run:
             torch.nn.utils.clip_grad_norm_(self.model.parameters(), config.grad_clip)
         self.optimizer.step()
         state.step += 1
-        self.tokens_window += int(mask.sum()) * self.world
+        # rows read, not only taught: a fill example's given rows come before its last taught one
+        read = mask.flip(1).cummax(dim=1).values.flip(1)
+        self.tokens_window += int(read.sum()) * self.world
         now = time.perf_counter()
         state.elapsed_s = self.elapsed_before + now - self.segment_start
         tokens_per_s = self.tokens_window / max(1e-9, now - self.window_start)
