@@ -22,8 +22,13 @@ Two additions to MMT's augmentation, for the tuplet encoding (one instrument cod
   its voices (each note to the voice it continues, by pitch, with no voice sounding two notes
   at once) and gives every voice its own line instrument that takes it (as swaps do):
   soprano lines become flutes, oboes and violins, bass lines bassoons and cellos, and the
-  model sees the winds the corpus barely has, in their ranges. Off by default
-  (``choir_rate``): a model fine-tuned with it left long silences (docs/default-model.md).
+  model sees the winds the corpus barely has, in their ranges. Most splits (``ENSEMBLE_SHARE``)
+  score the voices for one of the ensembles an arranger would (:data:`ENSEMBLES`: a string
+  quartet, a wind quartet, a brass or saxophone quartet), highest voice to highest
+  instrument, so the model hears each ensemble it may be asked for with its bass line at the
+  bottom; the rest, and choirs no ensemble can play, go to instruments drawn one by one. Off
+  by default (``choir_rate``): a model fine-tuned with it left long silences
+  (docs/default-model.md).
 
 All are functions of code arrays and a numpy Generator, so runs repeat exactly.
 """
@@ -55,6 +60,31 @@ MAX_CHORD = 2
 """A track with more notes than this at one onset is chords (a choir's, a section's): kept."""
 SWAP_SHARE = 0.5
 """Chance that an eligible track of a swapped example moves to another instrument."""
+ENSEMBLES: dict[int, tuple[tuple[str, ...], ...]] = {
+    2: (("violin", "cello"), ("flute", "bassoon"), ("oboe", "bassoon"), ("trumpet", "trombone")),
+    3: (
+        ("violin", "viola", "cello"),
+        ("flute", "clarinet", "bassoon"),
+        ("oboe", "clarinet", "bassoon"),
+        ("trumpet", "horn", "trombone"),
+    ),
+    4: (
+        ("violin", "violin", "viola", "cello"),
+        ("flute", "oboe", "clarinet", "bassoon"),
+        ("trumpet", "horn", "trombone", "tuba"),
+        ("soprano-saxophone", "alto-saxophone", "tenor-saxophone", "baritone-saxophone"),
+    ),
+    5: (
+        ("violin", "violin", "viola", "cello", "contrabass"),
+        ("flute", "oboe", "clarinet", "horn", "bassoon"),
+    ),
+}
+"""Ensembles a choir of so many voices may be scored for, highest voice first (encoding
+names). Two voices on one instrument share its track, as a string quartet's two violins do in
+this encoding; only an instrument that sounds two notes at once may take two."""
+ENSEMBLE_SHARE = 0.75
+"""Chance that a split choir is scored for an ensemble of :data:`ENSEMBLES` (one that can play
+it) rather than instruments drawn voice by voice."""
 
 
 @lru_cache(maxsize=8)
@@ -239,9 +269,10 @@ def split_choir(codes: np.ndarray, config: EncodingConfig, rng: np.random.Genera
 
     Returns:
         A new array: the choir's notes recoded voice by voice to instruments not already in
-        the piece, each of which takes its voice (:func:`takes`); an unchanged copy where the
-        piece has no choir, the choir is not separable into lines, a voice rests longer than
-        :data:`MAX_REST_BEATS`, or some voice has no instrument left to take it.
+        the piece: an ensemble's (:func:`ensemble_for`) or, one by one, instruments that take
+        each voice (:func:`takes`); an unchanged copy where the piece has no choir, the choir
+        is not separable into lines, a voice rests longer than :data:`MAX_REST_BEATS`, or some
+        voice has no instrument left to take it.
     """
     out = np.array(codes, dtype=np.int64)
     names = config.instrument_names
@@ -258,10 +289,14 @@ def split_choir(codes: np.ndarray, config: EncodingConfig, rng: np.random.Genera
     if voice is None or longest_rest(onset, end, voice) > MAX_REST_BEATS * config.resolution:
         return out
     taken = set(out[out[:, 0] == config.type_codes["note"], col].tolist())
+    lines = [pitch[voice == v] for v in range(int(voice.max()) + 1)]
+    scored = ensemble_for(lines, taken, config, rng) if rng.random() < ENSEMBLE_SHARE else None
+    if scored is not None:
+        out[rows, col] = np.asarray(scored)[voice]
+        return _reheaded(out, config)
     codes_of_voice = []
-    for v in range(int(voice.max()) + 1):
-        p = pitch[voice == v]
-        fits = takes(p, config)
+    for v in range(len(lines)):
+        fits = takes(lines[v], config)
         choices = [c for c in np.flatnonzero(fits).tolist() if c not in taken]
         if not choices:
             return out  # not written to yet: the unchanged copy
@@ -270,6 +305,38 @@ def split_choir(codes: np.ndarray, config: EncodingConfig, rng: np.random.Genera
         codes_of_voice.append(new)
     out[rows, col] = np.asarray(codes_of_voice)[voice]
     return _reheaded(out, config)
+
+
+def ensemble_for(
+    lines: list[np.ndarray], taken: set[int], config: EncodingConfig, rng: np.random.Generator
+) -> list[int] | None:
+    """Instrument codes for voices, highest first, from one ensemble of :data:`ENSEMBLES`.
+
+    An ensemble can play the voices if each voice's every note is in its instrument's range,
+    none of its instruments is already in the piece (``taken``), and an instrument given two
+    voices sounds two notes at once. Of those that can, one is drawn.
+
+    Returns:
+        One code per voice, or None where no ensemble of that size can play them.
+    """
+    lo_t, hi_t, poly_t, _ = _table(config)
+    names = config.instrument_names
+    fitting = []
+    for ensemble in ENSEMBLES.get(len(lines), ()):
+        if any(name not in names for name in ensemble):
+            continue
+        codes = [names.index(name) + 1 for name in ensemble]
+        if any(
+            c in taken or not lo_t[c] <= int(p.min()) <= int(p.max()) <= hi_t[c]
+            for c, p in zip(codes, lines, strict=True)
+        ):
+            continue
+        if any(poly_t[c] < codes.count(c) for c in codes):
+            continue
+        fitting.append(codes)
+    if not fitting:
+        return None
+    return fitting[int(rng.integers(len(fitting)))]
 
 
 def _reheaded(out: np.ndarray, config: EncodingConfig) -> np.ndarray:
