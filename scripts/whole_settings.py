@@ -41,8 +41,13 @@ CANDIDATES = {  # name: the knobs (as a checkpoint's "sampling" holds them)
     "top-k 20%": {"top_k_frac": 0.2},
     "top-k 20%, pitch T 0.9": {"top_k_frac": 0.2, "per_field": {"pitch": {"temperature": 0.9}}},
     "top-k 20%, pitch T 0.8": {"top_k_frac": 0.2, "per_field": {"pitch": {"temperature": 0.8}}},
+    "top-k 20%, min-p 0.02": {"top_k_frac": 0.2, "min_p": 0.02},
+    "top-k 20%, min-p 0.05": {"top_k_frac": 0.2, "min_p": 0.05},
+    "top-k 20%, min-p 0.1": {"top_k_frac": 0.2, "min_p": 0.1},
+    "min-p 0.05": {"top_k_frac": 1.0, "min_p": 0.05},
 }
-FLAGS = {"top_k_frac": "--top-k-frac", "temperature": "--temperature", "top_p": "--top-p"}
+FLAGS = {"top_k_frac": "--top-k-frac", "temperature": "--temperature", "top_p": "--top-p",
+         "min_p": "--min-p"}  # fmt: skip
 MMT = ("pitch_class_entropy", "scale_consistency", "groove_consistency")
 
 
@@ -54,7 +59,7 @@ def flags(knobs: dict) -> str:
         for k, v in own.items():
             per_knob.setdefault(k, []).append(f"{name}={v}")
     for k, values in per_knob.items():
-        default = {"temperature": 1, "top_p": 1}.get(k, knobs.get(k, 0.1))
+        default = knobs.get(k, {"temperature": 1, "top_p": 1, "min_p": 0, "top_k_frac": 0.1}[k])
         out.append(f"{FLAGS[k]} {default}," + ",".join(values))
     return " ".join(out)
 

@@ -101,7 +101,9 @@ def test_the_static_step_samples_the_eager_codes_and_keeps_every_rule(name, casc
 def test_settings_and_constraints_give_the_same_codes_on_both_paths() -> None:
     model, enc = make_model("tuplet")
     kwargs = {
-        "settings": SamplingSettings(temperature=1.3, top_p=0.9, per_field={"pitch": {"top_k": 5}}),
+        "settings": SamplingSettings(
+            temperature=1.3, top_p=0.9, min_p=0.05, per_field={"pitch": {"top_k": 5}}
+        ),
         "constraints": Constraints(instruments=(25,), disabled=frozenset({"range", "gap"})),
         "limits": Limits(max_events=60, max_notes=20, max_gap_beats=2),
     }

@@ -508,6 +508,7 @@ def _drums_only(path: Path) -> Path:
         (("--loop", "2", "--meter", "7/8"), "tuplet", "not a whole number of beats"),
         (("--temperature", "hot"), "tuplet", "--temperature"),
         (("--top-p", "pitch=2"), "tuplet", "top_p for pitch must be in"),
+        (("--min-p", "1"), "tuplet", "min_p must be in"),
         (("--max-events", "5000"), "tuplet", "max_seq_len 256"),
         (("--n", "0"), "tuplet", "at least 1"),
         (("--device", "nonsense"), "tuplet", "unknown device 'nonsense'"),

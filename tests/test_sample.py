@@ -297,6 +297,12 @@ def test_top_k_and_top_p_keep_only_the_most_likely_codes() -> None:
     counts = drawn(FieldRule(1.0, 5, 1.0))
     assert abs(counts[1] / 4000 - 0.4 / 0.7) < 0.03  # plain sampling follows the probabilities
     assert set(drawn(FieldRule(0.0, 5, 1.0))) == {1}  # temperature 0: greedy
+    # min-p: renormalised, 0.071, 0.571, 0.143, 0.214; kept if at least min_p x 0.571
+    assert set(drawn(FieldRule(1.0, 5, 1.0, 0.2))) == {1, 2, 4}
+    assert set(drawn(FieldRule(1.0, 5, 1.0, 0.3))) == {1, 4}
+    assert set(drawn(FieldRule(1.0, 5, 1.0, 0.5))) == {1}
+    counts = drawn(FieldRule(1.0, 5, 1.0, 0.3))
+    assert abs(counts[1] / 4000 - 0.4 / 0.55) < 0.03  # the kept codes keep their proportions
 
 
 def test_one_code_settings_are_greedy(model) -> None:
@@ -315,11 +321,16 @@ def test_settings_resolve_mmt_top_k_per_field() -> None:
     custom = SamplingSettings(
         temperature=0.9, top_k=50, per_field={"pitch": {"temperature": 1.2, "top_k_frac": 0.5}}
     ).resolve(enc.fields, enc.vocab_sizes)
-    assert custom[3] == (1.2, math.ceil(0.5 * 129), 1.0)
-    assert custom[1] == (0.9, 50, 1.0) and custom[0].k == 5  # k never above the vocabulary
+    assert custom[3] == (1.2, math.ceil(0.5 * 129), 1.0, 0.0)
+    assert custom[1] == (0.9, 50, 1.0, 0.0) and custom[0].k == 5  # k never above the vocabulary
+    tight = SamplingSettings(min_p=0.05, per_field={"beat": {"min_p": 0.2}})
+    assert [r.min_p for r in tight.resolve(enc.fields, enc.vocab_sizes)] == [0.05, 0.2] + [0.05] * 4
+    assert SamplingSettings.from_dict(tight.to_dict()) == tight
     with pytest.raises(UsageError, match="no field named tempo"):
         SamplingSettings(per_field={"tempo": {"top_p": 0.9}}).resolve(enc.fields, enc.vocab_sizes)
-    for bad in ({"top_p": 0.0}, {"temperature": -1.0}, {"top_k_frac": 1.5}, {"top_k": 2.5}):
+    bad_knobs = ({"top_p": 0.0}, {"temperature": -1.0}, {"top_k_frac": 1.5}, {"top_k": 2.5},
+                 {"min_p": 1.0}, {"min_p": -0.1})  # fmt: skip
+    for bad in bad_knobs:
         with pytest.raises(UsageError):
             SamplingSettings(**bad)  # type: ignore[arg-type]
 

@@ -614,3 +614,23 @@ def test_fifty_concurrent_requests_are_answered_or_refused_none_lost(model, tmp_
         accepted = [r.json()["id"] for r in answers if r.status_code == 202]
         finished = [wait_job(lambda u: http.get(u), j, timeout=120) for j in accepted]
         assert [f["status"] for f in finished] == ["done"] * 4
+
+
+def test_adventurousness_loosens_every_cut_and_zero_keeps_the_models_settings() -> None:
+    from types import SimpleNamespace
+
+    from tuplet.encoding import get_encoding
+    from tuplet.generation.sample import SamplingSettings
+    from tuplet.studio.work import sampling
+
+    enc = get_encoding("tuplet")
+    base = SamplingSettings(top_k_frac=0.2, min_p=0.04, per_field={"beat": {"min_p": 0.1}})
+    lm = SimpleNamespace(settings=base, encoding=enc)
+    assert sampling(lm, 0.0) is base  # type: ignore[arg-type]
+    rules = [sampling(lm, a).resolve(enc.fields, enc.vocab_sizes) for a in (0.5, 1.0)]  # type: ignore[arg-type]
+    beat = enc.fields.index("beat")
+    for rule, a in zip(rules, (0.5, 1.0), strict=True):
+        assert rule[beat].min_p == pytest.approx(0.1 * (1 - a))
+        assert rule[0].min_p == pytest.approx(0.04 * (1 - a))
+        assert rule[beat].temperature == pytest.approx(1 + 0.25 * a)
+    assert rules[1][beat].k > base.resolve(enc.fields, enc.vocab_sizes)[beat].k

@@ -216,4 +216,5 @@ def register(sub: Any) -> None:
     s.add_argument("--top-k-frac", dest="top_k_frac", default=None)
     s.add_argument("--top-k", dest="top_k", default=None)
     s.add_argument("--top-p", dest="top_p", default=None)
+    s.add_argument("--min-p", dest="min_p", default=None)
     p.set_defaults(handler=cmd_evaluate)

@@ -32,6 +32,7 @@ _FLAGS = {
     "top_k_frac": "--top-k-frac",
     "top_k": "--top-k",
     "top_p": "--top-p",
+    "min_p": "--min-p",
 }
 
 
@@ -60,7 +61,7 @@ def _settings(args: argparse.Namespace, base: SamplingSettings | None = None) ->
 
     values: dict[str, Any] = {}
     per_field: dict[str, dict[str, float]] = {}
-    for knob in ("temperature", "top_k_frac", "top_k", "top_p"):
+    for knob in _FLAGS:
         text = getattr(args, knob)
         if text is None:
             continue

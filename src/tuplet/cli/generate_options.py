@@ -207,6 +207,12 @@ def _add_sampling_options(p: argparse.ArgumentParser) -> None:
     s.add_argument("--top-k", dest="top_k", default=None, help="a fixed k instead")
     s.add_argument("--top-p", dest="top_p", default=None, help="default 1 (off)")
     s.add_argument(
+        "--min-p",
+        dest="min_p",
+        default=None,
+        help="keep codes at least this fraction as likely as the likeliest; default 0 (off)",
+    )
+    s.add_argument(
         "--any-instrument",
         dest="any_instrument",
         action="store_true",

@@ -5,7 +5,7 @@ into ``n`` sequences at once, one event per step and one field after another: th
 first, then the other fields, each knowing the type (and, with cascade heads, conditioned on
 the fields already chosen). Each field is drawn from the model's distribution restricted to
 the codes the rules of :mod:`tuplet.generation.constraints` allow, then shaped by the field's
-temperature, top-k and top-p. The default is MMT's own sampler: top-k with
+temperature, top-k, top-p and min-p. The default is MMT's own sampler: top-k with
 k = ceil(10% of the field's vocabulary), temperature 1 (so the type, with 5 or 10 codes, is
 chosen greedily).
 
@@ -85,10 +85,11 @@ eight were faster on two."""
 def _draw(logits: torch.Tensor, allowed: torch.Tensor, rule: FieldRule, race: torch.Tensor) -> Any:
     """One code per row from ``logits`` (B, V) restricted to ``allowed`` (B, V).
 
-    The ``k`` best allowed codes are kept (sorted), tempered, cut to the top-``p`` mass, and
-    one is drawn by an exponential race (``argmax p_i / E_i`` with ``E_i ~ Exp(1)`` picks
-    ``i`` with probability ``p_i``), which costs a fraction of ``torch.multinomial``. ``race``
-    (B, >= k) holds the ``E_i``, drawn for the whole step at once (:func:`_race`).
+    The ``k`` best allowed codes are kept (sorted), tempered, cut to the top-``p`` mass and to
+    those at least ``min_p`` times as likely as the first, and one is drawn by an exponential
+    race (``argmax p_i / E_i`` with ``E_i ~ Exp(1)`` picks ``i`` with probability ``p_i``),
+    which costs a fraction of ``torch.multinomial``. ``race`` (B, >= k) holds the ``E_i``,
+    drawn for the whole step at once (:func:`_race`).
     """
     logits = logits.float().masked_fill(~allowed, -math.inf)
     if rule.temperature == 0 or rule.k == 1:
@@ -100,6 +101,8 @@ def _draw(logits: torch.Tensor, allowed: torch.Tensor, rule: FieldRule, race: to
     if rule.p < 1:
         # drop a code once the codes before it already reach p (the first is always kept)
         probs = probs.masked_fill(probs.cumsum(dim=-1) - probs >= rule.p, 0.0)
+    if rule.min_p > 0:
+        probs = probs.masked_fill(probs < rule.min_p * probs[:, :1], 0.0)
     choice = (probs / race[:, : rule.k]).argmax(dim=-1, keepdim=True)
     return index.gather(-1, choice).squeeze(-1)
 
@@ -336,7 +339,7 @@ def sample_codes(
         prompt: (P, F) codes: start-of-song, then any valid beginning (a header, events, or
             a fill-in-the-middle context ending with the two fill markers).
         n: How many sequences (sampled as one batch).
-        settings: Temperature, top-k, top-p (default: MMT's sampler).
+        settings: Temperature, top-k, top-p, min-p (default: MMT's sampler).
         limits: Length limits (default: up to the model's ``max_seq_len``).
         constraints: Instruments and forbidden event types.
         generator: Randomness (a ``torch.Generator`` on the model's device).

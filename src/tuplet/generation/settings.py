@@ -1,4 +1,4 @@
-"""How the sampler draws each field: temperature, top-k and top-p, for all fields or per field.
+"""How the sampler draws each field: temperature, top-k, top-p and min-p, for all or per field.
 
 :class:`SamplingSettings` is what a user or a checkpoint's ``config.json`` (``sampling``) states;
 :meth:`SamplingSettings.resolve` turns it into one :class:`FieldRule` per field of an encoding,
@@ -14,7 +14,7 @@ from typing import Any, NamedTuple
 
 from tuplet.errors import UsageError
 
-KNOBS: tuple[str, ...] = ("temperature", "top_k", "top_k_frac", "top_p")
+KNOBS: tuple[str, ...] = ("temperature", "top_k", "top_k_frac", "top_p", "min_p")
 DEFAULT_TOP_K_FRAC = 0.1
 """MMT's sampler: top-k with k = ceil(10% of each field's vocabulary)."""
 
@@ -29,6 +29,10 @@ class SamplingSettings:
             1 keeps all).
         top_k: When > 0, keep this many codes instead (for every field).
         top_p: Keep the smallest set of most likely codes whose probability reaches this.
+        min_p: Keep only codes at least this fraction as likely as the most likely one (0:
+            off). Unlike top-k and top-p the cut follows the model's confidence: where one
+            code is near certain (the next beat of a chorale, a pitch in the key) the rare
+            ones go, where many are plausible they stay.
         per_field: Field name -> {knob: value} overriding the above for one field, e.g.
             ``{"pitch": {"temperature": 1.2}}``; a field's ``top_k`` wins over its
             ``top_k_frac``, which wins over the global ``top_k``.
@@ -38,11 +42,12 @@ class SamplingSettings:
     top_k_frac: float = DEFAULT_TOP_K_FRAC
     top_k: int = 0
     top_p: float = 1.0
+    min_p: float = 0.0
     per_field: Mapping[str, Mapping[str, float]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         _check_knobs(
-            {k: getattr(self, k) for k in ("temperature", "top_k_frac", "top_k", "top_p")}, ""
+            {k: getattr(self, k) for k in KNOBS}, ""
         )
         for name, knobs in self.per_field.items():
             unknown = sorted(set(knobs) - set(KNOBS))
@@ -54,7 +59,7 @@ class SamplingSettings:
             _check_knobs(dict(knobs), f" for {name}")
 
     def resolve(self, field_names: Sequence[str], vocab_sizes: Sequence[int]) -> list[FieldRule]:
-        """The (temperature, k, p) of each field.
+        """The (temperature, k, p, min-p) of each field.
 
         Raises:
             UsageError: ``per_field`` names a field the encoding does not have.
@@ -80,6 +85,7 @@ class SamplingSettings:
                     float(own.get("temperature", self.temperature)),
                     max(1, min(k, size)),
                     float(own.get("top_p", self.top_p)),
+                    float(own.get("min_p", self.min_p)),
                 )
             )
         return rules
@@ -121,11 +127,12 @@ class SamplingSettings:
 
 
 class FieldRule(NamedTuple):
-    """The sampling rule of one field: temperature, top-k (k = vocabulary: off) and top-p."""
+    """The sampling rule of one field: temperature, top-k (k = vocabulary: off), top-p, min-p."""
 
     temperature: float
     k: int
     p: float
+    min_p: float = 0.0
 
 
 def _check_knobs(knobs: dict[str, Any], where: str) -> None:
@@ -134,12 +141,14 @@ def _check_knobs(knobs: dict[str, Any], where: str) -> None:
         "top_k_frac": lambda v: 0 < v <= 1,
         "top_k": lambda v: v >= 0 and float(v).is_integer(),
         "top_p": lambda v: 0 < v <= 1,
+        "min_p": lambda v: 0 <= v < 1,
     }
     wanted = {
         "temperature": ">= 0",
         "top_k_frac": "in (0, 1]",
         "top_k": "a whole number >= 0",
         "top_p": "in (0, 1]",
+        "min_p": "in [0, 1)",
     }
     for name, value in knobs.items():
         if not isinstance(value, (int, float)) or not checks[name](value):

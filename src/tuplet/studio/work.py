@@ -8,8 +8,8 @@ is queued (unknown instrument, span outside the piece, numbers out of range),
 the model's training corpus where an index is at hand, and the piece's instruments.
 
 Adventurousness ``a`` in 0..1 maps to the sampler: temperature ``1 + 0.25 a`` (as
-``tuplet generate --adventurous``) and every field's top-k share times ``1 + a`` (at 0, the
-model's recommended settings exactly).
+``tuplet generate --adventurous``), every field's top-k share times ``1 + a`` and its min-p
+times ``1 - a`` (at 0, the model's recommended settings exactly; at 1, no min-p cut).
 """
 
 from __future__ import annotations
@@ -219,7 +219,11 @@ def sampling(lm: LoadedModel, adventurous: float) -> SamplingSettings:
             continue  # a fixed k stays as the model recommends
         frac = float(own.get("top_k_frac", base.top_k_frac))
         per_field[name] = {"top_k_frac": min(1.0, frac * (1.0 + adventurous))}
-    return base.updated({"temperature": 1.0 + 0.25 * adventurous}, per_field)
+    for name, own in base.per_field.items():
+        if "min_p" in own:
+            per_field.setdefault(name, {})["min_p"] = own["min_p"] * (1.0 - adventurous)
+    knobs = {"temperature": 1.0 + 0.25 * adventurous, "min_p": base.min_p * (1.0 - adventurous)}
+    return base.updated(knobs, per_field)
 
 
 def _rewrite_instruments(action: Action, piece: Notes, enc: EncodingConfig) -> list[str] | None:
