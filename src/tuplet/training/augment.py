@@ -27,7 +27,7 @@ Two additions to MMT's augmentation, for the tuplet encoding (one instrument cod
   quartet, a wind quartet, a brass or saxophone quartet), highest voice to highest
   instrument, so the model hears each ensemble it may be asked for with its bass line at the
   bottom; the rest, and choirs no ensemble can play, go to instruments drawn one by one. Off
-  by default (``choir_rate``): a model fine-tuned with it left long silences
+  by default (``choir_rate``); the shipped default model was fine-tuned with it at 0.25
   (docs/default-model.md).
 
 All are functions of code arrays and a numpy Generator, so runs repeat exactly.
