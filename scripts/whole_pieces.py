@@ -2,15 +2,18 @@
 
     python scripts/whole_pieces.py --data data-out/default [--model M] [--n 32] [--seed 1]
         [--instruments violin,viola,cello] [--rules-off range,polyphony,drums,gap]
-        [--fill tests/data/bwv66.6.mid --start 16 --end 32]
+        [--fill tests/data/bwv66.6.mid --start 16 --end 32] [--range-detail]
 
 Draws ``--n`` pieces (unconditional, or with ``--instruments``) as ``tuplet generate`` does
-with the model's shipped settings, measures each whole piece with :mod:`tuplet.analysis.wholepiece`, and
-prints each figure's mean and 95th percentile beside the held-out (test split) pieces' mean
-and 95th percentile, plus the share of each instrument's notes in its playable range. With
-``--fill``, refills beats [start, end) of the file ``--n`` times (all parts) and prints how
-soon after the span's start the first new note comes, and the share of the span's bars that
-hold a new note. ``--rules-off`` switches sampler rules off, to measure the model by itself.
+with the model's shipped settings, measures each whole piece with
+:mod:`tuplet.analysis.wholepiece`, and prints each figure's mean and 95th percentile beside the
+held-out (test split) pieces' mean and 95th percentile, plus the share of each instrument's
+notes in its playable range. With ``--fill``, refills beats [start, end) of the file ``--n``
+times (all parts) and prints how soon after the span's start the first new note comes, and the
+share of the span's bars that hold a new note. ``--rules-off`` switches sampler rules off, to
+measure the model by itself. ``--range-detail`` also prints, per program, how far out of its
+range its notes go (semitones below and above, counted) and the median pitch of its part in
+each piece.
 """
 
 from __future__ import annotations
@@ -21,11 +24,11 @@ import warnings
 import numpy as np
 
 from tuplet.analysis.evaluate import read_dataset_pieces
+from tuplet.analysis.wholepiece import WHOLE_PIECE_METRICS, beats_per_bar, out_of_range_programs
 from tuplet.generation.generate import GenerationOptions, infill, load_model, unconditional
+from tuplet.generation.sample import Limits
 from tuplet.io import read_notes
 from tuplet.notes import Notes
-from tuplet.generation.sample import Limits
-from tuplet.analysis.wholepiece import WHOLE_PIECE_METRICS, beats_per_bar, out_of_range_programs
 
 
 def band(pieces: list[Notes]) -> dict[str, tuple[float, float]]:
@@ -47,6 +50,32 @@ def ranges(pieces: list[Notes]) -> dict[int, float]:
             n = int(((p.program == program) & ~p.is_drum).sum())
             inside.setdefault(program, []).extend([1.0 - out] * n)
     return {k: float(np.mean(v)) for k, v in sorted(inside.items())}
+
+
+def range_detail(pieces: list[Notes]) -> None:
+    """Per GM program: notes out of its range (by semitones out) and its pieces' medians.
+
+    To see which way an instrument strays and what part it plays.
+    """
+    from tuplet.ranges import PROGRAMS
+
+    programs = sorted({int(x) for p in pieces for x in np.unique(p.program[~p.is_drum])})
+    for program in programs:
+        low, high, _ = PROGRAMS[program]
+        below: dict[int, int] = {}
+        above: dict[int, int] = {}
+        medians = []
+        for p in pieces:
+            pitch = p.pitch[(p.program == program) & ~p.is_drum].astype(int)
+            if not len(pitch):
+                continue
+            medians.append(float(np.median(pitch)))
+            for q in pitch[pitch < low]:
+                below[int(q) - low] = below.get(int(q) - low, 0) + 1
+            for q in pitch[pitch > high]:
+                above[int(q) - high] = above.get(int(q) - high, 0) + 1
+        print(f"  program {program} ({low}..{high}): below {dict(sorted(below.items()))}, "
+              f"above {dict(sorted(above.items()))}, medians {sorted(medians)}")  # fmt: skip
 
 
 def fills(lm, args, options: GenerationOptions) -> None:
@@ -85,6 +114,9 @@ def main() -> None:
     parser.add_argument("--fill", default=None)
     parser.add_argument("--start", type=int, default=16)
     parser.add_argument("--end", type=int, default=32)
+    parser.add_argument(
+        "--range-detail", action="store_true", help="per program: notes out, pieces' medians"
+    )
     args = parser.parse_args()
     lm = load_model(args.model)
     off = tuple(x for x in args.rules_off.split(",") if x)
@@ -111,6 +143,8 @@ def main() -> None:
         for program in set(p.program[~p.is_drum].tolist()):
             plays[program] = plays.get(program, 0) + 1
     print("  samples each program plays in:", dict(sorted(plays.items())), f"of {len(samples)}")
+    if args.range_detail:
+        range_detail(samples)
 
 
 if __name__ == "__main__":
