@@ -319,13 +319,14 @@ def ensemble_for(
     Returns:
         One code per voice, or None where no ensemble of that size can play them.
     """
+    from tuplet.encoding.config import instrument_code
+
     lo_t, hi_t, poly_t, _ = _table(config)
-    names = config.instrument_names
     fitting = []
     for ensemble in ENSEMBLES.get(len(lines), ()):
-        if any(name not in names for name in ensemble):
+        if any(name not in config.instrument_names for name in ensemble):
             continue
-        codes = [names.index(name) + 1 for name in ensemble]
+        codes = [instrument_code(name, config) for name in ensemble]
         if any(
             c in taken or not lo_t[c] <= int(p.min()) <= int(p.max()) <= hi_t[c]
             for c, p in zip(codes, lines, strict=True)
