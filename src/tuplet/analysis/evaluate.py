@@ -433,25 +433,66 @@ def evaluate_nll(
         BadFileError: An unreadable checkpoint.
         UsageError: Encodings that differ, an empty split, or a bad option.
     """
-    import torch
-
-    from tuplet.encoding import EncodingConfig
-    from tuplet.model.checkpoint import load_checkpoint
-    from tuplet.training.dataset import SequenceDataset, make_loader
-
     if max_batches is not None and max_batches < 1:
         raise UsageError(f"max_batches must be at least 1, got {max_batches}")
     if weights not in ("float32", "int8"):
         raise UsageError(f"weights must be float32 or int8, not {weights!r}")
+    model, model_enc, max_seq_len = _scoring_model(checkpoint, device, weights)
+    dataset = _scoring_dataset(data, split, checkpoint, model_enc, max_seq_len)
+    sums = _NLLSums(model, model_enc.type_codes["note"])
+    sums.add_split(dataset, batch_size, max_batches, device)
+    c = model.config
+    return NLLReport(
+        checkpoint=str(checkpoint),
+        data=str(data),
+        split=split,
+        n_sequences=sums.n_sequences,
+        n_batches=sums.n_batches,
+        n_events=sums.n_events,
+        n_note_events=sums.n_notes,
+        nll_per_event=sums.total_nll / sums.n_events if sums.n_events else math.nan,
+        nll_per_note_event=sums.note_nll / sums.n_notes if sums.n_notes else math.nan,
+        field_losses={
+            name: float(sums.field_sums[f] / sums.field_counts[f])
+            if sums.field_counts[f]
+            else math.nan
+            for f, name in enumerate(c.field_names)
+        },
+        field_counts={name: int(sums.field_counts[f]) for f, name in enumerate(c.field_names)},
+        max_seq_len=max_seq_len,
+        max_beat=model_enc.max_beat,
+        weights=weights,
+    )
+
+
+def _scoring_model(
+    checkpoint: str | os.PathLike[str], device: str, weights: str
+) -> tuple[Any, Any, int]:
+    """The checkpoint's model (int8 if asked), its encoding and the window it was trained on."""
+    from tuplet.encoding import EncodingConfig
+    from tuplet.model.checkpoint import load_checkpoint
+
     model, info = load_checkpoint(checkpoint, device)
     if weights == "int8":
         from tuplet.model.quantize import quantize_int8
 
         model = quantize_int8(model)
-    model_enc = EncodingConfig.from_dict(info["encoding"])
     c = model.config
     training = info.get("training") or {}
     max_seq_len = min(int(training.get("max_seq_len") or c.max_seq_len), c.max_seq_len)
+    return model, EncodingConfig.from_dict(info["encoding"]), max_seq_len
+
+
+def _scoring_dataset(
+    data: str | os.PathLike[str],
+    split: str,
+    checkpoint: str | os.PathLike[str],
+    model_enc: Any,
+    max_seq_len: int,
+) -> Any:
+    """The split's sequences as validation sees them; refused if its encoding is not the model's."""
+    from tuplet.training.dataset import SequenceDataset
+
     dataset = SequenceDataset(
         data, split, max_seq_len=max_seq_len, max_beat=model_enc.max_beat, augment=False
     )
@@ -462,54 +503,59 @@ def evaluate_nll(
         )
     if len(dataset) == 0:
         raise UsageError(f"{data}: the {split} split holds no sequences")
-    note_type = model_enc.type_codes["note"]
-    n_fields = c.n_fields
-    field_sums = torch.zeros(n_fields, dtype=torch.float64)
-    field_counts = torch.zeros(n_fields, dtype=torch.float64)
-    total_nll = note_nll = 0.0
-    n_events = n_notes = n_sequences = n_batches = 0
-    with torch.no_grad():
-        for codes, mask in make_loader(dataset, batch_size, shuffle=False):
-            if max_batches is not None and n_batches >= max_batches:
-                break
-            codes, mask = codes.to(device), mask.to(device)
-            out = model.loss(codes, mask)
-            real = mask[:, 1:] & mask[:, :-1]  # the target events model.loss scores
-            targets = codes[:, 1:]
-            supervised = real[..., None].expand(-1, -1, n_fields)
-            if c.defined_fields is not None:
-                types = targets[..., 0].clamp(0, len(c.defined_fields) - 1)
-                supervised = supervised & model.defined[types]
-            counts = supervised.sum(dim=(0, 1)).double().cpu()
-            losses = torch.stack([out.field_losses[f] for f in c.field_names]).double().cpu()
-            field_sums += losses * counts
-            field_counts += counts
-            is_note = real & (targets[..., 0] == note_type)
-            total_nll += float(out.event_nll.double().sum())
-            note_nll += float(out.event_nll.double()[is_note].sum())
-            n_events += int(out.n_events)
-            n_notes += int(is_note.sum())
-            n_sequences += len(codes)
-            n_batches += 1
-    return NLLReport(
-        checkpoint=str(checkpoint),
-        data=str(data),
-        split=split,
-        n_sequences=n_sequences,
-        n_batches=n_batches,
-        n_events=n_events,
-        n_note_events=n_notes,
-        nll_per_event=total_nll / n_events if n_events else math.nan,
-        nll_per_note_event=note_nll / n_notes if n_notes else math.nan,
-        field_losses={
-            name: float(field_sums[f] / field_counts[f]) if field_counts[f] else math.nan
-            for f, name in enumerate(c.field_names)
-        },
-        field_counts={name: int(field_counts[f]) for f, name in enumerate(c.field_names)},
-        max_seq_len=max_seq_len,
-        max_beat=model_enc.max_beat,
-        weights=weights,
-    )
+    return dataset
+
+
+class _NLLSums:
+    """Sums of per-event and per-field losses over batches, divided once at the end."""
+
+    def __init__(self, model: Any, note_type: int) -> None:
+        import torch
+
+        self.model, self.note_type = model, note_type
+        n_fields = model.config.n_fields
+        self.field_sums = torch.zeros(n_fields, dtype=torch.float64)
+        self.field_counts = torch.zeros(n_fields, dtype=torch.float64)
+        self.total_nll = self.note_nll = 0.0
+        self.n_events = self.n_notes = self.n_sequences = self.n_batches = 0
+
+    def add_split(
+        self, dataset: Any, batch_size: int, max_batches: int | None, device: str
+    ) -> None:
+        """Score every batch of ``dataset`` (the first ``max_batches``)."""
+        import torch
+
+        from tuplet.training.dataset import make_loader
+
+        with torch.no_grad():
+            for codes, mask in make_loader(dataset, batch_size, shuffle=False):
+                if max_batches is not None and self.n_batches >= max_batches:
+                    break
+                self.add(codes.to(device), mask.to(device))
+
+    def add(self, codes: Any, mask: Any) -> None:
+        """One batch."""
+        import torch
+
+        model, c = self.model, self.model.config
+        out = model.loss(codes, mask)
+        real = mask[:, 1:] & mask[:, :-1]  # the target events model.loss scores
+        targets = codes[:, 1:]
+        supervised = real[..., None].expand(-1, -1, c.n_fields)
+        if c.defined_fields is not None:
+            types = targets[..., 0].clamp(0, len(c.defined_fields) - 1)
+            supervised = supervised & model.defined[types]
+        counts = supervised.sum(dim=(0, 1)).double().cpu()
+        losses = torch.stack([out.field_losses[f] for f in c.field_names]).double().cpu()
+        self.field_sums += losses * counts
+        self.field_counts += counts
+        is_note = real & (targets[..., 0] == self.note_type)
+        self.total_nll += float(out.event_nll.double().sum())
+        self.note_nll += float(out.event_nll.double()[is_note].sum())
+        self.n_events += int(out.n_events)
+        self.n_notes += int(is_note.sum())
+        self.n_sequences += len(codes)
+        self.n_batches += 1
 
 
 def format_nll(report: NLLReport) -> str:
