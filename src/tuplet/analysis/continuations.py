@@ -161,8 +161,7 @@ def evaluate_continuations(
         UsageError: Bad options, an empty split, or no piece long enough.
     """
     from tuplet.analysis.evaluate import read_dataset_pieces
-    from tuplet.generation.constraints import Limits
-    from tuplet.generation.generate import GenerationOptions, continuation, load_model
+    from tuplet.generation.generate import load_model
 
     _check_options(prompt_beats, beats, max_pieces, metrics)
     lm = load_model(None if checkpoint is None else Path(checkpoint), device)
@@ -173,38 +172,17 @@ def evaluate_continuations(
             f"{limit} beats"
         )
     pieces = read_dataset_pieces(data, split)
-    rows: list[dict[str, Any]] = []
-    skipped: list[tuple[str, str]] = []
-    new_notes, seconds = 0, 0.0
     chosen = list(zip(pieces.names, pieces.pieces, strict=True))
+    total = len(chosen) if max_pieces is None else min(max_pieces, len(chosen))
     bar = None
     if progress:
         from tqdm import tqdm
 
-        bar = tqdm(total=len(chosen) if max_pieces is None else min(max_pieces, len(chosen)),
-                   unit="piece", desc="continuations")  # fmt: skip
+        bar = tqdm(total=total, unit="piece", desc="continuations")
     try:
-        for i, (name, notes) in enumerate(chosen):
-            if max_pieces is not None and len(rows) >= max_pieces:
-                break
-            if notes.end_ticks < (prompt_beats + beats) * notes.ticks_per_beat:
-                skipped.append((name, f"shorter than {prompt_beats + beats} beats"))
-                continue
-            options = GenerationOptions(
-                n=1, seed=seed + i, limits=Limits(max_beats=prompt_beats + beats), settings=settings
-            )
-            start = time.perf_counter()
-            try:
-                generation = continuation(lm, notes, prompt_beats=prompt_beats, options=options)
-            except TupletError as exc:
-                skipped.append((name, str(exc)))
-                continue
-            seconds += time.perf_counter() - start
-            piece = generation.pieces[0]
-            new_notes += piece.new_notes
-            rows.append(_row(name, piece, notes, prompt_beats, beats, metrics))
-            if bar is not None:
-                bar.update(1)
+        rows, skipped, new_notes, seconds = _continue_all(
+            lm, chosen, prompt_beats, beats, seed, max_pieces, metrics, settings, bar
+        )
     finally:
         if bar is not None:
             bar.close()
@@ -230,6 +208,48 @@ def evaluate_continuations(
         seconds=seconds,
         settings=(settings or lm.settings).to_dict(),
     )
+
+
+def _continue_all(
+    lm: Any,
+    chosen: list[tuple[str, Notes]],
+    prompt_beats: int,
+    beats: int,
+    seed: int,
+    max_pieces: int | None,
+    metrics: tuple[str, ...],
+    settings: SamplingSettings | None,
+    bar: Any,
+) -> tuple[list[dict[str, Any]], list[tuple[str, str]], int, float]:
+    """Continue each long-enough piece: its rows, the pieces skipped (and why), notes, seconds."""
+    from tuplet.generation.constraints import Limits
+    from tuplet.generation.generate import GenerationOptions, continuation
+
+    rows: list[dict[str, Any]] = []
+    skipped: list[tuple[str, str]] = []
+    new_notes, seconds = 0, 0.0
+    for i, (name, notes) in enumerate(chosen):
+        if max_pieces is not None and len(rows) >= max_pieces:
+            break
+        if notes.end_ticks < (prompt_beats + beats) * notes.ticks_per_beat:
+            skipped.append((name, f"shorter than {prompt_beats + beats} beats"))
+            continue
+        options = GenerationOptions(
+            n=1, seed=seed + i, limits=Limits(max_beats=prompt_beats + beats), settings=settings
+        )
+        start = time.perf_counter()
+        try:
+            generation = continuation(lm, notes, prompt_beats=prompt_beats, options=options)
+        except TupletError as exc:
+            skipped.append((name, str(exc)))
+            continue
+        seconds += time.perf_counter() - start
+        piece = generation.pieces[0]
+        new_notes += piece.new_notes
+        rows.append(_row(name, piece, notes, prompt_beats, beats, metrics))
+        if bar is not None:
+            bar.update(1)
+    return rows, skipped, new_notes, seconds
 
 
 def _check_options(
