@@ -199,21 +199,10 @@ def personalize(
 
     from tuplet.generation.sample import default_model_path
     from tuplet.model.checkpoint import load_checkpoint_config
-    from tuplet.training.train import train
 
-    if rights is None and manifest is None:
-        raise UsageError(
-            "whose music is this? give --rights (owned, contract, open_license, "
-            "public_domain) and --holder, or a --manifest"
-        )
-    if rights == "owned" and not holder:
-        raise UsageError("--rights owned needs --holder NAME (the card names the owner)")
     out = Path(out_dir)
     data, run = out / "data", out / "run"
-    if (run / "last" / "config.json").exists() and not resume:
-        raise UsageError(f"{out}: holds a fine-tune already (use --resume, or another --out)")
-    if resume and not (run / "last" / "config.json").exists():
-        raise UsageError(f"{out}: nothing to resume (no run/last checkpoint); drop --resume")
+    _check_request(rights, holder, manifest, out, resume)
     base_dir = Path(base) if base is not None else default_model_path()
     base_info = load_checkpoint_config(base_dir)
     start = time.perf_counter()
@@ -228,21 +217,10 @@ def personalize(
         f"[2/4] fine-tuning {base_dir} on them (at most {options.steps} steps; "
         "Ctrl-C keeps what was learned, --resume continues)",
     )
-    from tuplet.encoding import EncodingConfig
-    from tuplet.encoding.fim import supports_fill
-
-    fim = supports_fill(EncodingConfig.from_dict(base_info["encoding"]))
-    result = train(
-        data,
-        run,
-        train_config(options, fim, int(base_info["encoding"]["max_beat"])),
-        resume=resume,
-        from_checkpoint=None if resume else base_dir,
-        progress=progress,
-        use=use,
-        allow_unverified=allow_unverified,
-        reason=reason,
-    )
+    result = _fine_tune(
+        data, run, base_dir, base_info, options, resume=resume, progress=progress, use=use,
+        allow_unverified=allow_unverified, reason=reason,
+    )  # fmt: skip
     if result.stopped == "interrupted":
         _say(progress, f"interrupted: {run / 'last'} kept; run again with --resume")
         raise KeyboardInterrupt
@@ -260,6 +238,50 @@ def personalize(
         stopped=result.stopped,
         minutes=(time.perf_counter() - start) / 60,
         files=files,
+    )
+
+
+def _check_request(
+    rights: str | None, holder: str | None, manifest: object, out: Path, resume: bool
+) -> None:
+    """Refuse a catalog without rights, ``owned`` without a holder, ``OUT`` in the wrong state."""
+    if rights is None and manifest is None:
+        raise UsageError(
+            "whose music is this? give --rights (owned, contract, open_license, "
+            "public_domain) and --holder, or a --manifest"
+        )
+    if rights == "owned" and not holder:
+        raise UsageError("--rights owned needs --holder NAME (the card names the owner)")
+    last = out / "run" / "last" / "config.json"
+    if last.exists() and not resume:
+        raise UsageError(f"{out}: holds a fine-tune already (use --resume, or another --out)")
+    if resume and not last.exists():
+        raise UsageError(f"{out}: nothing to resume (no run/last checkpoint); drop --resume")
+
+
+def _fine_tune(
+    data: Path,
+    run: Path,
+    base_dir: Path,
+    base_info: dict[str, Any],
+    options: PersonalizeOptions,
+    *,
+    resume: bool,
+    **kwargs: Any,
+) -> Any:
+    """``tuplet train`` from ``base_dir`` (or resumed), filling spans if its encoding can.
+
+    ``kwargs`` go to :func:`tuplet.training.train.train` (progress, use, the rights gate's
+    override).
+    """
+    from tuplet.encoding import EncodingConfig
+    from tuplet.encoding.fim import supports_fill
+    from tuplet.training.train import train
+
+    fim = supports_fill(EncodingConfig.from_dict(base_info["encoding"]))
+    config = train_config(options, fim, int(base_info["encoding"]["max_beat"]))
+    return train(
+        data, run, config, resume=resume, from_checkpoint=None if resume else base_dir, **kwargs
     )
 
 
