@@ -472,6 +472,29 @@ def _add_action_routes(app: FastAPI, studio: Studio) -> None:
 
 def _add_file_routes(app: FastAPI, studio: Studio) -> None:
     """Audio for playback, and the downloads."""
+    _add_audio_routes(app, studio)
+    _add_download_routes(app, studio)
+
+
+def _midi_bytes(studio: Studio, notes: Notes) -> bytes:
+    """The notes as a MIDI file's bytes (written in the project's scratch space)."""
+    from tuplet.io import write_midi
+
+    tmp = studio.project.scratch(".mid")
+    try:
+        write_midi(notes, tmp)
+        return tmp.read_bytes()
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def _attachment(data: bytes, media: str, filename: str) -> Response:
+    headers = {"Content-Disposition": f'attachment; filename="{filename}"'}
+    return Response(data, media_type=media, headers=headers)
+
+
+def _add_audio_routes(app: FastAPI, studio: Studio) -> None:
+    """The piece (its sounding tracks) and the candidates, rendered for playback."""
 
     def wav(notes: Notes, loop_seconds: float | None, filename: str | None) -> Response:
         from tuplet.io.audio import AudioUnavailable
@@ -503,33 +526,24 @@ def _add_file_routes(app: FastAPI, studio: Studio) -> None:
             return _error(404, "no such candidate")
         return wav(cand.notes, cand.loop_seconds, None)
 
-    def midi_bytes(notes: Notes) -> bytes:
-        from tuplet.io import write_midi
 
-        tmp = studio.project.scratch(".mid")
-        try:
-            write_midi(notes, tmp)
-            return tmp.read_bytes()
-        finally:
-            tmp.unlink(missing_ok=True)
-
-    def attachment(data: bytes, media: str, filename: str) -> Response:
-        headers = {"Content-Disposition": f'attachment; filename="{filename}"'}
-        return Response(data, media_type=media, headers=headers)
+def _add_download_routes(app: FastAPI, studio: Studio) -> None:
+    """The piece, a candidate, the tracks, the stems and the report, as files."""
 
     @app.get("/api/download/piece.mid")
     def download_midi() -> Response:
         notes = studio.project.piece
         if len(notes) == 0:
             return _error(404, "the piece has no notes to download")
-        return attachment(midi_bytes(notes), "audio/midi", "piece.mid")
+        return _attachment(_midi_bytes(studio, notes), "audio/midi", "piece.mid")
 
     @app.get("/api/download/candidates/{cid}.mid")
     def download_candidate(cid: str) -> Response:
         cand = studio.project.candidates.get(cid)
         if cand is None or cand.withheld is not None:
             return _error(404, "no such candidate (or it is withheld)")
-        return attachment(midi_bytes(cand.notes), "audio/midi", f"candidate-{cid[:6]}.mid")
+        data = _midi_bytes(studio, cand.notes)
+        return _attachment(data, "audio/midi", f"candidate-{cid[:6]}.mid")
 
     @app.get("/api/download/tracks.zip")
     def download_tracks() -> Response:
@@ -543,8 +557,9 @@ def _add_file_routes(app: FastAPI, studio: Studio) -> None:
                 mask = keys == i
                 if mask.any():
                     safe = "".join(ch if ch.isalnum() else "-" for ch in name).strip("-") or "track"
-                    z.writestr(f"{i + 1:02d}-{safe[:40]}.mid", midi_bytes(notes.select(mask)))
-        return attachment(buffer.getvalue(), "application/zip", "tracks.zip")
+                    data = _midi_bytes(studio, notes.select(mask))
+                    z.writestr(f"{i + 1:02d}-{safe[:40]}.mid", data)
+        return _attachment(buffer.getvalue(), "application/zip", "tracks.zip")
 
     @app.get("/api/download/stems.zip")
     def download_stems(loudness: float | None = None) -> Response:
@@ -571,12 +586,12 @@ def _add_file_routes(app: FastAPI, studio: Studio) -> None:
             with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as z:
                 for path in (mixed.mix, *mixed.stems):
                     z.write(path, path.name)
-        return attachment(buffer.getvalue(), "application/zip", "stems.zip")
+        return _attachment(buffer.getvalue(), "application/zip", "stems.zip")
 
     @app.get("/api/download/report.json")
     def download_report() -> Response:
         data = json.dumps(studio.project.reports(), indent=2).encode()
-        return attachment(data, "application/json", "report.json")
+        return _attachment(data, "application/json", "report.json")
 
 
 __all__ = [
