@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import collections
 import contextlib
+import functools
 import os
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -272,10 +273,7 @@ def prepare(
     from tuplet.encoding import get_encoding, midi_reader_for
 
     t0 = time.perf_counter()
-    if not sources:
-        raise UsageError("give at least one SOURCE (a folder or music21:NAME)")
-    if timeout_s <= 0:
-        raise UsageError(f"timeout must be positive, got {timeout_s}")
+    _check_options(sources, timeout_s)
     config = get_encoding(encoding)
     the_filters = _as_filters(filters)
     the_split = _as_split(split)
@@ -306,7 +304,8 @@ def prepare(
         if splits_from is not None:
             info_args_extra["splits_from"] = {"dataset": str(Path(splits_from).resolve()),
                                               "items": len(pinned)}  # fmt: skip
-        _write_info(out, _info(*info_args, complete=False, **info_args_extra))
+        info = functools.partial(_info, *info_args, **info_args_extra)
+        _write_info(out, info(complete=False))
         journal = store.recover(out, n_fields)
         todo, stats, drop = _changes(inputs, journal, report)
         journal = store.drop_files(out, journal, drop)
@@ -323,25 +322,44 @@ def prepare(
                     commit.bar.close()
             codes_rows = writer.codes_rows
 
-        reasons_total.update(commit.run_reasons)
-        report.skipped_by_reason = dict(commit.run_reasons)
-        report.splits = {s: commit.split_counts.get(s, 0) for s in SPLITS}
-        counts = {**report.splits, "kept": sum(commit.split_counts.values()),
-                  "skipped": sum(reasons_total.values()), "files": commit.n_files}  # fmt: skip
-        _write_info(
-            out,
-            _info(
-                *info_args,
-                complete=True,
-                counts=counts,
-                skipped_by_reason=dict(sorted(reasons_total.items())),
-                ignored_by_extension=dict(sorted(ignored.items())),
-                dead_rows=codes_rows - commit.live_rows,
-                **info_args_extra,
-            ),
-        )
+        _finish(out, commit, report, reasons_total, ignored, codes_rows, info)
         report.seconds = time.perf_counter() - t0
         return report
+
+
+def _check_options(sources: object, timeout_s: float) -> None:
+    """Refuse no sources and a timeout that is not positive."""
+    if not sources:
+        raise UsageError("give at least one SOURCE (a folder or music21:NAME)")
+    if timeout_s <= 0:
+        raise UsageError(f"timeout must be positive, got {timeout_s}")
+
+
+def _finish(
+    out: Path,
+    commit: _Committer,
+    report: PrepareReport,
+    reasons_total: collections.Counter[str],
+    ignored: dict[str, int],
+    codes_rows: int,
+    info: Callable[..., dict[str, Any]],
+) -> None:
+    """The run's counts into the report, and ``dataset.json`` written complete."""
+    reasons_total.update(commit.run_reasons)
+    report.skipped_by_reason = dict(commit.run_reasons)
+    report.splits = {s: commit.split_counts.get(s, 0) for s in SPLITS}
+    counts = {**report.splits, "kept": sum(commit.split_counts.values()),
+              "skipped": sum(reasons_total.values()), "files": commit.n_files}  # fmt: skip
+    _write_info(
+        out,
+        info(
+            complete=True,
+            counts=counts,
+            skipped_by_reason=dict(sorted(reasons_total.items())),
+            ignored_by_extension=dict(sorted(ignored.items())),
+            dead_rows=codes_rows - commit.live_rows,
+        ),
+    )
 
 
 def _claim_folder(
