@@ -17,7 +17,7 @@ from tuplet.model import compiled
 from tuplet.model.compiled import compile_step, compile_unavailable
 from tuplet.model.quantize import quantize_int8
 from tuplet.model.static import StaticDecoder
-from tuplet.model.transformer import MusicTransformer, preset
+from tuplet.model.transformer import MusicTransformer, field_order, preset
 
 
 def make_model(name: str = "mmt", **overrides: object) -> tuple:
@@ -84,9 +84,15 @@ def test_the_static_cache_step_gives_the_hidden_states_of_the_eager_cache(overri
 
 
 @pytest.mark.parametrize("name", ["mmt", "tuplet"])
-@pytest.mark.parametrize("cascade", [False, True])
-def test_the_static_step_samples_the_eager_codes_and_keeps_every_rule(name, cascade) -> None:
-    model, enc = make_model(name, cascade=cascade, position="hybrid-rotary")
+@pytest.mark.parametrize(
+    ("cascade", "order"), [(False, "columns"), (True, "columns"), (True, "instrument-first")]
+)
+def test_the_static_step_samples_the_eager_codes_and_keeps_every_rule(
+    name, cascade, order
+) -> None:
+    enc = get_encoding(name, max_beat=32)
+    fields = field_order(order, enc.fields)
+    model, enc = make_model(name, cascade=cascade, position="hybrid-rotary", field_order=fields)
     for limits in (Limits(max_events=80, min_notes=40), Limits(max_events=80, max_beats=6)):
         eager = draw(model, enc, "eager", n=4, limits=limits)
         static = draw(model, enc, "static", n=4, limits=limits)

@@ -9,7 +9,13 @@ import torch
 import torch.nn.functional as F
 
 from tuplet.errors import UsageError
-from tuplet.model.transformer import POSITIONS, ModelConfig, MusicTransformer, preset
+from tuplet.model.transformer import (
+    POSITIONS,
+    ModelConfig,
+    MusicTransformer,
+    field_order,
+    preset,
+)
 
 FIELDS = ("type", "beat", "position", "pitch", "duration", "instrument")
 VOCAB = (5, 257, 13, 129, 33, 65)
@@ -22,6 +28,7 @@ DEFINED = (
     (True, False, False, False, False, False),
 )
 MODES = [(position, cascade) for position in POSITIONS for cascade in (False, True)]
+INSTRUMENT_FIRST = ("type", "beat", "position", "instrument", "pitch", "duration")
 
 
 def tiny(**overrides: object) -> MusicTransformer:
@@ -69,6 +76,10 @@ def test_config_round_trips_through_json() -> None:
         {"defined_fields": ((True,) * 6,) * 4},  # 4 rows for 5 event types
         {"dropout": 1.0},
         {"no_such_field": 1},
+        {"field_order": ("type", "beat", "position", "pitch", "duration")},  # one missing
+        {"field_order": ("beat", "type", "position", "pitch", "duration", "instrument")},
+        {"field_order": ("type", "beat", "position", "pitch", "instrument", "instrument")},
+        {"field_order": INSTRUMENT_FIRST, "cascade": False},  # no cascade, no order
     ],
 )
 def test_bad_configs_are_refused(overrides: dict[str, object]) -> None:
@@ -83,6 +94,50 @@ def test_from_dict_refuses_missing_and_unknown_keys() -> None:
         ModelConfig.from_dict({k: v for k, v in d.items() if k != "n_layer"})
     with pytest.raises(UsageError, match="unknown keys colour"):
         ModelConfig.from_dict({**d, "colour": "blue"})
+    # a key added since the first checkpoints: older configs lack it and keep its default
+    older = {k: v for k, v in d.items() if k != "field_order"}
+    assert ModelConfig.from_dict(older).field_order is None
+
+
+def test_field_orders_by_name_and_their_round_trip() -> None:
+    assert field_order("instrument-first", FIELDS) == INSTRUMENT_FIRST
+    assert field_order("columns", FIELDS) is None
+    # fields a named order does not list keep their place after it (the tuplet encoding's)
+    more = (*FIELDS, "velocity", "key")
+    assert field_order("instrument-first", more) == (*INSTRUMENT_FIRST, "velocity", "key")
+    assert field_order("type,beat,position,instrument", FIELDS) == INSTRUMENT_FIRST
+    with pytest.raises(UsageError, match="unknown field order"):
+        field_order("backwards", FIELDS)
+    with pytest.raises(UsageError, match="names no field colour"):
+        field_order("type,colour", FIELDS)
+    config = preset("tiny", FIELDS, VOCAB, field_order=INSTRUMENT_FIRST)
+    assert config.order == (0, 1, 2, 5, 3, 4)
+    again = ModelConfig.from_dict(json.loads(json.dumps(config.to_dict())))
+    assert again == config and again.order == config.order
+
+
+def test_instrument_first_the_pitch_sees_the_instrument_and_not_the_reverse() -> None:
+    model = tiny(cascade=True, field_order=INSTRUMENT_FIRST)
+    codes = song(1, 10)
+    inputs, targets = codes[:, :-1], codes[:, 1:]
+    other_pitch, other_instrument = targets.clone(), targets.clone()
+    other_pitch[0, 5, 3:5] = torch.tensor([60, 7])  # pitch and duration of row 6
+    other_instrument[0, 5, 5] = 9  # its instrument
+    with torch.no_grad():
+        a, _ = model(inputs, targets=targets)
+        b, _ = model(inputs, targets=other_pitch)
+        c, _ = model(inputs, targets=other_instrument)
+    for j in (0, 1, 2, 5):  # type, beat, position, instrument: drawn before the pitch
+        assert torch.equal(a[j], b[j])
+    for j in (3, 4):  # the pitch and the duration see the instrument
+        assert not torch.equal(a[j][0, 5], c[j][0, 5])
+        assert torch.equal(a[j][0, :5], c[j][0, :5])
+    # the same weights in column order: the pitch does not see the instrument there
+    model.set_field_order(None)
+    with torch.no_grad():
+        d, _ = model(inputs, targets=targets)
+        e, _ = model(inputs, targets=other_instrument)
+    assert torch.equal(d[3], e[3]) and not torch.equal(d[3], a[3])
 
 
 # ------------------------------------------------------------------------- positions
@@ -301,23 +356,25 @@ def test_cached_step_by_step_decoding_equals_the_full_forward(position: str, cas
     torch.testing.assert_close(torch.cat(hidden_steps, dim=1), h_full, atol=1e-5, rtol=0)
 
 
-@pytest.mark.parametrize("cascade", [False, True])
-def test_field_logits_for_sampling_match_the_teacher_forced_logits(cascade: bool) -> None:
-    model = tiny(cascade=cascade, position="hybrid-rotary")
+@pytest.mark.parametrize(
+    ("cascade", "order"), [(False, None), (True, None), (True, INSTRUMENT_FIRST)]
+)
+def test_field_logits_for_sampling_match_the_teacher_forced_logits(cascade, order) -> None:
+    model = tiny(cascade=cascade, position="hybrid-rotary", field_order=order)
     codes = song(2, 10)
     inputs, targets = codes[:, :-1], codes[:, 1:]
     with torch.no_grad():
         logits, _ = model(inputs, targets=targets)
         h, _ = model.hidden(inputs)
         for j in range(len(FIELDS)):
-            last = model.field_logits(h[:, -1], targets[:, -1, :j], j)
+            last = model.field_logits(h[:, -1], targets[:, -1], j)
             torch.testing.assert_close(last, logits[j][:, -1], atol=1e-6, rtol=0)
-        # the sampler's way: the cascade input carried from field to field
+        # the sampler's way: the cascade input carried from field to field, in model order
         prefix = None
-        for j in range(len(FIELDS)):
+        for k, j in enumerate(model.config.order):
             carried = model.head_logits(h[:, -1], prefix, j)
             torch.testing.assert_close(carried, logits[j][:, -1], atol=1e-6, rtol=0)
-            if j < len(FIELDS) - 1:  # the last field is no other field's input
+            if k < len(FIELDS) - 1:  # the last field is no other field's input
                 prefix = model.cascade_prefix(prefix, targets[:, -1, j], j)
         assert (prefix is None) == (not cascade)
         # the heads' module path (training) and functional path (inference) agree (no dropout)

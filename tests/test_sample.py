@@ -23,7 +23,7 @@ from tuplet.generation.sample import (
     sample_codes,
 )
 from tuplet.io import read_notes
-from tuplet.model.transformer import MusicTransformer, preset
+from tuplet.model.transformer import MusicTransformer, field_order, preset
 
 FREE = SamplingSettings(top_k_frac=1.0)  # sample from the whole (masked) distribution
 
@@ -448,3 +448,31 @@ def test_default_model_is_found_or_the_error_says_what_to_do() -> None:
         assert "--model CHECKPOINT" in str(exc) and "tuplet train" in str(exc)
     else:
         assert (path / "config.json").is_file()
+
+
+# ------------------------------------------------------------- the instrument drawn first
+@pytest.mark.parametrize("name", ["mmt", "tuplet"])
+def test_instrument_first_models_keep_every_rule_and_range_and_polyphony_are_needed(
+    name,
+) -> None:
+    enc = get_encoding(name, max_beat=32)
+    order = field_order("instrument-first", enc.fields)
+    net, enc = make_model(name, cascade=True, field_order=order)
+    at = net.config.order.index
+    assert at(enc.field_index("instrument")) < at(enc.field_index("pitch"))
+    outs = draw(net, enc, start(enc), n=24)
+    assert violations(outs, enc, complete=True, max_events=64) == Counter()
+    # the instrument is drawn before the pitch: the masks of the pitch and the duration
+    # are the chosen instrument's (its range, its room), and without the rules they break
+    for rule in ("range", "polyphony"):
+        off = Constraints(disabled=frozenset({rule}))
+        assert violations(draw(net, enc, start(enc), n=24, constraints=off), enc)[rule] > 0
+
+
+def test_orders_the_sampler_cannot_follow_are_refused() -> None:
+    enc = get_encoding("mmt", max_beat=32)
+    # the instrument between the pitch and the duration: no mask for that
+    order = ("type", "beat", "position", "pitch", "instrument", "duration")
+    net, enc = make_model("mmt", cascade=True, field_order=order)
+    with pytest.raises(UsageError, match="cannot draw fields in the order"):
+        draw(net, enc, start(enc), n=2)

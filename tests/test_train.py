@@ -150,10 +150,18 @@ def test_fine_tune_from_checkpoint(dataset, tmp_path):
     train(dataset, tmp_path / "ft", ft, resume=True, progress=False, extend_to=10)
     record = json.loads((tmp_path / "ft" / "last" / "config.json").read_text())["extra"]["base"]
     assert record["checkpoint_id"] == base_info["checkpoint_id"]
-    # a base that carries its energy record passes it on
-    again = train(dataset, tmp_path / "ft2", ft, from_checkpoint=tmp_path / "base" / "best",
-                  progress=False, **UNVERIFIED)  # fmt: skip
+    # a base that carries its energy record passes it on; a fine-tune may change the order of
+    # the fields' predictions (no weight changes shape), and a resumed run keeps it
+    reordered = replace(ft, model_overrides={"field_order": "instrument-first"})
+    again = train(dataset, tmp_path / "ft2", reordered,
+                  from_checkpoint=tmp_path / "base" / "best", progress=False,
+                  **UNVERIFIED)  # fmt: skip
     assert again.steps == 8
+    model, _ = load_checkpoint(tmp_path / "ft2" / "best")
+    order = model.config.field_order
+    assert order is not None and order.index("instrument") < order.index("pitch")
+    train(dataset, tmp_path / "ft2", reordered, resume=True, progress=False, extend_to=9)
+    assert load_checkpoint(tmp_path / "ft2" / "last")[0].config.field_order == order
     record = json.loads((tmp_path / "ft2" / "last" / "config.json").read_text())["extra"]["base"]
     assert record["energy_kwh"] == energy.get("total_kwh", energy["kwh"])
     from tuplet.responsibility.card import model_card_text

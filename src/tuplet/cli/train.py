@@ -48,6 +48,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     }
     if overrides and args.from_checkpoint:
         raise UsageError("model options cannot change when fine-tuning (--from): drop them")
+    if args.field_order is not None:  # changes no weight's shape: a fine-tune may change it
+        overrides["field_order"] = args.field_order
     config = TrainConfig(**{**base, **given, "model_overrides": overrides})
     if config.decay_steps > config.steps and "decay_steps" not in given:
         config = TrainConfig(**{**config.to_dict(), "decay_steps": config.steps})
@@ -214,3 +216,10 @@ def _add_model_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--n-layer", dest="n_layer", type=int, default=None)
     g.add_argument("--d-model", dest="d_model", type=int, default=None)
     g.add_argument("--n-head", dest="n_head", type=int, default=None)
+    g.add_argument(
+        "--field-order",
+        dest="field_order",
+        default=None,
+        help="the order an event's fields are predicted in: columns (MMT's), instrument-first "
+        "(the instrument before the pitch), or a comma list; may change when fine-tuning",
+    )

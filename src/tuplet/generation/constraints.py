@@ -53,6 +53,7 @@ costs a few tensor operations per field whatever the batch size.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -147,6 +148,9 @@ class MaskState:
         constraints: Requested instruments, forbidden types, rules switched off.
         limits: Length limits.
         device: Where the tensors live (the model's device).
+        order: The order in which the sampler draws an event's fields (the model's cascade
+            order; None = column order). With the instrument before the pitch, the pitch and
+            duration masks are those of the chosen instrument.
 
     Raises:
         UsageError: Instrument codes out of range, forbidden types the grammar needs, or a
@@ -161,6 +165,7 @@ class MaskState:
         constraints: Constraints,
         limits: Limits,
         device: Any,
+        order: Sequence[int] | None = None,
     ) -> None:
         import torch
 
@@ -170,6 +175,7 @@ class MaskState:
         self.beat, self.pos = enc.field_index("beat"), enc.field_index("position")
         self.instr = enc.field_index("instrument")
         self.pitch, self.dur = enc.field_index("pitch"), enc.field_index("duration")
+        self.instrument_first = self._instrument_first(enc, order)
         self.in_fill = info.fill is not None
         self.span = info.fill if info.fill is not None and self.on["span"] else None
         self.beat_hi = self.span[1] if self.span else self.sizes[self.beat] - 1
@@ -248,6 +254,32 @@ class MaskState:
         self.res = enc.resolution
         self._init_playable(enc, info, n, device)
 
+    def _instrument_first(self, enc: EncodingConfig, order: Sequence[int] | None) -> bool:
+        """Whether ``order`` draws the instrument before the pitch (else after the duration).
+
+        Raises:
+            UsageError: An order the masks do not follow: the onset after the note's fields,
+                the duration before the pitch, or the instrument between them.
+        """
+        if order is None:
+            return False
+        at = {j: k for k, j in enumerate(order)}
+        onset = max(at[self.beat], at[self.pos])
+        first = at[self.instr] < at[self.pitch]
+        if (
+            sorted(at) != list(range(len(enc.fields)))
+            or min(at[self.pitch], at[self.dur], at[self.instr]) < onset
+            or at[self.dur] < at[self.pitch]
+            or (not first and at[self.instr] < at[self.dur])
+        ):
+            names = [enc.fields[j] for j in order]
+            raise UsageError(
+                f"the sampler cannot draw fields in the order {', '.join(names)}: the onset "
+                "comes first, the pitch before the duration, the instrument before both or "
+                "after both"
+            )
+        return first
+
     # ------------------------------------------------------------------ range, polyphony, drums
     def _init_playable(self, enc: EncodingConfig, info: PromptInfo, n: int, device: Any) -> None:
         """Tables of rules ``range``, ``drums`` and ``polyphony``, and the sounding notes."""
@@ -296,6 +328,12 @@ class MaskState:
         """(B, V_instr) how many tracked notes of each instrument sound at ``onset`` (B,)."""
         t = onset[:, None, None]
         return ((self.starts <= t) & (self.ends > t)).sum(dim=-1)
+
+    def _players(self, chosen: torch.Tensor, can: torch.Tensor) -> torch.Tensor:
+        """(B, V_instr) ``can``, narrowed to the chosen instrument where it is drawn first."""
+        if not self.instrument_first:
+            return can
+        return can & (self.ranges[self.instr][None] == chosen[:, self.instr, None])
 
     def _notes_allowed(self) -> torch.Tensor:
         return self.notes_ok if self.on["instruments"] else self.any_instr.expand_as(self.notes_ok)
@@ -448,9 +486,10 @@ class MaskState:
         elif j == self.pitch and (self.playable or self.unison):
             # a pitch some instrument may still play: one with room, in its range, and (rule
             # unison) not sounding it at this onset in every duration already
-            can = self._notes_allowed()[:, :, None]  # (B, V_instr, 1)
+            can = self._players(chosen, self._notes_allowed())[:, :, None]  # (B, V_instr, 1)
             if self.playable:
-                can = self.available(chosen)[:, :, None] & self.pitch_ok[None]
+                can = self._players(chosen, self.available(chosen))[:, :, None]
+                can = can & self.pitch_ok[None]
             if self.unison:
                 full = (self.sounding == self.all_durs).transpose(1, 2)  # (B, V_instr, V_pitch)
                 can = can & ~(self._same_onset(chosen, types)[:, None, None] & full)
@@ -458,9 +497,10 @@ class MaskState:
         elif j == self.dur and (self.playable or self.unison):
             # a duration some instrument that may play the pitch can hold, and (rule unison)
             # has not played in this pitch at this onset
-            can = self._notes_allowed()
+            can = self._players(chosen, self._notes_allowed())
             if self.playable:
-                can = self.available(chosen) & self.pitch_ok.T[chosen[:, self.pitch]]
+                can = self._players(chosen, self.available(chosen))
+                can = can & self.pitch_ok.T[chosen[:, self.pitch]]
             can = can[:, :, None] & self.dur_ok[None]  # (B, V_instr, V_dur)
             if self.unison:
                 rows = torch.arange(len(types), device=types.device)
@@ -475,9 +515,10 @@ class MaskState:
             notes = self.notes_ok if self.on["instruments"] else ok
             if self.playable:
                 notes = notes & self.available(chosen)
+            if self.playable and not self.instrument_first:
                 notes = notes & self.pitch_ok.T[chosen[:, self.pitch]]
                 notes = notes & self.dur_ok.T[chosen[:, self.dur]]
-            if self.unison:
+            if self.unison and not self.instrument_first:
                 rows = torch.arange(len(types), device=types.device)
                 bits = self.sounding[rows, chosen[:, self.pitch]]  # (B, V_instr)
                 taken = (bits >> chosen[:, self.dur, None]).bitwise_and(1).bool()

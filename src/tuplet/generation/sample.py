@@ -130,7 +130,9 @@ def _draw_event(
     force_end: bool,
     skip: bool,
 ) -> torch.Tensor:
-    """The next event (B, F) of every row: its type, then its other fields in order.
+    """The next event (B, F) of every row: its type, then its other fields in model order.
+
+    The order is the one the model predicts them in (``model.config.order``).
 
     With ``skip``, fields that no row's type defines are not drawn (one sync with the host
     per step); without, every field is drawn, masked to 0 where the type leaves it undefined:
@@ -139,6 +141,7 @@ def _draw_event(
     import torch
 
     g, n_fields = state.g, len(rules)
+    order = model.config.order  # the cascade's order: type first, then as the model predicts
     row = torch.zeros(h.shape[0], n_fields, dtype=torch.long, device=h.device)
     allowed = state.type_mask(force_end=force_end)
     types = _draw(model.head_logits(h, None, 0), allowed, rules[0], race[:, 0])
@@ -147,7 +150,7 @@ def _draw_event(
     if skip:
         # which fields some row needs, which every row needs
         needed, every = torch.stack([defined.any(dim=0), defined.all(dim=0)]).tolist()
-        last = max((j for j in range(n_fields) if needed[j]), default=0)
+        last = max((k for k, j in enumerate(order) if needed[j]), default=0)
         if not state.on["fields"]:
             last = n_fields - 1
     else:
@@ -155,11 +158,12 @@ def _draw_event(
     # the cascade input carried from field to field (a field no row needs keeps its code 0,
     # which later fields still see, as in training)
     prefix = model.cascade_prefix(None, types, 0) if last > 0 else None
-    for j in range(1, last + 1):
+    for k in range(1, last + 1):
+        j = order[k]
         if needed[j] or not state.on["fields"]:
             allowed = state.field_mask(j, types, None if every[j] else defined[:, j], row)
             row[:, j] = _draw(model.head_logits(h, prefix, j), allowed, rules[j], race[:, j])
-        if j < last:
+        if k < last:
             prefix = model.cascade_prefix(prefix, row[:, j], j)
     return row
 
@@ -377,7 +381,7 @@ def sample_codes(
     # a compiled step serves one batch size: batches are rounded up to a power of two (the
     # extra rows decode alongside and are dropped), so a redraw of a few pieces reuses it
     rows = n if decoder == "eager" else 1 << (n - 1).bit_length()
-    state = MaskState(encoding, info, rows, constraints, limits, device)
+    state = MaskState(encoding, info, rows, constraints, limits, device, model.config.order)
     steps = max_events - len(prompt)
     out = torch.zeros(rows, steps, len(encoding.fields), dtype=torch.long, device=device)
     was_training = model.training

@@ -17,6 +17,9 @@ Improvements, each a config switch so it can be measured against MMT:
   state ``h_t`` plus small learned embeddings of the fields ``0..j-1`` already chosen for row
   ``t + 1`` (teacher-forced in training; supplied one by one when sampling, through
   :meth:`MusicTransformer.field_logits`), through one small MLP shared by all fields.
+  ``field_order`` sets the order of that cascade (the codes keep their columns): MMT's
+  ``type, beat, position, pitch, duration, instrument`` by default; with the instrument before
+  the pitch, the pitch is drawn knowing which instrument plays it (see ``FIELD_ORDERS``).
 * ``clean_loss``: padding is masked, fields undefined for the target's event type are not
   supervised, and the loss is the per-note negative log-likelihood. Without it the loss is
   MMT's: the sum over fields of the mean cross-entropy over all positions, padding included.
@@ -35,7 +38,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, fields, replace
 from typing import Any, NamedTuple, cast
 
 import torch
@@ -73,6 +76,9 @@ class ModelConfig:
         position_field: Name of the within-beat position field (code ``p`` = tick ``p-1``).
         resolution: Ticks per beat of the codes; onset ticks = ``beat * resolution + position``.
         rotary_base: Base of the rotary frequencies.
+        field_order: With ``cascade``, the order in which an event's fields are predicted
+            (all field names, the first in its place); None = column order. It changes no
+            weight's shape, so a fine-tune may change it.
     """
 
     field_names: tuple[str, ...]
@@ -91,6 +97,7 @@ class ModelConfig:
     position_field: str = "position"
     resolution: int = 12
     rotary_base: float = 10000.0
+    field_order: tuple[str, ...] | None = None
 
     def __post_init__(self) -> None:
         # accept lists (JSON) but store tuples, so the config stays hashable and frozen
@@ -99,6 +106,8 @@ class ModelConfig:
         if self.defined_fields is not None:
             table = tuple(tuple(bool(x) for x in row) for row in self.defined_fields)
             object.__setattr__(self, "defined_fields", table)
+        if self.field_order is not None:
+            object.__setattr__(self, "field_order", tuple(str(f) for f in self.field_order))
         problem = next(self._problems(), None)
         if problem is not None:
             raise UsageError(f"model config: {problem}")
@@ -128,11 +137,26 @@ class ModelConfig:
             len(table) != self.vocab_sizes[0] or any(len(row) != n for row in table)
         ):
             yield f"defined_fields must be {self.vocab_sizes[0]} rows (types) of {n} booleans"
+        order = self.field_order
+        if order is not None:
+            if sorted(order) != sorted(self.field_names):
+                yield f"field_order {list(order)} must name each field once: {self.field_names}"
+            elif order[0] != self.field_names[0]:
+                yield f"field_order must keep {self.field_names[0]!r} first"
+            elif not self.cascade:
+                yield "field_order needs cascade (without it the fields are independent)"
 
     @property
     def n_fields(self) -> int:
         """Number of code columns ``F``."""
         return len(self.field_names)
+
+    @property
+    def order(self) -> tuple[int, ...]:
+        """The field indices in the order an event's fields are predicted."""
+        if self.field_order is None:
+            return tuple(range(self.n_fields))
+        return tuple(self.field_names.index(f) for f in self.field_order)
 
     @property
     def head_dim(self) -> int:
@@ -143,6 +167,8 @@ class ModelConfig:
         """A JSON-safe dict with every field (lists for tuples)."""
         d = asdict(self)
         d["field_names"] = list(self.field_names)
+        if self.field_order is not None:
+            d["field_order"] = list(self.field_order)
         d["vocab_sizes"] = list(self.vocab_sizes)
         if self.defined_fields is not None:
             d["defined_fields"] = [list(row) for row in self.defined_fields]
@@ -152,16 +178,54 @@ class ModelConfig:
     def from_dict(cls, d: dict[str, Any]) -> ModelConfig:
         """Rebuild a config saved by :meth:`to_dict`; every field must be present.
 
+        Those added since checkpoints were first written (:data:`_LATER_FIELDS`) may be
+        missing: older checkpoints lack them.
+
         Raises:
             UsageError: Missing or unknown keys, or invalid values.
         """
         names = {f.name for f in fields(cls)}
-        unknown, missing = sorted(set(d) - names), sorted(names - set(d))
+        unknown, missing = sorted(set(d) - names), sorted(names - set(d) - _LATER_FIELDS)
         if unknown:
             raise UsageError(f"model config: unknown keys {', '.join(unknown)}")
         if missing:
             raise UsageError(f"model config: missing keys {', '.join(missing)}")
         return cls(**d)
+
+
+_LATER_FIELDS = frozenset({"field_order"})
+"""Config fields added after checkpoints were first written: absent = their default."""
+
+FIELD_ORDERS: dict[str, tuple[str, ...]] = {
+    # the instrument before the pitch: an instrument's range is then p(pitch | instrument), and
+    # the polyphony rule picks a free instrument before its pitch is drawn
+    "instrument-first": ("type", "beat", "position", "instrument", "pitch", "duration"),
+}
+"""Named cascade orders (``tuplet train --field-order``); fields not named keep their place
+after these."""
+
+
+def field_order(name: str, field_names: tuple[str, ...]) -> tuple[str, ...] | None:
+    """The full order a name of :data:`FIELD_ORDERS` (or ``columns``, or a comma list) means.
+
+    Raises:
+        UsageError: An unknown name, or a list that is not an order of ``field_names``.
+    """
+    if name == "columns":
+        return None
+    if name in FIELD_ORDERS:
+        head = [f for f in FIELD_ORDERS[name] if f in field_names]
+    else:
+        head = [f.strip() for f in name.split(",") if f.strip()]
+        if len(head) < 2:
+            raise UsageError(
+                f"unknown field order {name!r} (choose from columns, "
+                f"{', '.join(FIELD_ORDERS)}, or list the fields)"
+            )
+    unknown = sorted(set(head) - set(field_names))
+    if unknown:
+        raise UsageError(f"field order names no field {', '.join(unknown)} ({field_names})")
+    return tuple(head) + tuple(f for f in field_names if f not in head)
 
 
 PRESETS: dict[str, dict[str, Any]] = {
@@ -255,8 +319,13 @@ class MusicTransformer(nn.Module):
         self.norm = nn.LayerNorm(d)
         self.heads = nn.ModuleList(nn.Linear(d, v) for v in c.vocab_sizes)
         if c.cascade:
-            # the last field is never an input to another field's prediction
-            self.cascade_embeddings = nn.ModuleList(nn.Embedding(v, d) for v in c.vocab_sizes[:-1])
+            # the last field (in the cascade's order) is never an input to another field's
+            # prediction; keyed by field index, as a list of the first F - 1 would be
+            # (in column order whatever the cascade's, so that the parameters' order, which
+            # an optimizer's saved state follows, does not depend on it)
+            self.cascade_embeddings = nn.ModuleDict(
+                {str(j): nn.Embedding(c.vocab_sizes[j], d) for j in sorted(c.order[:-1])}
+            )
             self.cascade_queries = nn.Parameter(torch.zeros(c.n_fields, d))
             self.cascade_norm = nn.LayerNorm(d)
             self.cascade_mlp = nn.Sequential(
@@ -446,32 +515,57 @@ class MusicTransformer(nn.Module):
         return linear(u + linear(a, outer.weight, outer.bias), head.weight, head.bias)
 
     def field_logits(self, h: Tensor, partial: Tensor, j: int) -> Tensor:
-        """Logits of field ``j`` of the next event, given its fields ``0..j-1`` (for sampling).
+        """Logits of field ``j`` of the next event, given the fields before it (for sampling).
 
         Args:
             h: (..., d_model) hidden state of the last event (from :meth:`hidden`).
-            partial: (..., >= j) long, the codes already chosen for the next event.
+            partial: (..., F) long, the codes already chosen for the next event (those of
+                the fields before ``j`` in the config's ``order`` are read).
             j: Field index.
 
         Returns:
             (..., vocab_sizes[j]) logits. Without ``cascade``, ``partial`` is ignored.
         """
         prefix = None
-        for i in range(j if self.config.cascade else 0):
-            prefix = self.cascade_prefix(prefix, partial[..., i], i)
+        if self.config.cascade:
+            order = self.config.order
+            for i in order[: order.index(j)]:
+                prefix = self.cascade_prefix(prefix, partial[..., i], i)
         return self._head(h, prefix, j)
 
-    def cascade_prefix(self, prefix: Tensor | None, codes: Tensor, j: int) -> Tensor | None:
-        """The cascade input for field ``j + 1``, from that of field ``j`` and its codes.
+    def set_field_order(self, order: tuple[str, ...] | None) -> None:
+        """Predict the fields in ``order`` from now on (a fine-tune may change it).
 
-        ``prefix`` is the input for field ``j`` (None for field 0); the embedding of field
-        ``j``'s chosen ``codes`` is added. A sampler carries it from field to field instead of
-        re-embedding every chosen field each time (what :meth:`field_logits` does). Without
-        ``cascade`` it stays None.
+        No weight changes shape; where the last field changes, the field that was last gets a
+        cascade embedding (drawn as at initialisation) and the new last loses its own.
+
+        Raises:
+            UsageError: Not an order of this model's fields (see :class:`ModelConfig`).
+        """
+        self.config = c = replace(self.config, field_order=order)
+        if not c.cascade:
+            return
+        weight = next(self.parameters())
+        kept: dict[str, nn.Module] = {}
+        for j in sorted(c.order[:-1]):  # column order, as __init__ builds them
+            e = self.cascade_embeddings[str(j)] if str(j) in self.cascade_embeddings else None
+            if e is None:
+                e = nn.Embedding(c.vocab_sizes[j], c.d_model).to(weight.device, weight.dtype)
+                nn.init.normal_(e.weight, std=0.02)
+            kept[str(j)] = e
+        self.cascade_embeddings = nn.ModuleDict(kept)
+
+    def cascade_prefix(self, prefix: Tensor | None, codes: Tensor, j: int) -> Tensor | None:
+        """The cascade input for the field after ``j``, from that of field ``j`` and its codes.
+
+        "After" is in the config's ``order``. ``prefix`` is the input for field ``j`` (None for
+        field 0); the embedding of field ``j``'s chosen ``codes`` is added. A sampler carries it
+        from field to field instead of re-embedding every chosen field each time (what
+        :meth:`field_logits` does). Without ``cascade`` it stays None.
         """
         if not self.config.cascade:
             return None
-        e = self.cascade_embeddings[j](codes)
+        e = self.cascade_embeddings[str(j)](codes)
         return e if prefix is None else prefix + e
 
     def head_logits(self, h: Tensor, prefix: Tensor | None, j: int) -> Tensor:
@@ -483,28 +577,31 @@ class MusicTransformer(nn.Module):
         return self._head(h, prefix, j)
 
     def all_field_logits(self, h: Tensor, targets: Tensor | None = None) -> list[Tensor]:
-        """Logits of every field of the next event, (B, T, V_f) each.
+        """Logits of every field of the next event, (B, T, V_f) each, in column order.
 
-        With ``cascade``, field ``j`` is conditioned on fields ``0..j-1`` of ``targets``
-        (B, T, F), or, when ``targets`` is None, on the most likely (greedy) choices, with
-        fields undefined for the chosen type set to 0 (as a sampler would).
+        With ``cascade``, each field is conditioned on the fields before it in the config's
+        ``order``, from ``targets`` (B, T, F), or, when ``targets`` is None, on the most likely
+        (greedy) choices, with fields undefined for the chosen type set to 0 (as a sampler
+        would).
         """
-        logits: list[Tensor] = []
+        c = self.config
+        order = c.order
+        logits: list[Tensor | None] = [None] * c.n_fields
         prefix = types = None
-        for j in range(self.config.n_fields):
-            logits.append(self._head(h, prefix, j))
-            if self.config.cascade and j < self.config.n_fields - 1:
+        for j in order:
+            logits[j] = out = self._head(h, prefix, j)
+            if c.cascade and j != order[-1]:
                 if targets is not None:
                     chosen = targets[..., j]
                 else:
-                    chosen = logits[-1].argmax(dim=-1)
+                    chosen = out.argmax(dim=-1)
                     if j == 0:
                         types = chosen
-                    elif types is not None and self.config.defined_fields is not None:
+                    elif types is not None and c.defined_fields is not None:
                         chosen = chosen * self.defined[types, j]
-                e = self.cascade_embeddings[j](chosen)
+                e = self.cascade_embeddings[str(j)](chosen)
                 prefix = e if prefix is None else prefix + e
-        return logits
+        return cast(list[Tensor], logits)
 
     def forward(
         self,
@@ -589,11 +686,13 @@ class MusicTransformer(nn.Module):
 
 
 __all__ = [
+    "FIELD_ORDERS",
     "POSITIONS",
     "PRESETS",
     "KVCache",
     "LossOutput",
     "ModelConfig",
     "MusicTransformer",
+    "field_order",
     "preset",
 ]

@@ -51,7 +51,8 @@ class TrainConfig:
 
     Attributes:
         preset: Model preset (``tiny``, ``small``, ``mmt-paper``).
-        model_overrides: Model config fields to change from the preset (e.g. position, cascade).
+        model_overrides: Model config fields to change from the preset (e.g. position, cascade;
+            ``field_order``, by name, may also change when fine-tuning).
         steps: Optimisation steps in all (the run stops earlier on early stopping).
         batch_size: Sequences per step, per process.
         lr: Peak learning rate.
@@ -220,7 +221,7 @@ def _model_and_config(
     import torch
 
     from tuplet.model.checkpoint import load_checkpoint
-    from tuplet.model.transformer import ModelConfig, MusicTransformer, preset
+    from tuplet.model.transformer import ModelConfig, MusicTransformer, field_order, preset
 
     base: dict[str, Any] | None = None
     if resume:
@@ -248,17 +249,23 @@ def _model_and_config(
                     f"--encoding {ck['encoding']['name']}"
                 )
             config = replace(config, max_beat=ck["encoding"]["max_beat"])
+            if "field_order" in config.model_overrides:
+                names = model.config.field_names
+                model.set_field_order(field_order(config.model_overrides["field_order"], names))
             encoding = ck["encoding"]
             base = _base_record(from_checkpoint, ck)
         else:
             enc = data_encoding.with_max_beat(config.max_beat)
+            overrides = dict(config.model_overrides)
+            if "field_order" in overrides:
+                overrides["field_order"] = field_order(overrides["field_order"], enc.fields)
             model_config: ModelConfig = preset(
                 config.preset,
                 enc.fields,
                 enc.vocab_sizes,
                 max_seq_len=config.max_seq_len,
                 defined_fields=tuple(map(tuple, enc.defined_fields.tolist())),
-                **config.model_overrides,
+                **overrides,
             )
             torch.manual_seed(config.seed)
             model = MusicTransformer(model_config)
