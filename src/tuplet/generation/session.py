@@ -62,6 +62,7 @@ class LoadedModel:
             "d_model": c.d_model,
             "position": c.position,
             "cascade": c.cascade,
+            "field_order": list(c.field_order or c.field_names),
             "dtype": self.info.get("dtype", "float32"),
         }
 

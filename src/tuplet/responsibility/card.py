@@ -80,7 +80,9 @@ def _what_it_is_lines(info: dict[str, Any]) -> list[str]:
         f"A multitrack music transformer (tuplet {info.get('versions', {}).get('tuplet', '?')}) "
         f"on the `{info['encoding']['name']}` note-tuple encoding: {model['n_layer']} layers, "
         f"d={model['d_model']}, {model['n_head']} heads, position `{model['position']}`, "
-        f"cascade heads {'on' if model['cascade'] else 'off'}, "
+        f"cascade heads {'on' if model['cascade'] else 'off'}"
+        + (f" (in the order {', '.join(model['field_order'])})" if model.get("field_order") else "")
+        + ", "
         f"clean loss {'on' if model['clean_loss'] else 'off'}; "
         f"beats 0..{info['encoding']['max_beat'] - 1} per window, up to {model['max_seq_len']} "
         f"events. Trained by `tuplet train` with seed {training.get('seed', '?')} for "
