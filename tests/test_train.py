@@ -351,3 +351,10 @@ def test_without_a_valid_split_the_run_says_it_validates_on_train(tmp_path, caps
     config = replace(TINY, steps=2, decay_steps=2, warmup_steps=1, valid_every=2)
     train(tmp_path / "ds", tmp_path / "run", config, progress=True, **UNVERIFIED)
     assert "has no valid split: validating on the train split" in capsys.readouterr().err
+
+
+def test_an_unknown_field_order_is_refused_before_training(dataset, tmp_path):
+    bad = replace(TINY, model_overrides={"field_order": "backwards"})
+    with pytest.raises(UsageError, match="unknown field order 'backwards'"):
+        train(dataset, tmp_path / "bad", bad, progress=False, **UNVERIFIED)
+    assert not (tmp_path / "bad" / "last").exists()
