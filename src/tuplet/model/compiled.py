@@ -296,7 +296,8 @@ _FAILED: set[Path] = set()
 AOT_FORMAT = 1
 """Bumped when what a compiled-ahead step takes or gives changes (old artefacts are ignored)."""
 STEP_MODULES = ("tuplet.model.compiled", "tuplet.model.static", "tuplet.model.transformer",
-                "tuplet.model.layers", "tuplet.model.quantize", "tuplet.generation.sample",
+                "tuplet.model.config", "tuplet.model.layers", "tuplet.model.quantize",
+                "tuplet.generation.sample",
                 "tuplet.generation.settings", "tuplet.generation.constraints",
                 "tuplet.generation.grammar")  # fmt: skip
 """Modules whose code a compiled step is traced from: their source is part of its name."""
