@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -85,7 +86,6 @@ def draw_pianoroll(
         UsageError: The output folder does not exist, or ``beats`` is an empty stretch.
     """
     from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.collections import PolyCollection
     from matplotlib.figure import Figure
 
     from tuplet.io import atomic_output
@@ -96,14 +96,7 @@ def draw_pianoroll(
     tpb = notes.ticks_per_beat
     onset = notes.onset_ticks / tpb
     end = onset + np.maximum(notes.duration_ticks / tpb, MIN_NOTE_WIDTH_BEATS)
-    if beats is None:
-        start_beats, stop_beats = 0.0, max(float(np.ceil(end.max())) if len(notes) else 4.0, 1.0)
-    elif isinstance(beats, tuple):
-        start_beats, stop_beats = float(beats[0]), float(beats[1])
-    else:
-        start_beats, stop_beats = 0.0, float(beats)
-    if stop_beats <= start_beats:
-        raise UsageError(f"beats must be a non-empty stretch, got {beats!r}")
+    start_beats, stop_beats = _stretch(notes, beats, end)
     shown = (end > start_beats) & (onset < stop_beats)
 
     span = stop_beats - start_beats
@@ -113,13 +106,54 @@ def draw_pianoroll(
 
     pitch = notes.pitch[shown]
     low, high = (int(pitch.min()) - 2, int(pitch.max()) + 2) if len(pitch) else (58, 72)
-    beat_grid = np.arange(np.ceil(start_beats), stop_beats)
+    _draw_grid(ax, notes, start_beats, stop_beats, low, high)
+    instruments = _draw_notes(ax, notes, shown, onset, end)
+    ax.set_xlim(start_beats, stop_beats)
+    ax.set_ylim(low, high)
+    ax.set_xlabel("beat")
+    ax.set_ylabel("pitch (MIDI)")
+    if title:
+        ax.set_title(title)
+    if instruments:
+        ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize="small", frameon=False)
+    fig.tight_layout()
+    with atomic_output(out, ".png") as tmp:
+        fig.savefig(tmp, format="png", dpi=_DPI)
+    return out
+
+
+def _stretch(notes: Notes, beats: Any, end: np.ndarray) -> tuple[float, float]:
+    """The beats ``(start, stop)`` a roll shows (see :func:`draw_pianoroll`'s ``beats``)."""
+    if beats is None:
+        start_beats, stop_beats = 0.0, max(float(np.ceil(end.max())) if len(notes) else 4.0, 1.0)
+    elif isinstance(beats, tuple):
+        start_beats, stop_beats = float(beats[0]), float(beats[1])
+    else:
+        start_beats, stop_beats = 0.0, float(beats)
+    if stop_beats <= start_beats:
+        raise UsageError(f"beats must be a non-empty stretch, got {beats!r}")
+    return start_beats, stop_beats
+
+
+def _draw_grid(ax: Any, notes: Notes, start: float, stop: float, low: int, high: int) -> None:
+    """Thin lines at the beats, thicker ones at the bars (none where they would crowd)."""
+    beat_grid = np.arange(np.ceil(start), stop)
     if len(beat_grid) <= MAX_GRID_LINES:
         ax.vlines(beat_grid, low, high, colors="#dddddd", linewidths=0.5, zorder=0)
-    bars = bar_lines_beats(notes, stop_beats)
-    bars = bars[bars >= start_beats]
+    bars = bar_lines_beats(notes, stop)
+    bars = bars[bars >= start]
     if len(bars) <= MAX_GRID_LINES:
         ax.vlines(bars, low, high, colors="#999999", linewidths=1.2, zorder=0)
+
+
+def _draw_notes(
+    ax: Any, notes: Notes, shown: np.ndarray, onset: np.ndarray, end: np.ndarray
+) -> list[tuple[bool, int]]:
+    """The shown notes as rectangles, one collection and colour per instrument.
+
+    Returns the instruments drawn, as ``(is_drum, program)``.
+    """
+    from matplotlib.collections import PolyCollection
 
     instruments = sorted(
         {(bool(d), int(p)) for d, p in zip(notes.is_drum[shown], notes.program[shown], strict=True)}
@@ -149,15 +183,4 @@ def draw_pianoroll(
                 zorder=2,
             )
         )
-    ax.set_xlim(start_beats, stop_beats)
-    ax.set_ylim(low, high)
-    ax.set_xlabel("beat")
-    ax.set_ylabel("pitch (MIDI)")
-    if title:
-        ax.set_title(title)
-    if instruments:
-        ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize="small", frameon=False)
-    fig.tight_layout()
-    with atomic_output(out, ".png") as tmp:
-        fig.savefig(tmp, format="png", dpi=_DPI)
-    return out
+    return instruments
