@@ -187,6 +187,32 @@ def test_dataset_items(dataset_dir: Path) -> None:
         ds[7]
 
 
+def test_the_onset_order_sorts_chords_by_instrument_in_every_split(dataset_dir: Path) -> None:
+    kw = {"max_seq_len": 256, "max_beat": 16, "seed": 3}
+    for augment in (True, False):
+        pitch = SequenceDataset(dataset_dir, "train", augment=augment, **kw)
+        by_instrument = SequenceDataset(
+            dataset_dir, "train", augment=augment, onset_order="instrument", **kw
+        )
+        cfg = pitch.config
+        beat, pos = cfg.field_index("beat"), cfg.field_index("position")
+        instr, pit = cfg.field_index("instrument"), cfg.field_index("pitch")
+        moved = 0
+        for i in range(len(pitch)):
+            a, b = pitch[(1, i)], by_instrument[(1, i)]
+            # the same rows, only the notes within an onset reordered
+            assert sorted(map(tuple, a.tolist())) == sorted(map(tuple, b.tolist()))
+            np.testing.assert_array_equal(a[:, [0, beat, pos]], b[:, [0, beat, pos]])
+            moved += int((a != b).any(axis=1).sum())
+            note = b[:, 0] == cfg.type_codes["note"]
+            for x in np.flatnonzero(note[:-1] & note[1:]):
+                if (b[x, [beat, pos]] == b[x + 1, [beat, pos]]).all():
+                    assert (b[x, instr], b[x, pit]) <= (b[x + 1, instr], b[x + 1, pit])
+        assert moved > 0  # the chorales' four voices are not in instrument order by pitch
+    with pytest.raises(UsageError, match="onset order"):
+        SequenceDataset(dataset_dir, "train", onset_order="loudness")
+
+
 def test_loader_pads_masks_and_repeats(dataset_dir: Path) -> None:
     ds = SequenceDataset(dataset_dir, "train", max_seq_len=48, max_beat=8, seed=1)
     batches = list(make_loader(ds, batch_size=3, shuffle=True, seed=4, epoch=1))

@@ -26,6 +26,7 @@ from tuplet.encoding import (
     instrument_code,
     instrument_of_program,
     mmt_filter_reason,
+    order_onsets,
     program_of_instrument,
     quantise,
     shift_to_first_beat,
@@ -505,3 +506,49 @@ def test_csv_round_trip_and_errors(tmp_path: Path) -> None:
         codes_from_csv(bad, MMT)
     with pytest.raises(BadFileError, match="no such file"):
         codes_from_csv(tmp_path / "missing.csv", MMT)
+
+
+# ------------------------------------------------------------------- the order of a chord
+@pytest.mark.parametrize("config", BOTH, ids=["mmt", "tuplet"])
+def test_order_onsets_sorts_each_chord_by_instrument_and_moves_nothing_else(config) -> None:
+    # a chord of violin (40), flute (73) and cello (42) at tick 0, a piano note alone at tick
+    # 6, then a chord of flute and violin at tick 12
+    rows = [
+        (0, 12, 60, 64, 73, 0, 0), (0, 12, 55, 64, 40, 0, 1), (0, 12, 43, 64, 42, 0, 2),
+        (6, 6, 70, 64, 0, 0, 3), (12, 12, 62, 64, 73, 0, 0), (12, 12, 67, 64, 40, 0, 1),
+    ]  # fmt: skip
+    codes = encode(from_rows(rows, ticks_per_beat=12), config)
+    note = codes[:, 0] == config.type_codes["note"]
+    pitch, instr = config.field_index("pitch"), config.field_index("instrument")
+    # as encoded: rising pitch within each onset
+    assert (codes[note, pitch] - 1).tolist() == [43, 55, 60, 70, 62, 67]
+    # rising pitch, by name, is the encoding's own order: nothing moves
+    assert order_onsets(codes, config, "pitch") is codes
+    by_instrument = order_onsets(codes, config, "instrument")
+    programs = [program_of_instrument(int(c)) for c in by_instrument[note, instr]]
+    assert programs == [40, 42, 73, 0, 40, 73]
+    assert (by_instrument[note, pitch] - 1).tolist() == [55, 43, 60, 70, 67, 62]
+    np.testing.assert_array_equal(by_instrument[~note], codes[~note])  # other rows stay put
+    # the same piece either way: decoding gives the same notes
+    a, b = decode(codes, config), decode(by_instrument, config)
+    ka = np.lexsort((a.program, a.pitch, a.onset_ticks))
+    kb = np.lexsort((b.program, b.pitch, b.onset_ticks))
+    assert a.pitch[ka].tolist() == b.pitch[kb].tolist()
+    assert a.program[ka].tolist() == b.program[kb].tolist()
+    with pytest.raises(UsageError, match="unknown onset order"):
+        order_onsets(codes, config, "loudness")
+
+
+def test_order_onsets_keeps_chords_apart_that_another_row_separates() -> None:
+    # a flute below a violin at one onset: by instrument the violin (40) comes first ...
+    rows = [(0, 12, 60, 64, 73, 0, 0), (0, 12, 67, 64, 40, 0, 1)]
+    codes = encode(from_rows(rows, ticks_per_beat=12), TUPLET)
+    note = np.flatnonzero(codes[:, 0] == TUPLET.type_codes["note"])
+    instr = TUPLET.field_index("instrument")
+    first = order_onsets(codes, TUPLET, "instrument")[note[0], instr]
+    assert program_of_instrument(int(first)) == 40
+    # ... but a row between them (a tempo change) makes two runs, and each stays as it is
+    tempo = codes[note[0]].copy()
+    tempo[0] = TUPLET.type_codes["tempo"]
+    split = np.insert(codes, note[1], tempo, axis=0)
+    np.testing.assert_array_equal(order_onsets(split, TUPLET, "instrument"), split)

@@ -80,6 +80,7 @@ def test_config_round_trips_through_json() -> None:
         {"field_order": ("beat", "type", "position", "pitch", "duration", "instrument")},
         {"field_order": ("type", "beat", "position", "pitch", "instrument", "instrument")},
         {"field_order": INSTRUMENT_FIRST, "cascade": False},  # no cascade, no order
+        {"onset_order": "loudness"},
     ],
 )
 def test_bad_configs_are_refused(overrides: dict[str, object]) -> None:
@@ -95,8 +96,11 @@ def test_from_dict_refuses_missing_and_unknown_keys() -> None:
     with pytest.raises(UsageError, match="unknown keys colour"):
         ModelConfig.from_dict({**d, "colour": "blue"})
     # a key added since the first checkpoints: older configs lack it and keep its default
-    older = {k: v for k, v in d.items() if k != "field_order"}
+    older = {k: v for k, v in d.items() if k not in ("field_order", "onset_order")}
     assert ModelConfig.from_dict(older).field_order is None
+    assert ModelConfig.from_dict(older).onset_order == "pitch"
+    by_instrument = preset("tiny", FIELDS, VOCAB, onset_order="instrument")
+    assert ModelConfig.from_dict(by_instrument.to_dict()) == by_instrument
 
 
 def test_field_orders_by_name_and_their_round_trip() -> None:

@@ -152,7 +152,9 @@ def test_fine_tune_from_checkpoint(dataset, tmp_path):
     assert record["checkpoint_id"] == base_info["checkpoint_id"]
     # a base that carries its energy record passes it on; a fine-tune may change the order of
     # the fields' predictions (no weight changes shape), and a resumed run keeps it
-    reordered = replace(ft, model_overrides={"field_order": "instrument-first"})
+    reordered = replace(
+        ft, model_overrides={"field_order": "instrument-first", "onset_order": "instrument"}
+    )
     again = train(dataset, tmp_path / "ft2", reordered,
                   from_checkpoint=tmp_path / "base" / "best", progress=False,
                   **UNVERIFIED)  # fmt: skip
@@ -160,14 +162,17 @@ def test_fine_tune_from_checkpoint(dataset, tmp_path):
     model, _ = load_checkpoint(tmp_path / "ft2" / "best")
     order = model.config.field_order
     assert order is not None and order.index("instrument") < order.index("pitch")
+    assert model.config.onset_order == "instrument"
     train(dataset, tmp_path / "ft2", reordered, resume=True, progress=False, extend_to=9)
-    assert load_checkpoint(tmp_path / "ft2" / "last")[0].config.field_order == order
+    resumed = load_checkpoint(tmp_path / "ft2" / "last")[0].config
+    assert resumed.field_order == order and resumed.onset_order == "instrument"
     record = json.loads((tmp_path / "ft2" / "last" / "config.json").read_text())["extra"]["base"]
     assert record["energy_kwh"] == energy.get("total_kwh", energy["kwh"])
     from tuplet.responsibility.card import model_card_text
 
     card = model_card_text(tmp_path / "ft2" / "best", dataset)
     assert "## Started from" in card and base_info["checkpoint_id"] in card
+    assert "the notes of one onset by instrument" in card
     assert "with the training of the model it started from" in card
     assert "## Started from" not in model_card_text(tmp_path / "base" / "best", dataset)
 

@@ -438,7 +438,9 @@ def evaluate_nll(
     if weights not in ("float32", "int8"):
         raise UsageError(f"weights must be float32 or int8, not {weights!r}")
     model, model_enc, max_seq_len = _scoring_model(checkpoint, device, weights)
-    dataset = _scoring_dataset(data, split, checkpoint, model_enc, max_seq_len)
+    dataset = _scoring_dataset(
+        data, split, checkpoint, model_enc, max_seq_len, model.config.onset_order
+    )
     sums = _NLLSums(model, model_enc.type_codes["note"])
     sums.add_split(dataset, batch_size, max_batches, device)
     c = model.config
@@ -489,13 +491,15 @@ def _scoring_dataset(
     checkpoint: str | os.PathLike[str],
     model_enc: Any,
     max_seq_len: int,
+    onset_order: str = "pitch",
 ) -> Any:
     """The split's sequences as validation sees them; refused if its encoding is not the model's."""
     from tuplet.training.dataset import SequenceDataset
 
     dataset = SequenceDataset(
-        data, split, max_seq_len=max_seq_len, max_beat=model_enc.max_beat, augment=False
-    )
+        data, split, max_seq_len=max_seq_len, max_beat=model_enc.max_beat, augment=False,
+        onset_order=onset_order,
+    )  # fmt: skip
     if dataset.model_config != model_enc:
         raise UsageError(
             f"{data}: its {dataset.config.name} encoding differs from the model's "

@@ -54,6 +54,7 @@ def cmd_attention(args: argparse.Namespace) -> int:
         max_seq_len=model.config.max_seq_len,
         max_beat=encoding.max_beat,
         augment=False,
+        onset_order=model.config.onset_order,
     )
     if data.config.name != encoding.name:
         raise UsageError(

@@ -50,6 +50,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         raise UsageError("model options cannot change when fine-tuning (--from): drop them")
     if args.field_order is not None:  # changes no weight's shape: a fine-tune may change it
         overrides["field_order"] = args.field_order
+    if args.onset_order is not None:  # the same
+        overrides["onset_order"] = args.onset_order
     config = TrainConfig(**{**base, **given, "model_overrides": overrides})
     if config.decay_steps > config.steps and "decay_steps" not in given:
         config = TrainConfig(**{**config.to_dict(), "decay_steps": config.steps})
@@ -222,4 +224,13 @@ def _add_model_options(p: argparse.ArgumentParser) -> None:
         default=None,
         help="the order an event's fields are predicted in: columns (MMT's), instrument-first "
         "(the instrument before the pitch), or a comma list; may change when fine-tuning",
+    )
+    g.add_argument(
+        "--onset-order",
+        dest="onset_order",
+        choices=("pitch", "instrument"),
+        default=None,
+        help="the order of the notes of one onset the model learns: pitch (rising, as encoded) "
+        "or instrument (by instrument, then pitch: for instrument-first models); may change "
+        "when fine-tuning",
     )

@@ -7,6 +7,8 @@ fields, event types and vocabularies of each encoding are described by its
 * :func:`encode` / :func:`decode`: notes -> codes -> notes;
 * :func:`quantise`: what an encode-decode round trip keeps of a table, computed directly, so
   ``decode(encode(n), c)`` equals ``quantise(n, c)``;
+* :func:`order_onsets`: the notes of each onset in another order than the encoding's rising
+  pitch (a model trained so, :data:`ONSET_ORDERS`, reads and writes them that way);
 * :func:`mmt_filter_reason`, :func:`shift_to_first_beat`: the MMT paper's corpus filters and
   its "first note at beat 0" step, for the corpus stage;
 * :func:`midi_reader_for`: how MIDI files are read for an encoding (``mmt``: as MusPy does);
@@ -37,7 +39,7 @@ from tuplet.encoding.vocab import (
     KNOWN_DURATIONS_TICKS,
     program_of_instrument,
 )
-from tuplet.errors import BadFileError, TupletError
+from tuplet.errors import BadFileError, TupletError, UsageError
 from tuplet.notes import Notes, shift_ticks
 
 __all__ = [
@@ -45,6 +47,7 @@ __all__ = [
     "ENCODING_NAMES",
     "INSTRUMENT_NAMES",
     "KNOWN_DURATIONS_TICKS",
+    "ONSET_ORDERS",
     "EncodingConfig",
     "adjust_resolution",
     "codes_from_csv",
@@ -56,6 +59,7 @@ __all__ = [
     "instrument_of_program",
     "midi_reader_for",
     "mmt_filter_reason",
+    "order_onsets",
     "program_of_instrument",
     "quantise",
     "shift_to_first_beat",
@@ -135,6 +139,45 @@ def quantise(notes: Notes, config: EncodingConfig) -> Notes:
     if config.name == "mmt":
         return mmt.quantise_mmt(notes, config)
     return extended.quantise_tuplet(notes, config)
+
+
+ONSET_ORDERS: dict[str, tuple[str, ...]] = {
+    "pitch": ("pitch", "duration", "instrument"),
+    "instrument": ("instrument", "pitch", "duration"),
+}
+"""How the notes of one onset follow each other, by name: the fields they rise in, the first
+the most significant (``pitch``: as :func:`encode` writes them)."""
+
+
+def order_onsets(codes: np.ndarray, config: EncodingConfig, order: str) -> np.ndarray:
+    """The codes with each onset's run of note rows sorted in an order of :data:`ONSET_ORDERS`.
+
+    A run is consecutive note rows with the same beat and position; every other row keeps its
+    place, and so does every run (only the rows inside a run move). ``pitch`` returns ``codes``
+    itself when they were encoded so.
+
+    Raises:
+        UsageError: An unknown order.
+    """
+    if order not in ONSET_ORDERS:
+        raise UsageError(f"unknown onset order {order!r} (choose from {', '.join(ONSET_ORDERS)})")
+    rows = np.flatnonzero(codes[:, 0] == config.type_codes["note"])
+    if len(rows) < 2:
+        return codes
+    notes = codes[rows]
+    onset = notes[:, [config.field_index("beat"), config.field_index("position")]]
+    starts = np.ones(len(rows), dtype=bool)
+    starts[1:] = (np.diff(rows) != 1) | (onset[1:] != onset[:-1]).any(axis=1)
+    run = np.cumsum(starts)
+    keys = [notes[:, config.field_index(f)] for f in reversed(ONSET_ORDERS[order])]
+    rest = [notes[:, j] for j in range(codes.shape[1]) if config.fields[j] not in
+            ONSET_ORDERS[order]]  # fmt: skip
+    perm = np.lexsort((*rest[::-1], *keys, run))
+    if (perm == np.arange(len(rows))).all():
+        return codes
+    out = codes.copy()
+    out[rows] = notes[perm]
+    return out
 
 
 def midi_reader_for(config: EncodingConfig) -> str:

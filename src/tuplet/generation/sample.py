@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from tuplet.encoding import EncodingConfig
+from tuplet.encoding import EncodingConfig, order_onsets
 from tuplet.errors import TupletError, UsageError
 from tuplet.generation.constraints import (
     RULES,
@@ -361,7 +361,8 @@ def sample_codes(
         note: Where the compiled path's one-line notes go (default: stderr).
 
     Returns:
-        ``n`` int64 arrays (prompt + new rows, ending with end-of-song).
+        ``n`` int64 arrays (prompt + new rows, ending with end-of-song); the prompt's notes of
+        one onset in the model's ``onset_order``.
 
     Raises:
         UsageError: A model and encoding that do not match, a prompt that breaks the rules,
@@ -373,7 +374,8 @@ def sample_codes(
     settings = settings or SamplingSettings()
     limits = limits or Limits()
     constraints = constraints or Constraints()
-    prompt = np.asarray(prompt, dtype=np.int64)
+    # the notes of a prompt's onsets in the order the model reads them
+    prompt = order_onsets(np.asarray(prompt, dtype=np.int64), encoding, model.config.onset_order)
     max_events = _check_call(model, encoding, prompt, n, limits, decoder, use_cache)
     info = read_prompt(prompt, encoding)
     rules = settings.resolve(encoding.fields, encoding.vocab_sizes)

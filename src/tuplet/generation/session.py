@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from tuplet.encoding import EncodingConfig, decode, encode
+from tuplet.encoding import ONSET_ORDERS, EncodingConfig, decode, encode
 from tuplet.errors import UsageError
 from tuplet.generation.sample import (
     Constraints,
@@ -63,6 +63,7 @@ class LoadedModel:
             "position": c.position,
             "cascade": c.cascade,
             "field_order": list(c.field_order or c.field_names),
+            "onset_order": c.onset_order,
             "dtype": self.info.get("dtype", "float32"),
         }
 
@@ -269,13 +270,18 @@ class Session:
         return np.concatenate([*rows, self.row("start-of-notes")])
 
     def body(self, codes: np.ndarray) -> np.ndarray:
-        """The timed rows of a sequence (no header, markers or end-of-song), in sorted order."""
+        """The timed rows of a sequence (no header, markers or end-of-song), in sorted order.
+
+        By onset, then type, then the fields of the model's onset order
+        (:data:`tuplet.encoding.ONSET_ORDERS`).
+        """
         timed = [
             self.types[x] for x in ("time-signature", "key", "tempo", "note") if x in self.types
         ]
         rows = codes[np.isin(codes[:, 0], timed)]
         c = self.col
-        keys = [rows[:, c[x]] for x in ("instrument", "duration", "pitch")]
+        within = ONSET_ORDERS[self.lm.model.config.onset_order]  # the model's order of a chord
+        keys = [rows[:, c[x]] for x in reversed(within)]
         return rows[np.lexsort((*keys, rows[:, 0], rows[:, c["position"]], rows[:, c["beat"]]))]
 
     def whole(self, body: np.ndarray, instruments: list[int] | None = None) -> np.ndarray:

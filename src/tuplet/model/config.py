@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
+from tuplet.encoding import ONSET_ORDERS
 from tuplet.errors import UsageError
 
 POSITIONS: tuple[str, ...] = ("absolute", "rotary", "none", "onset-rotary", "hybrid-rotary")
@@ -44,6 +45,10 @@ class ModelConfig:
         field_order: With ``cascade``, the order in which an event's fields are predicted
             (all field names, the first in its place); None = column order. It changes no
             weight's shape, so a fine-tune may change it.
+        onset_order: How the notes of one onset follow each other in what the model reads and
+            writes, a name of :data:`tuplet.encoding.ONSET_ORDERS` (``pitch``: rising, as
+            encoded; ``instrument``: by instrument, then pitch). Training data, prompts and
+            scored pieces are put in this order (:func:`tuplet.encoding.order_onsets`).
     """
 
     field_names: tuple[str, ...]
@@ -63,6 +68,7 @@ class ModelConfig:
     resolution: int = 12
     rotary_base: float = 10000.0
     field_order: tuple[str, ...] | None = None
+    onset_order: str = "pitch"
 
     def __post_init__(self) -> None:
         # accept lists (JSON) but store tuples, so the config stays hashable and frozen
@@ -102,6 +108,8 @@ class ModelConfig:
             len(table) != self.vocab_sizes[0] or any(len(row) != n for row in table)
         ):
             yield f"defined_fields must be {self.vocab_sizes[0]} rows (types) of {n} booleans"
+        if self.onset_order not in ONSET_ORDERS:
+            yield f"unknown onset_order {self.onset_order!r} ({', '.join(ONSET_ORDERS)})"
         order = self.field_order
         if order is not None:
             if sorted(order) != sorted(self.field_names):
@@ -158,7 +166,7 @@ class ModelConfig:
         return cls(**d)
 
 
-_LATER_FIELDS = frozenset({"field_order"})
+_LATER_FIELDS = frozenset({"field_order", "onset_order"})
 """Config fields added after checkpoints were first written: absent = their default."""
 
 FIELD_ORDERS: dict[str, tuple[str, ...]] = {

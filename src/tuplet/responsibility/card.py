@@ -82,6 +82,11 @@ def _what_it_is_lines(info: dict[str, Any]) -> list[str]:
         f"d={model['d_model']}, {model['n_head']} heads, position `{model['position']}`, "
         f"cascade heads {'on' if model['cascade'] else 'off'}"
         + (f" (in the order {', '.join(model['field_order'])})" if model.get("field_order") else "")
+        + (
+            f", the notes of one onset by {model['onset_order']}"
+            if model.get("onset_order", "pitch") != "pitch"
+            else ""
+        )
         + ", "
         f"clean loss {'on' if model['clean_loss'] else 'off'}; "
         f"beats 0..{info['encoding']['max_beat'] - 1} per window, up to {model['max_seq_len']} "

@@ -26,6 +26,8 @@ Augmentation (MMT's, for the train split; see ``docs/data.md``):
 * slices (``slice_rate``, off by default; ``tuplet personalize`` turns it on): a share of
   examples are a slice of their song instead, an N-bar loop (all tracks or one) or one
   track alone (:mod:`tuplet.training.slices`), then shifted as above;
+* onset order (``onset_order``): the notes of each onset put in the model's order
+  (:func:`tuplet.encoding.order_onsets`), after every other step, in every split;
 * length: sequences longer than ``max_seq_len`` events keep their first ``max_seq_len - 1``
   rows plus end-of-song.
 
@@ -227,6 +229,8 @@ class SequenceDataset:
         choir_rate: Fraction of examples whose choir, if they have one, is sung by line
             instruments, one per voice (:func:`tuplet.training.augment.split_choir`; train
             only; off by default: see docs/default-model.md for what it did to a model).
+        onset_order: The order of an onset's notes the model learns
+            (:data:`tuplet.encoding.ONSET_ORDERS`; ``pitch``, the stored one, by default).
 
     Raises:
         UsageError: Not a dataset folder, an unknown split, or a bad option.
@@ -247,8 +251,9 @@ class SequenceDataset:
         range_shift: bool = False,
         swap_rate: float = 0.0,
         choir_rate: float = 0.0,
+        onset_order: str = "pitch",
     ) -> None:
-        from tuplet.encoding import EncodingConfig
+        from tuplet.encoding import ONSET_ORDERS, EncodingConfig
 
         if split not in ("train", "valid", "test"):
             raise UsageError(f"split must be train, valid or test, not {split!r}")
@@ -286,6 +291,11 @@ class SequenceDataset:
         self.range_shift = bool(range_shift)
         self.swap_rate = float(swap_rate)
         self.choir_rate = float(choir_rate)
+        if onset_order not in ONSET_ORDERS:
+            raise UsageError(
+                f"unknown onset order {onset_order!r} (choose from {', '.join(ONSET_ORDERS)})"
+            )
+        self.onset_order = onset_order
         self.pieces: list[Notes] = []
         self.slices: list[list[SliceSpec]] = []
         if self.slice_rate:
@@ -342,6 +352,10 @@ class SequenceDataset:
             rng=self.rng(epoch, index) if self.augment else None,
             range_shift=self.range_shift,
         )
+        if self.onset_order != "pitch":
+            from tuplet.encoding import order_onsets
+
+            example = order_onsets(example, self.config, self.onset_order)
         if self.fim_rate:
             from tuplet.encoding.fim import random_fill_sequence
 

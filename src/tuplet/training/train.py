@@ -52,7 +52,7 @@ class TrainConfig:
     Attributes:
         preset: Model preset (``tiny``, ``small``, ``mmt-paper``).
         model_overrides: Model config fields to change from the preset (e.g. position, cascade;
-            ``field_order``, by name, may also change when fine-tuning).
+            ``field_order``, by name, and ``onset_order`` may also change when fine-tuning).
         steps: Optimisation steps in all (the run stops earlier on early stopping).
         batch_size: Sequences per step, per process.
         lr: Peak learning rate.
@@ -252,6 +252,10 @@ def _model_and_config(
             if "field_order" in config.model_overrides:
                 names = model.config.field_names
                 model.set_field_order(field_order(config.model_overrides["field_order"], names))
+            if "onset_order" in config.model_overrides:
+                model.config = replace(
+                    model.config, onset_order=config.model_overrides["onset_order"]
+                )
             encoding = ck["encoding"]
             base = _base_record(from_checkpoint, ck)
         else:
@@ -273,9 +277,15 @@ def _model_and_config(
 
 
 def _datasets(
-    dataset_dir: str | os.PathLike[str], config: TrainConfig, max_seq_len: int, say: bool
+    dataset_dir: str | os.PathLike[str],
+    config: TrainConfig,
+    max_seq_len: int,
+    say: bool,
+    onset_order: str = "pitch",
 ) -> tuple[Any, Any]:
     """The train split as training examples, and the valid split to validate on.
+
+    Both with the notes of an onset in the model's ``onset_order``.
 
     Without a valid split the train split serves, unaugmented (with a note when ``say``).
     """
@@ -294,12 +304,13 @@ def _datasets(
         range_shift=config.range_shift,
         swap_rate=config.swap_rate,
         choir_rate=config.choir_rate,
+        onset_order=onset_order,
     )
 
     def plain(split: str) -> SequenceDataset:  # as read for validation: no augmentation
         return SequenceDataset(
             dataset_dir, split, max_seq_len=max_seq_len, max_beat=config.max_beat,
-            augment=False, seed=config.seed,
+            augment=False, seed=config.seed, onset_order=onset_order,
         )  # fmt: skip
 
     valid_set = plain("valid")
@@ -390,7 +401,9 @@ def _train(
     )
     model.to(device)
     max_seq_len = min(config.max_seq_len, model.config.max_seq_len)
-    train_set, valid_set = _datasets(dataset_dir, config, max_seq_len, progress and is_main)
+    train_set, valid_set = _datasets(
+        dataset_dir, config, max_seq_len, progress and is_main, model.config.onset_order
+    )
     optimizer, state = _optimizer(model, config, out, resume, is_main)
     run = Run(
         out, dataset_dir, config, encoding, model, optimizer, train_set, valid_set, device,
