@@ -237,9 +237,47 @@ def test_split_choir_scores_ensembles_with_the_bass_at_the_bottom() -> None:
     rng = np.random.default_rng(0)
     low_bass = [*lines[:3], lines[3] - 25]  # down to B0: below every quartet's bass
     assert ensemble_for(low_bass, set(), TUPLET, rng) is None
-    free = {tuple(ensemble_for(lines, {code_of("violin")}, TUPLET, rng)) for _ in range(40)}
+    drawn = [ensemble_for(lines, {code_of("violin")}, TUPLET, rng) for _ in range(40)]
+    assert all(d is not None and d[1] == 0 for d in drawn)  # no shift asked for, none made
+    free = {tuple(d[0]) for d in drawn if d is not None}
     assert code_of("violin") not in {c for e in free for c in e} and len(free) == 3
     assert ensemble_for(lines[:1], set(), TUPLET, rng) is None  # no ensemble of one
+
+
+def test_an_ensemble_may_play_a_choir_moved_into_its_ranges() -> None:
+    from tuplet.training.augment import ensemble_for, split_choir
+
+    codes, voices = chorale()
+    low = codes.copy()
+    low[low[:, 0] == NOTE, COL["pitch"]] -= 6  # the alto's lowest to A-flat 3 (56): below the oboe
+    lines = [np.array(v) - 6 for v in voices]
+    wind = [code_of(n) for n in ("flute", "oboe", "clarinet", "bassoon")]
+    rng = np.random.default_rng(0)
+    as_written = [ensemble_for(lines, set(), TUPLET, rng) for _ in range(40)]
+    assert all(d is not None and d[0] != wind and d[1] == 0 for d in as_written)
+    moved = [ensemble_for(lines, set(), TUPLET, rng, (-5, 6)) for _ in range(80)]
+    winds = [d for d in moved if d is not None and d[0] == wind]
+    # the wind quartet plays it moved up 2..6 semitones (2 puts the alto's lowest note, 56, on
+    # the oboe's lowest, 58; 6 is the span's top), and ensembles that fit as written stay put
+    assert winds and {d[1] for d in winds} <= set(range(2, 7)) and len({d[1] for d in winds}) > 1
+    assert all(d[1] == 0 for d in moved if d is not None and d[0] != wind)
+    seen = 0
+    for seed in range(60):
+        out = split_choir(low, TUPLET, np.random.default_rng(seed), (-5, 6))
+        notes = out[out[:, 0] == NOTE]
+        if set(notes[:, COL["instrument"]].tolist()) != set(wind):
+            continue
+        seen += 1
+        shift = int(notes[:, COL["pitch"]].sum() - low[low[:, 0] == NOTE, COL["pitch"]].sum())
+        shift //= len(notes)
+        assert 2 <= shift <= 6
+        for code in wind:  # every voice in its instrument's range, all moved by one shift
+            p = notes[notes[:, COL["instrument"]] == code, COL["pitch"]] - 1
+            assert TABLE.low[code] <= p.min() and p.max() <= TABLE.high[code]
+        assert sorted(notes[:, COL["pitch"]] - shift) == sorted(
+            low[low[:, 0] == NOTE, COL["pitch"]]
+        )
+    assert seen > 0
 
 
 def test_a_choir_whose_voice_rests_long_stays_a_choir() -> None:

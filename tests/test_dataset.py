@@ -209,6 +209,8 @@ def test_the_onset_order_sorts_chords_by_instrument_in_every_split(dataset_dir: 
                 if (b[x, [beat, pos]] == b[x + 1, [beat, pos]]).all():
                     assert (b[x, instr], b[x, pit]) <= (b[x + 1, instr], b[x + 1, pit])
         assert moved > 0  # the chorales' four voices are not in instrument order by pitch
+    moved = SequenceDataset(dataset_dir, "train", ensemble_shift=True, choir_rate=1.0)
+    assert moved.ensemble_shifts == (-5, 6) and pitch.ensemble_shifts == (0, 0)
     with pytest.raises(UsageError, match="onset order"):
         SequenceDataset(dataset_dir, "train", onset_order="loudness")
 

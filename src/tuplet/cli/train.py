@@ -181,6 +181,14 @@ def _add_example_options(p: argparse.ArgumentParser) -> None:
         help="share of examples whose choir is sung by instruments, one per voice (colla "
         "parte; default 0)",
     )
+    p.add_argument(
+        "--ensemble-shift",
+        dest="ensemble_shift",
+        type=_bool,
+        default=None,
+        help="on/off: a choir an ensemble cannot play where it is written may move -5..+6 "
+        "semitones into the ensemble's ranges (default off)",
+    )
 
 
 def _add_gate_options(p: argparse.ArgumentParser) -> None:

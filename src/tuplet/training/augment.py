@@ -28,7 +28,10 @@ Two additions to MMT's augmentation, for the tuplet encoding (one instrument cod
   instrument, so the model hears each ensemble it may be asked for with its bass line at the
   bottom; the rest, and choirs no ensemble can play, go to instruments drawn one by one. Off
   by default (``choir_rate``); the shipped default model was fine-tuned with it at 0.25
-  (docs/default-model.md).
+  (docs/default-model.md). With ``ensemble_shifts`` an ensemble that cannot play the voices
+  where they are may play them transposed: the whole piece moves by a shift in that span
+  that puts every voice in its instrument's range (and keeps the piece's other parts in
+  theirs); an ensemble that can play them untransposed does so.
 
 All are functions of code arrays and a numpy Generator, so runs repeat exactly.
 """
@@ -259,13 +262,20 @@ def longest_rest(onset: np.ndarray, end: np.ndarray, voice: np.ndarray) -> int:
     return longest
 
 
-def split_choir(codes: np.ndarray, config: EncodingConfig, rng: np.random.Generator) -> np.ndarray:
+def split_choir(
+    codes: np.ndarray,
+    config: EncodingConfig,
+    rng: np.random.Generator,
+    ensemble_shifts: tuple[int, int] = (0, 0),
+) -> np.ndarray:
     """A choir's voices on line instruments (module docstring).
 
     Args:
         codes: A stored song, int ``(n, F)``.
         config: Its encoding (one with a ``voices`` instrument).
         rng: The example's randomness.
+        ensemble_shifts: Lowest and highest transposition (semitones) that may let an
+            ensemble play the voices; ``(0, 0)``: none.
 
     Returns:
         A new array: the choir's notes recoded voice by voice to instruments not already in
@@ -290,10 +300,13 @@ def split_choir(codes: np.ndarray, config: EncodingConfig, rng: np.random.Genera
         return out
     taken = set(out[out[:, 0] == config.type_codes["note"], col].tolist())
     lines = [pitch[voice == v] for v in range(int(voice.max()) + 1)]
-    scored = ensemble_for(lines, taken, config, rng) if rng.random() < ENSEMBLE_SHARE else None
-    if scored is not None:
-        out[rows, col] = np.asarray(scored)[voice]
-        return _reheaded(out, config)
+    if rng.random() < ENSEMBLE_SHARE:
+        shifts = _shifts_for_rest(out, rows, config, ensemble_shifts)
+        scored = ensemble_for(lines, taken, config, rng, shifts)
+        if scored is not None:
+            out[rows, col] = np.asarray(scored[0])[voice]
+            _transpose(out, config, scored[1])
+            return _reheaded(out, config)
     codes_of_voice = []
     for v in range(len(lines)):
         fits = takes(lines[v], config)
@@ -307,37 +320,81 @@ def split_choir(codes: np.ndarray, config: EncodingConfig, rng: np.random.Genera
     return _reheaded(out, config)
 
 
+def _shifts_for_rest(
+    out: np.ndarray, choir_rows: np.ndarray, config: EncodingConfig, shifts: tuple[int, int]
+) -> tuple[int, int]:
+    """``shifts`` narrowed to those that keep the rest of the piece where it can be.
+
+    The piece's other pitched notes stay in 0..127, and its ranged instruments' in-range notes
+    in range.
+    """
+    from tuplet.encoding import DRUMS_CODE
+
+    if shifts == (0, 0):
+        return shifts
+    col, pitch_col = config.field_index("instrument"), config.field_index("pitch")
+    rest = (out[:, 0] == config.type_codes["note"]) & (out[:, col] != DRUMS_CODE)
+    rest[choir_rows] = False
+    if not rest.any():
+        return shifts
+    pitch, instrument = out[rest, pitch_col] - 1, out[rest, col]
+    low, high = max(shifts[0], -int(pitch.min())), min(shifts[1], 127 - int(pitch.max()))
+    return shift_bounds(pitch, instrument, config, low, high)
+
+
+def _transpose(out: np.ndarray, config: EncodingConfig, shift: int) -> None:
+    """Move every pitched note (and the key rows) ``shift`` semitones, in place."""
+    if not shift:
+        return
+    from tuplet.encoding import DRUMS_CODE
+    from tuplet.training.dataset import _transpose_keys
+
+    note = out[:, 0] == config.type_codes["note"]
+    note &= out[:, config.field_index("instrument")] != DRUMS_CODE
+    out[note, config.field_index("pitch")] += shift
+    if "key" in config.type_codes:
+        is_key = out[:, 0] == config.type_codes["key"]
+        key_col = config.field_index("key")
+        out[is_key, key_col] = _transpose_keys(out[is_key, key_col], shift)
+
+
 def ensemble_for(
-    lines: list[np.ndarray], taken: set[int], config: EncodingConfig, rng: np.random.Generator
-) -> list[int] | None:
+    lines: list[np.ndarray],
+    taken: set[int],
+    config: EncodingConfig,
+    rng: np.random.Generator,
+    shifts: tuple[int, int] = (0, 0),
+) -> tuple[list[int], int] | None:
     """Instrument codes for voices, highest first, from one ensemble of :data:`ENSEMBLES`.
 
     An ensemble can play the voices if each voice's every note is in its instrument's range,
-    none of its instruments is already in the piece (``taken``), and an instrument given two
-    voices sounds two notes at once. Of those that can, one is drawn.
+    as written or moved by a shift in ``shifts`` (semitones, both ends included), none of its
+    instruments is already in the piece (``taken``), and an instrument given two voices sounds
+    two notes at once. Of those that can, one is drawn; it plays the voices as written if it
+    can, else moved by a shift drawn among those that fit.
 
     Returns:
-        One code per voice, or None where no ensemble of that size can play them.
+        One code per voice and the shift, or None where no ensemble of that size can play them.
     """
     from tuplet.encoding.config import instrument_code
 
     lo_t, hi_t, poly_t, _ = _table(config)
-    fitting = []
+    fitting: list[tuple[list[int], int, int]] = []
     for ensemble in ENSEMBLES.get(len(lines), ()):
         if any(name not in config.instrument_names for name in ensemble):
             continue
         codes = [instrument_code(name, config) for name in ensemble]
-        if any(
-            c in taken or not lo_t[c] <= int(p.min()) <= int(p.max()) <= hi_t[c]
-            for c, p in zip(codes, lines, strict=True)
-        ):
+        if any(c in taken or poly_t[c] < codes.count(c) for c in codes):
             continue
-        if any(poly_t[c] < codes.count(c) for c in codes):
-            continue
-        fitting.append(codes)
+        pairs = list(zip(codes, lines, strict=True))
+        low = max(shifts[0], *(int(lo_t[c]) - int(p.min()) for c, p in pairs))
+        high = min(shifts[1], *(int(hi_t[c]) - int(p.max()) for c, p in pairs))
+        if low <= high:
+            fitting.append((codes, low, high))
     if not fitting:
         return None
-    return fitting[int(rng.integers(len(fitting)))]
+    codes, low, high = fitting[int(rng.integers(len(fitting)))]
+    return codes, 0 if low <= 0 <= high else int(rng.integers(low, high + 1))
 
 
 def _reheaded(out: np.ndarray, config: EncodingConfig) -> np.ndarray:

@@ -229,6 +229,8 @@ class SequenceDataset:
         choir_rate: Fraction of examples whose choir, if they have one, is sung by line
             instruments, one per voice (:func:`tuplet.training.augment.split_choir`; train
             only; off by default: see docs/default-model.md for what it did to a model).
+        ensemble_shift: A choir an ensemble cannot play where it is written may be moved
+            by a shift of ``PITCH_SHIFT_RANGE`` into the ensemble's ranges.
         onset_order: The order of an onset's notes the model learns
             (:data:`tuplet.encoding.ONSET_ORDERS`; ``pitch``, the stored one, by default).
 
@@ -251,6 +253,7 @@ class SequenceDataset:
         range_shift: bool = False,
         swap_rate: float = 0.0,
         choir_rate: float = 0.0,
+        ensemble_shift: bool = False,
         onset_order: str = "pitch",
     ) -> None:
         from tuplet.encoding import ONSET_ORDERS, EncodingConfig
@@ -291,6 +294,7 @@ class SequenceDataset:
         self.range_shift = bool(range_shift)
         self.swap_rate = float(swap_rate)
         self.choir_rate = float(choir_rate)
+        self.ensemble_shifts = PITCH_SHIFT_RANGE if ensemble_shift else (0, 0)
         if onset_order not in ONSET_ORDERS:
             raise UsageError(
                 f"unknown onset order {onset_order!r} (choose from {', '.join(ONSET_ORDERS)})"
@@ -337,7 +341,7 @@ class SequenceDataset:
             if choir_rng.random() < self.choir_rate:
                 from tuplet.training.augment import split_choir
 
-                codes = split_choir(codes, self.config, choir_rng)
+                codes = split_choir(codes, self.config, choir_rng, self.ensemble_shifts)
         if self.swap_rate and self.augment:
             swap_rng = np.random.default_rng([self.seed % 2**63, int(epoch), index, 3])
             if swap_rng.random() < self.swap_rate:

@@ -79,6 +79,8 @@ class TrainConfig:
             that can play their notes (:mod:`tuplet.training.augment`).
         choir_rate: Fraction of training sequences whose choir is sung by line instruments,
             one per voice (:func:`tuplet.training.augment.split_choir`).
+        ensemble_shift: A choir an ensemble cannot play where it is written may be moved
+            (-5..+6 semitones) into the ensemble's ranges.
         seed: Seed of everything random.
         country_iso_code: Grid for the energy and CO2 report.
         num_workers: DataLoader worker processes.
@@ -107,6 +109,7 @@ class TrainConfig:
     range_shift: bool = False
     swap_rate: float = 0.0
     choir_rate: float = 0.0
+    ensemble_shift: bool = False
     seed: int = 0
     country_iso_code: str = "USA"
     num_workers: int = 0
@@ -304,6 +307,7 @@ def _datasets(
         range_shift=config.range_shift,
         swap_rate=config.swap_rate,
         choir_rate=config.choir_rate,
+        ensemble_shift=config.ensemble_shift,
         onset_order=onset_order,
     )
 
