@@ -455,3 +455,50 @@ def test_runs_under_bf16_autocast() -> None:
             model(codes[:, t : t + 1], kv_cache=cache)
         _, _, attentions = model(codes[:, -1:], kv_cache=cache, return_attention=True)
     assert attentions[0].shape == (2, 2, 1, 12)
+
+
+# ------------------------------------------------------------------- the range term
+def test_the_range_term_teaches_the_pitch_head_an_instruments_range() -> None:
+    from tuplet.model.transformer import RangeLoss
+
+    model = tiny(cascade=True, field_order=INSTRUMENT_FIRST).train()
+    codes = song(4, 40, seed=3)
+    # every instrument plays pitch codes 40..80; the song's own notes are moved inside
+    codes[:, 4:, 3] = 40 + codes[:, 4:, 3] % 41
+    allowed = torch.zeros(VOCAB[5], VOCAB[3], dtype=torch.bool)
+    allowed[:, 40:81] = True
+    term = RangeLoss(allowed, note_type=3, weight=2.0)
+    with torch.no_grad():
+        plain, ranged = model.loss(codes), model.loss(codes, range_loss=term)
+        h, _ = model.hidden(codes[:, :-1])
+        log_p = model.all_field_logits(h, codes[:, 1:])[3].log_softmax(-1)
+    # the reported NLL is the model's own; the objective adds the term, computed here by hand
+    assert torch.equal(plain.nll_per_note, ranged.nll_per_note)
+    notes = codes[:, 1:, 0] == 3
+    outside = -log_p[..., 40:81].logsumexp(-1)[notes].mean()
+    assert float(ranged.loss - plain.loss) == pytest.approx(2.0 * float(outside), rel=1e-4)
+    # a note whose pitch lies outside its range is left out of the term
+    one = codes[:, :6].clone()  # the header, one note (row 4), end-of-song
+    one[:, 5] = 0
+    one[:, 5, 0] = 4
+    one[:, 4, 3] = 20
+    with torch.no_grad():
+        assert model.loss(one, range_loss=term).loss.item() == model.loss(one).loss.item()
+        one[:, 4, 3] = 60
+        assert model.loss(one, range_loss=term).loss.item() > model.loss(one).loss.item()
+    # trained on the term alone, the pitch head moves its mass inside
+    opt = torch.optim.Adam(model.parameters(), lr=1e-2)
+
+    def mass_inside() -> float:
+        with torch.no_grad():
+            h, _ = model.hidden(codes[:, :-1])
+            p = model.all_field_logits(h, codes[:, 1:])[3].softmax(-1)
+            return float(p[..., 40:81].sum(-1)[codes[:, 1:, 0] == 3].mean())
+
+    before = mass_inside()
+    heavy = term._replace(weight=50.0)  # the term all but alone in the objective
+    for _ in range(12):
+        opt.zero_grad()
+        model.loss(codes, range_loss=heavy).loss.backward()
+        opt.step()
+    assert before < 0.5 < mass_inside()

@@ -168,6 +168,17 @@ def instrument_table(enc: EncodingConfig) -> InstrumentTable:
     return InstrumentTable(low, high, poly, is_drums)
 
 
+def pitch_codes_in_range(enc: EncodingConfig) -> np.ndarray:
+    """[instrument code, pitch code]: whether the instrument plays that pitch.
+
+    Pitch code ``c`` is MIDI pitch ``c - 1`` (code 0, no pitch, is in no range); instrument
+    code 0 and instruments without a range are open over 0..127.
+    """
+    table = instrument_table(enc)
+    midi = np.arange(enc.vocab_sizes[enc.field_index("pitch")]) - 1
+    return (midi[None] >= table.low[:, None]) & (midi[None] <= table.high[:, None])
+
+
 def in_range(pitch: np.ndarray, program: np.ndarray, is_drum: np.ndarray) -> np.ndarray:
     """Whether each note (MIDI pitch, GM program, drum flag) lies in its instrument's range."""
     p = np.asarray(pitch, dtype=np.int64)

@@ -189,6 +189,15 @@ def _add_example_options(p: argparse.ArgumentParser) -> None:
         help="on/off: a choir an ensemble cannot play where it is written may move -5..+6 "
         "semitones into the ensemble's ranges (default off)",
     )
+    p.add_argument(
+        "--range-loss",
+        dest="range_loss",
+        type=float,
+        default=None,
+        help="weight of a training term that teaches instruments' ranges: -log of the "
+        "probability the pitch head puts in the note's instrument's range (default 0: off; "
+        "for instrument-first models)",
+    )
 
 
 def _add_gate_options(p: argparse.ArgumentParser) -> None:

@@ -58,6 +58,26 @@ from tuplet.model.layers import Block, KVCache, linear
 
 
 # ------------------------------------------------------------------------------ model
+class RangeLoss(NamedTuple):
+    """A training term that teaches instruments' ranges (:meth:`MusicTransformer.loss`).
+
+    For each note target whose pitch is in its instrument's range: minus the log of the
+    probability the pitch head puts inside that range, times ``weight``, averaged over those
+    notes. With the instrument predicted before the pitch the head sees the instrument, so
+    this is ``-log P(pitch in range | instrument, context)``.
+
+    Attributes:
+        allowed: (V_instrument, V_pitch) bool: instrument code x pitch code in range
+            (:func:`tuplet.ranges.pitch_codes_in_range`).
+        note_type: The note event's type code.
+        weight: The term's weight in the training objective.
+    """
+
+    allowed: Tensor
+    note_type: int
+    weight: float
+
+
 class LossOutput(NamedTuple):
     """What :meth:`MusicTransformer.loss` returns.
 
@@ -418,12 +438,15 @@ class MusicTransformer(nn.Module):
             loss = self._loss_terms(logits, targets, real.bool()).loss
         return (logits, loss, attentions) if return_attention else (logits, loss)
 
-    def loss(self, codes: Tensor, mask: Tensor | None = None) -> LossOutput:
+    def loss(
+        self, codes: Tensor, mask: Tensor | None = None, range_loss: RangeLoss | None = None
+    ) -> LossOutput:
         """Teacher-forced loss of whole sequences: inputs ``codes[:, :-1]``, targets ``[:, 1:]``.
 
         Args:
             codes: (B, T, F) long, right-padded (real events first).
             mask: (B, T) bool True = real event, or (B,) lengths, or None (all real).
+            range_loss: Add this term to ``loss`` (not to the reported NLL).
 
         Returns:
             A :class:`LossOutput`.
@@ -437,7 +460,24 @@ class MusicTransformer(nn.Module):
         inputs, targets = codes[:, :-1], codes[:, 1:]
         h, _ = self.hidden(inputs)
         logits = self.all_field_logits(h, targets)
-        return self._loss_terms(logits, targets, mask[:, 1:] & mask[:, :-1])
+        out = self._loss_terms(logits, targets, mask[:, 1:] & mask[:, :-1])
+        if range_loss is None or not range_loss.weight:
+            return out
+        term = self._range_term(logits, targets, mask[:, 1:] & mask[:, :-1], range_loss)
+        return out._replace(loss=out.loss + range_loss.weight * term)
+
+    def _range_term(
+        self, logits: list[Tensor], targets: Tensor, real: Tensor, r: RangeLoss
+    ) -> Tensor:
+        """Mean ``-log P(pitch in the target instrument's range)`` over in-range note targets."""
+        names = self.config.field_names
+        p, i = names.index("pitch"), names.index("instrument")
+        allowed = r.allowed.to(targets.device)[targets[..., i]]  # (B, T, V_pitch)
+        inside = allowed.gather(-1, targets[..., p : p + 1])[..., 0]
+        notes = real & (targets[..., 0] == r.note_type) & inside
+        log_p = logits[p][notes].float().log_softmax(-1)  # (N, V_pitch), the chosen notes only
+        in_range = log_p.masked_fill(~allowed[notes], float("-inf")).logsumexp(-1)
+        return -in_range.sum() / notes.sum().clamp(min=1)
 
     def _loss_terms(self, logits: list[Tensor], targets: Tensor, real: Tensor) -> LossOutput:
         c = self.config
@@ -474,6 +514,7 @@ __all__ = [
     "LossOutput",
     "ModelConfig",
     "MusicTransformer",
+    "RangeLoss",
     "field_order",
     "preset",
 ]

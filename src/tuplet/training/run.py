@@ -62,8 +62,11 @@ class _Step:
     n_events: Any
 
 
-def _loss_module(model: Any) -> Any:
-    """The model's loss as a module's forward (DDP synchronises gradients through forward)."""
+def _loss_module(model: Any, range_loss: Any = None) -> Any:
+    """The model's loss as a module's forward (DDP synchronises gradients through forward).
+
+    ``range_loss`` (a :class:`tuplet.model.transformer.RangeLoss`) is added to the objective.
+    """
     import torch
 
     class LossModule(torch.nn.Module):
@@ -72,10 +75,25 @@ def _loss_module(model: Any) -> Any:
             self.inner = inner
 
         def forward(self, codes: Any, mask: Any) -> tuple[Any, Any, Any]:
-            out = self.inner.loss(codes, mask)
+            out = self.inner.loss(codes, mask, range_loss)
             return out.loss, out.nll_per_note, out.n_events
 
     return LossModule(model)
+
+
+def _range_loss(config: TrainConfig, encoding: dict[str, Any]) -> Any:
+    """The training term of ``config.range_loss`` for this encoding, or None when it is 0."""
+    if not config.range_loss:
+        return None
+    import torch
+
+    from tuplet.encoding import EncodingConfig
+    from tuplet.model.transformer import RangeLoss
+    from tuplet.ranges import pitch_codes_in_range
+
+    enc = EncodingConfig.from_dict(encoding)
+    allowed = torch.as_tensor(pitch_codes_in_range(enc))
+    return RangeLoss(allowed, enc.type_codes["note"], float(config.range_loss))
 
 
 def _raise_interrupt(signum: int, frame: Any) -> None:
@@ -121,7 +139,7 @@ class Run:
     def __post_init__(self) -> None:
         import torch
 
-        self.loss_model: Any = _loss_module(self.model)
+        self.loss_model: Any = _loss_module(self.model, _range_loss(self.config, self.encoding))
         if self.world > 1:
             self.loss_model = torch.nn.parallel.DistributedDataParallel(
                 self.loss_model,

@@ -81,6 +81,9 @@ class TrainConfig:
             one per voice (:func:`tuplet.training.augment.split_choir`).
         ensemble_shift: A choir an ensemble cannot play where it is written may be moved
             (-5..+6 semitones) into the ensemble's ranges.
+        range_loss: Weight of a training term that teaches instruments' ranges: minus the log
+            of the probability the pitch head puts inside the target instrument's range
+            (:class:`tuplet.model.transformer.RangeLoss`); 0 = off. Not in the reported NLL.
         seed: Seed of everything random.
         country_iso_code: Grid for the energy and CO2 report.
         num_workers: DataLoader worker processes.
@@ -110,6 +113,7 @@ class TrainConfig:
     swap_rate: float = 0.0
     choir_rate: float = 0.0
     ensemble_shift: bool = False
+    range_loss: float = 0.0
     seed: int = 0
     country_iso_code: str = "USA"
     num_workers: int = 0
