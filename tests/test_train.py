@@ -363,3 +363,21 @@ def test_an_unknown_field_order_is_refused_before_training(dataset, tmp_path):
     with pytest.raises(UsageError, match="unknown field order 'backwards'"):
         train(dataset, tmp_path / "bad", bad, progress=False, **UNVERIFIED)
     assert not (tmp_path / "bad" / "last").exists()
+
+
+def test_the_range_term_is_trained_on_and_kept_out_of_the_reported_nll(dataset, tmp_path):
+    config = replace(TINY, steps=3, decay_steps=3, warmup_steps=1, valid_every=3,
+                     range_loss=50.0, ensemble_shift=True, choir_rate=1.0)  # fmt: skip
+    train(dataset, tmp_path / "run", config, progress=False, **UNVERIFIED)
+    rows = load_losses(tmp_path / "run")
+    trained = [r for r in rows if r["split"] == "train"]
+    # the objective holds the term (a tiny model's pitch head spreads over every pitch, many
+    # outside the voices' ranges); the NLL beside it, and validation, do not
+    assert all(float(r["loss"]) > float(r["nll_per_note"]) + 0.1 for r in trained)
+    valid = [r for r in rows if r["split"] == "valid"]
+    assert valid and all(float(r["loss"]) == pytest.approx(float(r["nll_per_note"])) for r in valid)
+    saved = json.loads((tmp_path / "run" / "last" / "config.json").read_text())["training"]
+    assert saved["range_loss"] == 50.0 and saved["ensemble_shift"] is True
+    with pytest.raises(UsageError, match="range_loss"):
+        train(dataset, tmp_path / "bad", replace(config, range_loss=-1.0), progress=False,
+              **UNVERIFIED)  # fmt: skip

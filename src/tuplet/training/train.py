@@ -389,6 +389,8 @@ def _train(
     from tuplet.training.energy import EnergyMeter
 
     out = Path(out_dir)
+    if not config.range_loss >= 0:
+        raise UsageError(f"range_loss must be 0 or more, got {config.range_loss}")
     device, rank, world, local_rank = _device(device)
     is_main = rank == 0
     data_encoding = EncodingConfig.from_dict(load_dataset_info(dataset_dir)["encoding"])
