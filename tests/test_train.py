@@ -13,7 +13,14 @@ from tuplet.corpus import prepare
 from tuplet.errors import UsageError
 from tuplet.io.score import music21_corpus_paths
 from tuplet.model.checkpoint import load_checkpoint
-from tuplet.training.train import TrainConfig, learning_rate, load_losses, train
+from tuplet.training.train import (
+    SAME_ITEMS,
+    TrainConfig,
+    learning_rate,
+    load_losses,
+    shared_items,
+    train,
+)
 
 TINY = TrainConfig(
     preset="tiny",
@@ -146,7 +153,11 @@ def test_fine_tune_from_checkpoint(dataset, tmp_path):
         record = json.loads((tmp_path / "ft" / folder / "config.json").read_text())["extra"]
         assert record["base"]["checkpoint_id"] == base_info["checkpoint_id"]
         assert record["base"]["weights_sha256"] == base_info["weights_sha256"]
-        assert record["base"]["rights_gate"] == base_info["extra"]["rights_gate"]
+        # the base's gate record, its failing items named once: the same as this run's
+        gate, base_gate = record["base"]["rights_gate"], base_info["extra"]["rights_gate"]
+        assert {**gate, "items": None} == {**base_gate, "items": None}
+        assert base_gate["items"] == record["rights_gate"]["items"]
+        assert gate["items"] == SAME_ITEMS
     train(dataset, tmp_path / "ft", ft, resume=True, progress=False, extend_to=10)
     record = json.loads((tmp_path / "ft" / "last" / "config.json").read_text())["extra"]["base"]
     assert record["checkpoint_id"] == base_info["checkpoint_id"]
@@ -381,3 +392,19 @@ def test_the_range_term_is_trained_on_and_kept_out_of_the_reported_nll(dataset, 
     with pytest.raises(UsageError, match="range_loss"):
         train(dataset, tmp_path / "bad", replace(config, range_loss=-1.0), progress=False,
               **UNVERIFIED)  # fmt: skip
+
+
+def test_a_chain_of_bases_names_each_list_of_failing_items_once() -> None:
+    a, b = {"x.mid": ["unknown_basis"]}, {"y.mid": ["unknown_basis"]}
+    gate = {"outcome": "unverified", "failing": 1}
+    chain = {"rights_gate": {**gate, "items": a},
+             "base": {"rights_gate": {**gate, "items": a},
+                      "base": {"rights_gate": {**gate, "items": b},
+                               "base": {"rights_gate": {**gate, "items": b}}}}}  # fmt: skip
+    out = shared_items(chain, a)
+    items = [out["rights_gate"]["items"], out["base"]["rights_gate"]["items"],
+             out["base"]["base"]["rights_gate"]["items"],
+             out["base"]["base"]["base"]["rights_gate"]["items"]]  # fmt: skip
+    assert items == [SAME_ITEMS, SAME_ITEMS, b, SAME_ITEMS]
+    assert out["base"]["base"]["rights_gate"]["failing"] == 1
+    assert shared_items(out, a) == out and chain["rights_gate"]["items"] == a  # no change in place

@@ -418,7 +418,8 @@ def _train(
     run = Run(
         out, dataset_dir, config, encoding, model, optimizer, train_set, valid_set, device,
         rank=rank, world=world, local_rank=local_rank, state=state,
-        extra={"rights_gate": rights_gate} | ({"base": base} if base is not None else {}),
+        extra={"rights_gate": rights_gate}
+        | ({"base": shared_items(base, rights_gate.get("items"))} if base is not None else {}),
     )  # fmt: skip
     meter = EnergyMeter(config.country_iso_code) if is_main else None
     if meter is not None:
@@ -549,6 +550,31 @@ def _base_record(path: str | os.PathLike[str], ck: dict[str, Any]) -> dict[str, 
         record["rights_gate"] = ck["extra"]["rights_gate"]
     if ck.get("extra", {}).get("base") is not None:
         record["base"] = ck["extra"]["base"]
+    return record
+
+
+SAME_ITEMS = "the same as the items of the model fine-tuned from this one"
+"""What a base model's rights-gate ``items`` say when they repeat those of the model above."""
+
+
+def shared_items(base: dict[str, Any], items: Any) -> dict[str, Any]:
+    """A base record whose rights-gate item lists are not copies of the one above them.
+
+    A fine-tune on the base's own dataset fails the gate on the same items; each fine-tune
+    used to copy the whole list again into every base of the chain (some 30 KB of
+    ``config.json`` each). Where a base's ``items`` equal those of the model fine-tuned from
+    it (``items``, the next level up), they become :data:`SAME_ITEMS`; the outcome, counts
+    and reason stay. Applied again, it changes nothing.
+    """
+    record = dict(base)
+    gate = record.get("rights_gate")
+    if isinstance(gate, dict) and "items" in gate:
+        if gate["items"] == items:
+            record["rights_gate"] = {**gate, "items": SAME_ITEMS}
+        elif gate["items"] != SAME_ITEMS:
+            items = gate["items"]
+    if isinstance(record.get("base"), dict):
+        record["base"] = shared_items(record["base"], items)
     return record
 
 
