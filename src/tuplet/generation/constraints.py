@@ -285,12 +285,11 @@ class MaskState:
         """Tables of rules ``range``, ``drums`` and ``polyphony``, and the sounding notes."""
         import torch
 
-        from tuplet.ranges import DRUM_MAX_DURATION_TICKS, instrument_table
+        from tuplet.ranges import DRUM_MAX_DURATION_TICKS, instrument_table, pitch_codes_in_range
 
         table = instrument_table(enc)
         v_instr, v_pitch, v_dur = (self.sizes[j] for j in (self.instr, self.pitch, self.dur))
-        midi = np.arange(v_pitch) - 1  # pitch code c is MIDI pitch c - 1
-        inside = (midi[None] >= table.low[:, None]) & (midi[None] <= table.high[:, None])
+        inside = pitch_codes_in_range(enc)  # [instrument code, pitch code]
         pitch_ok = np.ones((v_instr, v_pitch), dtype=bool)  # [instrument, pitch code]
         dur_ok = np.ones((v_instr, v_dur), dtype=bool)  # [instrument, duration code]
         drums = table.is_drums
