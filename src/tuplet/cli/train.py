@@ -196,7 +196,7 @@ def _add_example_options(p: argparse.ArgumentParser) -> None:
         default=None,
         help="weight of a training term that teaches instruments' ranges: -log of the "
         "probability the pitch head puts in the note's instrument's range (default 0: off; "
-        "for instrument-first models)",
+        "the default model's trials used 20)",
     )
 
 
