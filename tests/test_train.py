@@ -148,11 +148,12 @@ def test_fine_tune_from_checkpoint(dataset, tmp_path):
     # when the run is resumed
     base_info = json.loads((tmp_path / "base" / "best" / "config.json").read_text())
     energy = json.loads((tmp_path / "base" / "energy.json").read_text())
-    (tmp_path / "base" / "best" / "energy.json").write_text(json.dumps(energy))
+    assert not (tmp_path / "base" / "best" / "energy.json").exists()  # the run folder holds it
     for folder in ("last", "best"):
         record = json.loads((tmp_path / "ft" / folder / "config.json").read_text())["extra"]
         assert record["base"]["checkpoint_id"] == base_info["checkpoint_id"]
         assert record["base"]["weights_sha256"] == base_info["weights_sha256"]
+        assert record["base"]["energy_kwh"] == energy.get("total_kwh", energy["kwh"])
         # the base's gate record, its failing items named once: the same as this run's
         gate, base_gate = record["base"]["rights_gate"], base_info["extra"]["rights_gate"]
         assert {**gate, "items": None} == {**base_gate, "items": None}

@@ -526,7 +526,8 @@ def _base_record(path: str | os.PathLike[str], ck: dict[str, Any]) -> dict[str, 
     """What a fine-tuned model must say about the checkpoint it started from.
 
     Its identity (id, weights hash, where it was read), the dataset it was trained on, the
-    energy its own training took (from its ``energy.json``, totals over resumed segments), its
+    energy its own training took (from its ``energy.json``, beside it or, for a run's ``best``
+    or ``last``, in the run folder; totals over resumed segments), its
     rights-gate record, and its own base in turn: a model card lists them all, since a base
     model's training data is part of what the fine-tuned model learned from.
     """
@@ -537,8 +538,11 @@ def _base_record(path: str | os.PathLike[str], ck: dict[str, Any]) -> dict[str, 
         "weights_sha256": ck.get("weights_sha256"),
         "dataset": ck.get("extra", {}).get("trainer", {}).get("dataset"),
     }
-    energy = folder / "energy.json"
-    if energy.is_file():
+    # a shipped model keeps its energy.json beside its weights; a run keeps it in the run
+    # folder, above its best/ and last/ checkpoints
+    homes = [folder, folder.parent] if folder.name in ("best", "last") else [folder]
+    energy = next((f / "energy.json" for f in homes if (f / "energy.json").is_file()), None)
+    if energy is not None:
         try:
             e = json.loads(energy.read_text())
             record["energy_kwh"] = e.get("total_kwh", e.get("kwh"))
