@@ -33,6 +33,7 @@ from tuplet.analysis.wholepiece import WHOLE_PIECE_METRICS
 from tuplet.generation.generate import GenerationOptions, load_model, unconditional
 from tuplet.generation.sample import SamplingSettings
 
+HALF = {"top_k_frac": 0.5}
 CANDIDATES = {  # name: the knobs (as a checkpoint's "sampling" holds them)
     "mmt top-k 10%": {"top_k_frac": 0.1},
     "top-k 5%": {"top_k_frac": 0.05},
@@ -45,7 +46,14 @@ CANDIDATES = {  # name: the knobs (as a checkpoint's "sampling" holds them)
     "top-k 20%, min-p 0.05": {"top_k_frac": 0.2, "min_p": 0.05},
     "top-k 20%, min-p 0.1": {"top_k_frac": 0.2, "min_p": 0.1},
     "min-p 0.05": {"top_k_frac": 1.0, "min_p": 0.05},
-}
+    # top-k 20% keeps 3 of the 13 position codes (MMT's 10%: 2): onsets in fewer places
+    "top-k 20%, position top-k 50%": {"top_k_frac": 0.2, "per_field": {"position": HALF}},
+    "top-k 20%, position all": {"top_k_frac": 0.2, "per_field": {"position": {"top_k_frac": 1.0}}},
+    "top-k 20%, position and duration top-k 50%": {
+        "top_k_frac": 0.2, "per_field": {"position": HALF, "duration": HALF}},
+    "top-k 20%, min-p 0.02, position top-k 50%": {
+        "top_k_frac": 0.2, "min_p": 0.02, "per_field": {"position": HALF}},
+}  # fmt: skip
 FLAGS = {"top_k_frac": "--top-k-frac", "temperature": "--temperature", "top_p": "--top-p",
          "min_p": "--min-p"}  # fmt: skip
 MMT = ("pitch_class_entropy", "scale_consistency", "groove_consistency")
@@ -53,11 +61,12 @@ MMT = ("pitch_class_entropy", "scale_consistency", "groove_consistency")
 
 def flags(knobs: dict) -> str:
     """``tuplet generate``'s options for a candidate's knobs (per-field ones as 1,pitch=0.8)."""
-    out = [f"{FLAGS[k]} {v}" for k, v in knobs.items() if k != "per_field"]
     per_knob: dict[str, list[str]] = {}
     for name, own in knobs.get("per_field", {}).items():
         for k, v in own.items():
             per_knob.setdefault(k, []).append(f"{name}={v}")
+    # a knob set for some fields is one option: its value for the rest, then the fields'
+    out = [f"{FLAGS[k]} {v}" for k, v in knobs.items() if k != "per_field" and k not in per_knob]
     for k, values in per_knob.items():
         default = knobs.get(k, {"temperature": 1, "top_p": 1, "min_p": 0, "top_k_frac": 0.1}[k])
         out.append(f"{FLAGS[k]} {default}," + ",".join(values))
