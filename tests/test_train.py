@@ -390,6 +390,12 @@ def test_the_range_term_is_trained_on_and_kept_out_of_the_reported_nll(dataset, 
     assert valid and all(float(r["loss"]) == pytest.approx(float(r["nll_per_note"])) for r in valid)
     saved = json.loads((tmp_path / "run" / "last" / "config.json").read_text())["training"]
     assert saved["range_loss"] == 50.0 and saved["ensemble_shift"] is True
+    from tuplet.responsibility.card import model_card_text
+
+    card = model_card_text(tmp_path / "run" / "best", dataset)
+    assert "a training term for instruments' ranges, weight 50" in card
+    assert "choirs scored for instrumental ensembles in 100% of examples, transposed" in card
+    assert "instrument swaps" not in card  # not used: not claimed
     with pytest.raises(UsageError, match="range_loss"):
         train(dataset, tmp_path / "bad", replace(config, range_loss=-1.0), progress=False,
               **UNVERIFIED)  # fmt: skip

@@ -92,9 +92,29 @@ def _what_it_is_lines(info: dict[str, Any]) -> list[str]:
         f"beats 0..{info['encoding']['max_beat'] - 1} per window, up to {model['max_seq_len']} "
         f"events. Trained by `tuplet train` with seed {training.get('seed', '?')} for "
         f"{training.get('steps', '?')} steps at most (batch {training.get('batch_size', '?')}, "
-        f"lr {training.get('lr', '?')}, fill-in-the-middle rate {training.get('fim_rate', 0)}).",
+        f"lr {training.get('lr', '?')}, fill-in-the-middle rate {training.get('fim_rate', 0)}"
+        + "".join(f", {part}" for part in _shaping(training))
+        + ").",
         "",
     ]
+
+
+def _shaping(training: dict[str, Any]) -> list[str]:
+    """The training options beyond the defaults that shape what a model plays, in words."""
+    parts = []
+    if training.get("range_shift"):
+        parts.append("pitch shifts that keep instruments in their ranges")
+    if training.get("swap_rate"):
+        parts.append(f"instrument swaps in {training['swap_rate']:.0%} of examples")
+    if training.get("choir_rate"):
+        parts.append(
+            f"choirs scored for instrumental ensembles in {training['choir_rate']:.0%} of examples"
+            + (", transposed into their ranges where needed" if training.get("ensemble_shift")
+               else "")
+        )  # fmt: skip
+    if training.get("range_loss"):
+        parts.append(f"a training term for instruments' ranges, weight {training['range_loss']:g}")
+    return parts
 
 
 def _learned_from_lines(data: dict[str, Any], held_out: str | None) -> list[str]:
