@@ -126,61 +126,17 @@ def render_mix(
         UsageError: A bad suffix, target or folder; a piece without notes.
         TupletError: fluidsynth or a SoundFont is missing, or a render fails.
     """
-    from tuplet.io.audio import fold_loop, render_wav
-
     try:
         import soundfile as sf
     except ImportError:
         raise MissingExtraError("soundfile", "audio") from None
 
     out = Path(out_path)
-    fmt = audio_format(out)
-    if not out.parent.is_dir():
-        raise UsageError(f"{out}: cannot write audio: its folder does not exist")
-    if loudness is not None and not MIN_LOUDNESS <= loudness <= MAX_LOUDNESS:
-        raise UsageError(
-            f"a loudness target must lie between {MIN_LOUDNESS:.0f} and {MAX_LOUDNESS:.0f} "
-            f"LUFS, got {loudness}"
-        )
-    if not len(notes):
-        raise UsageError(f"{out}: the piece has no notes to render")
+    fmt = _check_request(notes, out, loudness)
     groups = stem_groups(notes) if stems else [("mix", np.ones(len(notes), dtype=bool))]
-    audio: list[np.ndarray] = []
-    with tempfile.TemporaryDirectory(prefix="tuplet-mix-") as scratch:
-        for i, (_, mask) in enumerate(groups):
-            wav = Path(scratch) / f"{i:03d}.wav"
-            render_wav(
-                notes.select(mask),
-                wav,
-                soundfont=soundfont,
-                sample_rate=sample_rate,
-                sample_format="float",
-            )
-            data, rate = sf.read(wav, dtype="float64", always_2d=True)
-            if rate != sample_rate:
-                raise TupletError(f"{out}: fluidsynth wrote {rate} Hz, not {sample_rate}")
-            audio.append(data)
-    frames = max(len(a) for a in audio)
-    if loop_seconds is not None:
-        frames = round(loop_seconds * sample_rate)
-        audio = [fold_loop(a, frames) for a in audio]
-    else:
-        audio = [np.pad(a, ((0, frames - len(a)), (0, 0))) for a in audio]
-    mix = np.sum(audio, axis=0)
-    gain_db, limited = 0.0, False
-    measured = _loudness(mix, sample_rate)
-    if loudness is not None:
-        if measured is None:
-            raise UsageError(f"{out}: too short or too quiet to measure its loudness")
-        gain_db = loudness - measured
-        peak = float(np.abs(mix).max())
-        ceiling = 10 ** (PEAK_CEILING_DB / 20)
-        if peak * 10 ** (gain_db / 20) > ceiling:
-            gain_db, limited = 20 * np.log10(ceiling / peak), True
-        scale = 10 ** (gain_db / 20)
-        mix = mix * scale
-        audio = [a * scale for a in audio]
-        measured = _loudness(mix, sample_rate)
+    audio = _render_groups(notes, groups, out, soundfont, sample_rate, scratch_dir)
+    audio, frames = _to_length(audio, sample_rate, loop_seconds)
+    mix, audio, measured, gain_db, limited = _level(audio, sample_rate, loudness, out)
     peak_db = float(20 * np.log10(max(float(np.abs(mix).max()), 1e-12)))
     paths = stem_paths(out, [label for label, _ in groups]) if stems else []
     writes = [*zip(paths, audio, strict=True), (out, mix)] if stems else [(out, mix)]
@@ -197,6 +153,85 @@ def render_mix(
         peak_db=peak_db,
         limited=limited,
     )
+
+
+def _check_request(notes: Notes, out: Path, loudness: float | None) -> str:
+    """The output's audio format, after refusing a missing folder, a bad target, no notes."""
+    fmt = audio_format(out)
+    if not out.parent.is_dir():
+        raise UsageError(f"{out}: cannot write audio: its folder does not exist")
+    if loudness is not None and not MIN_LOUDNESS <= loudness <= MAX_LOUDNESS:
+        raise UsageError(
+            f"a loudness target must lie between {MIN_LOUDNESS:.0f} and {MAX_LOUDNESS:.0f} "
+            f"LUFS, got {loudness}"
+        )
+    if not len(notes):
+        raise UsageError(f"{out}: the piece has no notes to render")
+    return fmt
+
+
+def _render_groups(
+    notes: Notes,
+    groups: list[tuple[str, np.ndarray]],
+    out: Path,
+    soundfont: str | os.PathLike[str] | None,
+    sample_rate: int,
+    scratch_dir: str | os.PathLike[str] | None,
+) -> list[np.ndarray]:
+    """Each group's notes rendered by FluidSynth: (frames, channels) float arrays."""
+    import soundfile as sf
+
+    from tuplet.io.audio import render_wav
+
+    audio: list[np.ndarray] = []
+    with tempfile.TemporaryDirectory(prefix="tuplet-mix-", dir=scratch_dir) as scratch:
+        for i, (_, mask) in enumerate(groups):
+            wav = Path(scratch) / f"{i:03d}.wav"
+            render_wav(notes.select(mask), wav, soundfont=soundfont, sample_rate=sample_rate,
+                       sample_format="float")  # fmt: skip
+            data, rate = sf.read(wav, dtype="float64", always_2d=True)
+            if rate != sample_rate:
+                raise TupletError(f"{out}: fluidsynth wrote {rate} Hz, not {sample_rate}")
+            audio.append(data)
+    return audio
+
+
+def _to_length(
+    audio: list[np.ndarray], sample_rate: int, loop_seconds: float | None
+) -> tuple[list[np.ndarray], int]:
+    """Every render at one length: the longest, or folded into a loop of ``loop_seconds``."""
+    from tuplet.io.audio import fold_loop
+
+    if loop_seconds is not None:
+        frames = round(loop_seconds * sample_rate)
+        return [fold_loop(a, frames) for a in audio], frames
+    frames = max(len(a) for a in audio)
+    return [np.pad(a, ((0, frames - len(a)), (0, 0))) for a in audio], frames
+
+
+def _level(
+    audio: list[np.ndarray], sample_rate: int, loudness: float | None, out: Path
+) -> tuple[np.ndarray, list[np.ndarray], float | None, float, bool]:
+    """The mix and stems at the loudness target (the peak kept under the ceiling).
+
+    Returns the mix, the stems, the mix's measured loudness, the gain in dB and whether the
+    ceiling limited it.
+    """
+    mix = np.sum(audio, axis=0)
+    gain_db, limited = 0.0, False
+    measured = _loudness(mix, sample_rate)
+    if loudness is None:
+        return mix, audio, measured, gain_db, limited
+    if measured is None:
+        raise UsageError(f"{out}: too short or too quiet to measure its loudness")
+    gain_db = loudness - measured
+    peak = float(np.abs(mix).max())
+    ceiling = 10 ** (PEAK_CEILING_DB / 20)
+    if peak * 10 ** (gain_db / 20) > ceiling:
+        gain_db, limited = 20 * np.log10(ceiling / peak), True
+    scale = 10 ** (gain_db / 20)
+    mix = mix * scale
+    return mix, [a * scale for a in audio], _loudness(mix, sample_rate), gain_db, limited
 
 
 def _loudness(audio: np.ndarray, sample_rate: int) -> float | None:
