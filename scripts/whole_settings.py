@@ -30,6 +30,7 @@ from tuplet.analysis.continuations import evaluate_continuations
 from tuplet.analysis.evaluate import read_dataset_pieces
 from tuplet.analysis.metrics import METRICS
 from tuplet.analysis.wholepiece import WHOLE_PIECE_METRICS
+from tuplet.cli.generate import _FLAGS as FLAGS  # each knob's option of tuplet generate
 from tuplet.generation.generate import GenerationOptions, load_model, unconditional
 from tuplet.generation.sample import SamplingSettings
 
@@ -54,8 +55,6 @@ CANDIDATES = {  # name: the knobs (as a checkpoint's "sampling" holds them)
     "top-k 20%, min-p 0.02, position top-k 50%": {
         "top_k_frac": 0.2, "min_p": 0.02, "per_field": {"position": HALF}},
 }  # fmt: skip
-FLAGS = {"top_k_frac": "--top-k-frac", "temperature": "--temperature", "top_p": "--top-p",
-         "min_p": "--min-p"}  # fmt: skip
 MMT = ("pitch_class_entropy", "scale_consistency", "groove_consistency")
 
 
@@ -68,7 +67,7 @@ def flags(knobs: dict) -> str:
     # a knob set for some fields is one option: its value for the rest, then the fields'
     out = [f"{FLAGS[k]} {v}" for k, v in knobs.items() if k != "per_field" and k not in per_knob]
     for k, values in per_knob.items():
-        default = knobs.get(k, {"temperature": 1, "top_p": 1, "min_p": 0, "top_k_frac": 0.1}[k])
+        default = knobs.get(k, getattr(SamplingSettings(), k))  # the rest: MMT's value
         out.append(f"{FLAGS[k]} {default}," + ",".join(values))
     return " ".join(out)
 
