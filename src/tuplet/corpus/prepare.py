@@ -42,9 +42,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tuplet.corpus import store
+from tuplet.corpus import rerun, store
 from tuplet.corpus.discover import MUSIC21_PREFIX, InputFile, discover
-from tuplet.corpus.workers import Filters, WorkerSettings, file_sha256, read_file, run_pool
+from tuplet.corpus.workers import Filters, WorkerSettings, read_file, run_pool
 from tuplet.errors import UsageError, WriteError, is_out_of_space
 from tuplet.responsibility.provenance import RightsPolicy, provenance_record
 
@@ -270,61 +270,98 @@ def prepare(
             process is using it (a prepare writing it, a training run reading it).
         WriteError: The disk is full; the folder is left as the next run completes it.
     """
-    from tuplet.encoding import get_encoding, midi_reader_for
+    from tuplet.encoding import get_encoding
 
     t0 = time.perf_counter()
     _check_options(sources, timeout_s)
-    config = get_encoding(encoding)
-    the_filters = _as_filters(filters)
-    the_split = _as_split(split)
-    pinned = _pinned_splits(splits_from)
-    policy = RightsPolicy(rights, holder, None if manifest is None else Path(manifest))
-    jobs = _default_jobs() if jobs is None else jobs
-    if jobs < 1:
+    if jobs is not None and jobs < 1:
         raise UsageError(f"jobs must be at least 1, got {jobs}")
-    if isinstance(sources, (str, os.PathLike)):  # one source given alone
-        sources = [sources]
-    names = [os.fspath(s) for s in sources]
+    names = [
+        os.fspath(s) for s in ([sources] if isinstance(sources, (str, os.PathLike)) else sources)
+    ]
+    run = _Run(
+        config=get_encoding(encoding),
+        filters=_as_filters(filters),
+        split=_as_split(split),
+        pinned=_pinned_splits(splits_from),
+        policy=RightsPolicy(rights, holder, None if manifest is None else Path(manifest)),
+        splits_from=splits_from,
+    )
     inputs, ignored = discover(names)
     out = Path(out_dir)
     report = PrepareReport(out_dir=str(out), inputs=len(inputs))
-    n_fields = len(config.fields)
     source_list = [s if s.startswith(MUSIC21_PREFIX) else str(Path(s).resolve()) for s in names]
-
+    read = functools.partial(
+        _read,
+        jobs=_default_jobs() if jobs is None else jobs,
+        encoding=run.config.name,
+        the_filters=run.filters,
+        memory_limit_mb=memory_limit_mb,
+        timeout_s=timeout_s,
+        worker_hook=worker_hook,
+        progress=progress,
+    )
     out.mkdir(parents=True, exist_ok=True)
     # one writer at a time; a training run reading the folder holds it shared (store.lock_folder)
     with (
         store.lock_folder(out, shared=False, holder="tuplet data prepare", busy=BUSY),
         _stop_when_out_of_space(out),
     ):
-        _claim_folder(out, config, the_filters, report)
-        info_args = (config.to_dict(), midi_reader_for(config), n_fields, source_list, the_filters,
-                     the_split, policy)  # fmt: skip
-        info_args_extra: dict[str, Any] = {}
-        if splits_from is not None:
-            info_args_extra["splits_from"] = {"dataset": str(Path(splits_from).resolve()),
-                                              "items": len(pinned)}  # fmt: skip
-        info = functools.partial(_info, *info_args, **info_args_extra)
-        _write_info(out, info(complete=False))
-        journal = store.recover(out, n_fields)
-        todo, stats, drop = _changes(inputs, journal, report)
-        journal = store.drop_files(out, journal, drop)
-        _resplit(out, journal, pinned, the_split, policy)
-        reasons_total = collections.Counter(r["reason"] for r in journal.skipped)
-        with store.StoreWriter(out, n_fields, journal.codes_rows) as writer:
-            commit = _Committer(todo, stats, writer, report, policy, the_split, pinned, journal)
-            del journal
-            try:
-                _read(todo, jobs, config.name, the_filters, memory_limit_mb, timeout_s,
-                      worker_hook, commit, progress)  # fmt: skip
-            finally:
-                if commit.bar is not None:
-                    commit.bar.close()
-            codes_rows = writer.codes_rows
+        _update(out, run, inputs, ignored, source_list, report, read)
+    report.seconds = time.perf_counter() - t0
+    return report
 
-        _finish(out, commit, report, reasons_total, ignored, codes_rows, info)
-        report.seconds = time.perf_counter() - t0
-        return report
+
+@dataclass(frozen=True)
+class _Run:
+    """One run's resolved settings."""
+
+    config: Any
+    filters: Filters | None
+    split: SplitRule
+    pinned: dict[str, str]
+    policy: RightsPolicy
+    splits_from: str | os.PathLike[str] | None
+
+
+def _update(
+    out: Path,
+    run: _Run,
+    inputs: list[InputFile],
+    ignored: dict[str, int],
+    source_list: list[str],
+    report: PrepareReport,
+    read: Callable[..., None],
+) -> None:
+    """Bring the (locked) folder up to date: claim it, drop what changed, read what is new."""
+    from tuplet.encoding import midi_reader_for
+
+    config = run.config
+    n_fields = len(config.fields)
+    rerun.claim_folder(out, config, run.filters, report)
+    extra: dict[str, Any] = {}
+    if run.splits_from is not None:
+        extra["splits_from"] = {"dataset": str(Path(run.splits_from).resolve()),
+                                "items": len(run.pinned)}  # fmt: skip
+    info = functools.partial(_info, config.to_dict(), midi_reader_for(config), n_fields,
+                             source_list, run.filters, run.split, run.policy, **extra)  # fmt: skip
+    _write_info(out, info(complete=False))
+    journal = store.recover(out, n_fields)
+    todo, stats, drop = rerun.changes(inputs, journal, report)
+    journal = store.drop_files(out, journal, drop)
+    rerun.resplit(out, journal, run.pinned, run.split, run.policy)
+    reasons_total = collections.Counter(r["reason"] for r in journal.skipped)
+    with store.StoreWriter(out, n_fields, journal.codes_rows) as writer:
+        commit = _Committer(todo, stats, writer, report, run.policy, run.split, run.pinned,
+                            journal)  # fmt: skip
+        del journal
+        try:
+            read(todo, commit=commit)
+        finally:
+            if commit.bar is not None:
+                commit.bar.close()
+        codes_rows = writer.codes_rows
+    _finish(out, commit, report, reasons_total, ignored, codes_rows, info)
 
 
 def _check_options(sources: object, timeout_s: float) -> None:
@@ -360,106 +397,6 @@ def _finish(
             dead_rows=codes_rows - commit.live_rows,
         ),
     )
-
-
-def _claim_folder(
-    out: Path, config: Any, the_filters: Filters | None, report: PrepareReport
-) -> None:
-    """Take the folder as it is: new, or ours, or refuse it.
-
-    Ours with the same settings is kept; ours with changed settings is emptied (the reason in
-    ``report.reset``); a folder of other files is refused.
-    """
-    from tuplet.encoding import midi_reader_for
-
-    ours = {store.CODES_FILE, store.INDEX_FILE, store.FILES_FILE, store.SKIPPED_FILE,
-            store.PROVENANCE_FILE, store.INFO_FILE}  # fmt: skip
-    try:
-        previous = store.load_info(out) if (out / store.INFO_FILE).exists() else None
-    except store.DamagedDatasetError:  # its settings are unknown: start over
-        previous = None
-        report.reset = "its dataset.json was damaged"
-        store.reset(out)
-    if previous is not None:
-        if previous["encoding"].get("name") != config.name:
-            raise UsageError(
-                f"{out} holds a {previous['encoding'].get('name')} dataset; prepare the "
-                f"{config.name} encoding into another folder"
-            )
-        if previous["encoding"] != config.to_dict():
-            report.reset = "the encoding's settings changed"
-        elif previous.get("filters") != (asdict(the_filters) if the_filters else None):
-            report.reset = "the filters changed"
-        elif previous.get("midi_reader", "symusic") != midi_reader_for(config):
-            # datasets from before the mmt encoding read MIDI as MusPy does hold no reader
-            report.reset = "MIDI files are read otherwise now"
-        if report.reset:
-            store.reset(out)
-    elif any(not p.name.startswith(".") and p.name not in ours for p in out.iterdir()):
-        raise UsageError(f"{out} is not empty and holds no dataset: choose an empty folder")
-
-
-def _changes(
-    inputs: list[InputFile], journal: Any, report: PrepareReport
-) -> tuple[list[InputFile], dict[str, tuple[int, int]], set[str]]:
-    """What to read (new and changed files), each input's (size, mtime_ns), what to drop.
-
-    Dropped: files gone from the sources, changed files (read again), and duplicates of a
-    dropped item (one of them may now be the copy to keep). Counts go into ``report``.
-    """
-    old = journal.files_by_key()
-    stats: dict[str, tuple[int, int]] = {}
-    todo_keys: set[str] = set()
-    drop = set(old) - {inp.key for inp in inputs}
-    for inp in inputs:
-        try:
-            st = inp.path.stat()
-            stats[inp.key] = (st.st_size, st.st_mtime_ns)
-        except OSError:
-            stats[inp.key] = (-1, -1)
-        rec = old.get(inp.key)
-        if rec is not None and (
-            (rec.get("size"), rec.get("mtime_ns")) == stats[inp.key]
-            or (rec.get("size") == stats[inp.key][0] and rec.get("sha256")
-                and rec.get("sha256") == file_sha256(inp.path))
-        ):  # fmt: skip
-            continue
-        todo_keys.add(inp.key)
-        if rec is not None:
-            drop.add(inp.key)
-    gone_items = {e["item"] for e in journal.index if e["file"] in drop}
-    for row in journal.skipped:  # a duplicate of a dropped item may now be the one to keep
-        original = row["detail"].removeprefix("duplicate of ")
-        if row["reason"] == "duplicate" and original in gone_items:
-            if row["file"] in old and row["file"] in stats:
-                drop.add(row["file"])
-                todo_keys.add(row["file"])
-    report.removed = len(drop - todo_keys)
-    report.redone = len(drop & todo_keys)
-    todo = [inp for inp in inputs if inp.key in todo_keys]
-    report.unchanged = len(inputs) - len(todo)
-    return todo, stats, drop
-
-
-def _resplit(
-    out: Path, journal: Any, pinned: dict[str, str], the_split: SplitRule, policy: RightsPolicy
-) -> None:
-    """Today's split rule (or the pinned splits) and rights declarations on the kept items."""
-    split_changed = False
-    for e in journal.index:
-        new_split = pinned.get(e["item"]) or the_split.split_of(e["hash"])
-        split_changed |= new_split != e["split"]
-        e["split"] = new_split
-    if split_changed:
-        store.write_atomic(out / store.INDEX_FILE, store.jsonl_bytes(journal.index))
-    split_of_item = {e["item"]: e["split"] for e in journal.index}
-    refreshed = []
-    for rec in journal.provenance:
-        if rec.get("status") == "kept":
-            rec = {**rec, "split": split_of_item.get(rec["item"], rec.get("split"))}
-        refreshed.append(provenance_record(rec, policy))
-    if refreshed != journal.provenance:
-        store.write_atomic(out / store.PROVENANCE_FILE, store.jsonl_bytes(refreshed))
 
 
 class _Committer:
