@@ -38,7 +38,7 @@ import torch
 
 from machine import cpu_model
 from tuplet.encoding import get_encoding
-from tuplet.generation.constraints import Constraints, Limits
+from tuplet.generation.rules import Constraints, Limits
 from tuplet.generation.sample import sample_codes
 from tuplet.model.quantize import int8_bytes, quantize_int8
 from tuplet.model.transformer import MusicTransformer, preset

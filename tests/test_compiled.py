@@ -11,7 +11,8 @@ import torch
 from tuplet.encoding import get_encoding
 from tuplet.errors import UsageError
 from tuplet.generation import sample
-from tuplet.generation.constraints import Constraints, Limits, check_sequence
+from tuplet.generation.constraints import check_sequence
+from tuplet.generation.rules import Constraints, Limits
 from tuplet.generation.sample import SamplingSettings, sample_codes
 from tuplet.model import compiled
 from tuplet.model.compiled import compile_step, compile_unavailable
@@ -87,9 +88,7 @@ def test_the_static_cache_step_gives_the_hidden_states_of_the_eager_cache(overri
 @pytest.mark.parametrize(
     ("cascade", "order"), [(False, "columns"), (True, "columns"), (True, "instrument-first")]
 )
-def test_the_static_step_samples_the_eager_codes_and_keeps_every_rule(
-    name, cascade, order
-) -> None:
+def test_the_static_step_samples_the_eager_codes_and_keeps_every_rule(name, cascade, order) -> None:
     enc = get_encoding(name, max_beat=32)
     fields = field_order(order, enc.fields)
     model, enc = make_model(name, cascade=cascade, position="hybrid-rotary", field_order=fields)

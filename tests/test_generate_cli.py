@@ -228,8 +228,8 @@ def test_instruments_mode_uses_only_those_instruments(models, tmp_path, name) ->
 
 def test_pieces_are_drawn_again_until_every_requested_instrument_plays(models, monkeypatch):
     import tuplet.generation.generate as generate_module
-    from tuplet.generation.constraints import Limits
     from tuplet.generation.generate import unconditional
+    from tuplet.generation.rules import Limits
 
     lm = load_model(models["tuplet"])
     names = ["piano", "violin", "cello", "flute"]

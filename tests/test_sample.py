@@ -14,7 +14,8 @@ import torch
 from tuplet.encoding import encode, get_encoding, instrument_code
 from tuplet.encoding.fim import fill_prompt
 from tuplet.errors import TupletError, UsageError
-from tuplet.generation.constraints import RULES, Constraints, Limits, check_sequence
+from tuplet.generation.constraints import check_sequence
+from tuplet.generation.rules import RULES, Constraints, Limits
 from tuplet.generation.sample import (
     FieldRule,
     SamplingSettings,

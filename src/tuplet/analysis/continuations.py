@@ -222,8 +222,8 @@ def _continue_all(
     bar: Any,
 ) -> tuple[list[dict[str, Any]], list[tuple[str, str]], int, float]:
     """Continue each long-enough piece: its rows, the pieces skipped (and why), notes, seconds."""
-    from tuplet.generation.constraints import Limits
     from tuplet.generation.generate import GenerationOptions, continuation
+    from tuplet.generation.rules import Limits
 
     rows: list[dict[str, Any]] = []
     skipped: list[tuple[str, str]] = []

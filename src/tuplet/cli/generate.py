@@ -325,7 +325,7 @@ def _check_numbers(args: argparse.Namespace, info: dict[str, Any]) -> None:
 
 def _rules_off(args: argparse.Namespace) -> tuple[str, ...]:
     """The rules --rules-off names (checked against the sampler's rules)."""
-    from tuplet.generation.constraints import RULES
+    from tuplet.generation.rules import RULES
 
     names = tuple(x.strip() for x in (args.rules_off or "").split(",") if x.strip())
     unknown = [x for x in names if x not in RULES]

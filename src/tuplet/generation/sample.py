@@ -26,15 +26,8 @@ import numpy as np
 
 from tuplet.encoding import EncodingConfig, order_onsets
 from tuplet.errors import TupletError, UsageError
-from tuplet.generation.constraints import (
-    RULES,
-    Constraints,
-    Limits,
-    MaskState,
-    Violation,
-    check_sequence,
-    read_prompt,
-)
+from tuplet.generation.constraints import MaskState, Violation, check_sequence, read_prompt
+from tuplet.generation.rules import RULES, Constraints, Limits
 from tuplet.generation.settings import (
     DEFAULT_TOP_K_FRAC,
     FieldRule,
@@ -260,9 +253,7 @@ def _decode_static(
     h = h.new_empty(h.shape).copy_(h)  # the prompt's, expanded: one layout for every step
 
     compiled: Callable[..., Any] = _static_step
-    ahead = (
-        compile and not jit and h.device.type == "cpu" and compile_unavailable(h.device) is None
-    )
+    ahead = compile and not jit and h.device.type == "cpu" and compile_unavailable(h.device) is None
     if compile and not ahead:
         compiled = compile_step(_static_step, h.device, note)
     done = torch.arange(rows, device=h.device) >= n  # padding rows count as done from the start

@@ -136,7 +136,7 @@ class GenerationOptions:
         limits: Length limits; ``max_beats`` counts from the start of the piece.
         any_instrument: Let new notes use any instrument, not only the declared ones.
         progress: Show progress bars.
-        rules_off: Sampler rules to switch off (:data:`tuplet.generation.constraints.RULES`), e.g.
+        rules_off: Sampler rules to switch off (:data:`tuplet.generation.rules.RULES`), e.g.
             ``("range",)`` to see what the model does by itself.
         decoder: How a decoding step runs: ``eager`` (the reference) or ``compiled`` (one
             compiled graph per step, :mod:`tuplet.model.compiled`: compiled on first use,
