@@ -13,12 +13,11 @@ from tuplet.corpus import prepare
 from tuplet.errors import UsageError
 from tuplet.io.score import music21_corpus_paths
 from tuplet.model.checkpoint import load_checkpoint
+from tuplet.training.lineage import SAME_ITEMS, shared_items
 from tuplet.training.train import (
-    SAME_ITEMS,
     TrainConfig,
     learning_rate,
     load_losses,
-    shared_items,
     train,
 )
 

@@ -39,6 +39,7 @@ from typing import Any
 import numpy as np
 
 from tuplet.errors import UsageError, WriteError, is_out_of_space
+from tuplet.training import lineage
 from tuplet.training.losslog import load_losses, truncate_losses
 from tuplet.training.run import Run, TrainerState, learning_rate
 
@@ -264,7 +265,7 @@ def _model_and_config(
                     model.config, onset_order=config.model_overrides["onset_order"]
                 )
             encoding = ck["encoding"]
-            base = _base_record(from_checkpoint, ck)
+            base = lineage.base_record(from_checkpoint, ck)
         else:
             enc = data_encoding.with_max_beat(config.max_beat)
             overrides = dict(config.model_overrides)
@@ -415,11 +416,12 @@ def _train(
         dataset_dir, config, max_seq_len, progress and is_main, model.config.onset_order
     )
     optimizer, state = _optimizer(model, config, out, resume, is_main)
+    extra: dict[str, Any] = {"rights_gate": rights_gate}
+    if base is not None:
+        extra["base"] = lineage.shared_items(base, rights_gate.get("items"))
     run = Run(
         out, dataset_dir, config, encoding, model, optimizer, train_set, valid_set, device,
-        rank=rank, world=world, local_rank=local_rank, state=state,
-        extra={"rights_gate": rights_gate}
-        | ({"base": shared_items(base, rights_gate.get("items"))} if base is not None else {}),
+        rank=rank, world=world, local_rank=local_rank, state=state, extra=extra,
     )  # fmt: skip
     meter = EnergyMeter(config.country_iso_code) if is_main else None
     if meter is not None:
@@ -520,66 +522,6 @@ def _optimizer(
         if is_main:
             truncate_losses(out / "losses.csv", state.step)
     return optimizer, state
-
-
-def _base_record(path: str | os.PathLike[str], ck: dict[str, Any]) -> dict[str, Any]:
-    """What a fine-tuned model must say about the checkpoint it started from.
-
-    Its identity (id, weights hash, where it was read), the dataset it was trained on, the
-    energy its own training took (from its ``energy.json``, beside it or, for a run's ``best``
-    or ``last``, in the run folder; totals over resumed segments), its
-    rights-gate record, and its own base in turn: a model card lists them all, since a base
-    model's training data is part of what the fine-tuned model learned from.
-    """
-    folder = Path(path)
-    record: dict[str, Any] = {
-        "path": str(folder),
-        "checkpoint_id": ck.get("checkpoint_id"),
-        "weights_sha256": ck.get("weights_sha256"),
-        "dataset": ck.get("extra", {}).get("trainer", {}).get("dataset"),
-    }
-    # a shipped model keeps its energy.json beside its weights; a run keeps it in the run
-    # folder, above its best/ and last/ checkpoints
-    homes = [folder, folder.parent] if folder.name in ("best", "last") else [folder]
-    energy = next((f / "energy.json" for f in homes if (f / "energy.json").is_file()), None)
-    if energy is not None:
-        try:
-            e = json.loads(energy.read_text())
-            record["energy_kwh"] = e.get("total_kwh", e.get("kwh"))
-            record["energy_kg_co2eq"] = e.get("total_kg_co2eq", e.get("kg_co2eq"))
-            record["energy_hours"] = e.get("total_hours", e.get("hours"))
-        except (OSError, ValueError):
-            pass  # an unreadable energy record is no reason not to fine-tune
-    if ck.get("extra", {}).get("rights_gate") is not None:
-        record["rights_gate"] = ck["extra"]["rights_gate"]
-    if ck.get("extra", {}).get("base") is not None:
-        record["base"] = ck["extra"]["base"]
-    return record
-
-
-SAME_ITEMS = "the same as the items of the model fine-tuned from this one"
-"""What a base model's rights-gate ``items`` say when they repeat those of the model above."""
-
-
-def shared_items(base: dict[str, Any], items: Any) -> dict[str, Any]:
-    """A base record whose rights-gate item lists are not copies of the one above them.
-
-    A fine-tune on the base's own dataset fails the gate on the same items; each fine-tune
-    used to copy the whole list again into every base of the chain (some 30 KB of
-    ``config.json`` each). Where a base's ``items`` equal those of the model fine-tuned from
-    it (``items``, the next level up), they become :data:`SAME_ITEMS`; the outcome, counts
-    and reason stay. Applied again, it changes nothing.
-    """
-    record = dict(base)
-    gate = record.get("rights_gate")
-    if isinstance(gate, dict) and "items" in gate:
-        if gate["items"] == items:
-            record["rights_gate"] = {**gate, "items": SAME_ITEMS}
-        elif gate["items"] != SAME_ITEMS:
-            items = gate["items"]
-    if isinstance(record.get("base"), dict):
-        record["base"] = shared_items(record["base"], items)
-    return record
 
 
 def describe_run(run_dir: str | os.PathLike[str]) -> str:
