@@ -264,94 +264,130 @@ def run_pool(
     Raises:
         TupletError: Workers cannot even start (they die before they are ready).
     """
-    import multiprocessing
-    from multiprocessing.connection import wait
-
-    from tuplet.errors import TupletError
-
-    ctx = multiprocessing.get_context("spawn")
-    lookahead = max(32, 8 * jobs)
-    workers = [_Worker(ctx, settings) for _ in range(min(jobs, len(paths)))]
-    done: dict[int, dict[str, Any]] = {}
-    retry: collections.deque[int] = collections.deque()  # sent to a worker that then died
-    next_task, next_commit, startup_failures = 0, 0, 0
-
-    def failed(reason: str, detail: str) -> dict[str, Any]:
-        return {"sha256": None, "error": (reason, detail), "songs": []}
-
+    pool = _Pool(paths, jobs, settings, timeout_s)
     try:
-        while next_commit < len(paths):
-            for w in workers:
-                while w.ready and len(w.tasks) < DEPTH:
-                    if retry:
-                        task = retry.popleft()
-                    elif next_task < min(len(paths), next_commit + lookahead):
-                        task, next_task = next_task, next_task + 1
-                    else:
-                        break
-                    try:
-                        w.conn.send((task, str(paths[task])))
-                    except OSError:  # it died since it was last seen: below, as a death
-                        retry.appendleft(task)
-                        break
-                    if not w.tasks:
-                        w.started = time.monotonic()
-                    w.tasks.append(task)
-            busy = [w for w in workers if w.tasks]
-            deadline_s = min((w.started + timeout_s - time.monotonic() for w in busy), default=1.0)
-            watched = [w for w in workers if w.tasks or not w.ready]
-            wait([w.conn for w in watched] + [w.process.sentinel for w in watched],
-                 max(0.0, deadline_s) + 0.01)  # fmt: skip
-            for i, w in enumerate(workers):
-                if not w.ready:
-                    if w.conn.poll():
-                        try:
-                            w.ready = w.conn.recv()[0] == READY
-                            startup_failures = 0
-                        except (EOFError, OSError):
-                            pass
-                    if not w.ready and not w.process.is_alive():
-                        startup_failures += 1
-                        if startup_failures >= MAX_STARTUP_FAILURES:
-                            raise TupletError(
-                                f"file readers cannot start: {_death_reason(w.process.exitcode)}"
-                            )
-                        w.stop(kill=True)
-                        workers[i] = _Worker(ctx, settings)
-                    continue
-                if not w.tasks:
-                    if not w.process.is_alive():
-                        w.stop(kill=True)
-                        workers[i] = _Worker(ctx, settings)
-                    continue
-                received = False
-                try:
-                    while w.tasks and w.conn.poll():
-                        index, result = w.conn.recv()
-                        done[index] = result
-                        w.tasks.popleft()  # results come back in the order sent
-                        w.started = time.monotonic()  # the next one starts now
-                        received = True
-                except (EOFError, OSError):
-                    pass  # died while sending: handled as a death below
-                if not w.tasks or (received and w.process.is_alive()):
-                    continue
-                task = w.tasks.popleft()  # the file it was reading when it died or hung
-                if not w.process.is_alive():
-                    w.process.join()
-                    done[task] = failed("crashed", _death_reason(w.process.exitcode))
-                elif time.monotonic() - w.started > timeout_s:
-                    done[task] = failed("timeout", f"took longer than {timeout_s:g} s")
-                else:
-                    w.tasks.appendleft(task)
-                    continue
-                retry.extend(w.tasks)  # sent but not started: another worker reads them
-                w.tasks.clear()
-                w.stop(kill=True)
-                workers[i] = _Worker(ctx, settings)
-            while next_commit in done:
-                on_result(next_commit, done.pop(next_commit))
-                next_commit += 1
+        while pool.next_commit < len(paths):
+            pool.feed()
+            pool.wait()
+            for i in range(len(pool.workers)):
+                pool.tend(i)
+            while pool.next_commit in pool.done:
+                on_result(pool.next_commit, pool.done.pop(pool.next_commit))
+                pool.next_commit += 1
     finally:
-        for w in workers:
+        for w in pool.workers:
             w.stop(kill=bool(w.tasks) or not w.ready)
+
+
+def _failed(reason: str, detail: str) -> dict[str, Any]:
+    return {"sha256": None, "error": (reason, detail), "songs": []}
+
+
+class _Pool:
+    """The workers of one :func:`run_pool` call, the files they hold, and the results back.
+
+    Files are sent in input order, at most :data:`DEPTH` to a worker and a look-ahead ahead of
+    the next result to commit; a file sent to a worker that died before starting it goes to
+    another (``retry``).
+    """
+
+    def __init__(
+        self, paths: list[Path], jobs: int, settings: WorkerSettings, timeout_s: float
+    ) -> None:
+        import multiprocessing
+
+        self.ctx = multiprocessing.get_context("spawn")
+        self.paths, self.settings, self.timeout_s = paths, settings, timeout_s
+        self.lookahead = max(32, 8 * jobs)
+        self.workers = [_Worker(self.ctx, settings) for _ in range(min(jobs, len(paths)))]
+        self.done: dict[int, dict[str, Any]] = {}
+        self.retry: collections.deque[int] = collections.deque()  # sent to one that then died
+        self.next_task = self.next_commit = self.startup_failures = 0
+
+    def feed(self) -> None:
+        """Send each ready worker files until it holds :data:`DEPTH`."""
+        for w in self.workers:
+            while w.ready and len(w.tasks) < DEPTH:
+                if self.retry:
+                    task = self.retry.popleft()
+                elif self.next_task < min(len(self.paths), self.next_commit + self.lookahead):
+                    task, self.next_task = self.next_task, self.next_task + 1
+                else:
+                    break
+                try:
+                    w.conn.send((task, str(self.paths[task])))
+                except OSError:  # it died since it was last seen: in tend(), as a death
+                    self.retry.appendleft(task)
+                    break
+                if not w.tasks:
+                    w.started = time.monotonic()
+                w.tasks.append(task)
+
+    def wait(self) -> None:
+        """Until a worker says something or dies, or the first deadline passes."""
+        from multiprocessing.connection import wait
+
+        busy = [w for w in self.workers if w.tasks]
+        now = time.monotonic()
+        deadline_s = min((w.started + self.timeout_s - now for w in busy), default=1.0)
+        watched = [w for w in self.workers if w.tasks or not w.ready]
+        wait([w.conn for w in watched] + [w.process.sentinel for w in watched],
+             max(0.0, deadline_s) + 0.01)  # fmt: skip
+
+    def _replace(self, i: int) -> None:
+        self.workers[i].stop(kill=True)
+        self.workers[i] = _Worker(self.ctx, self.settings)
+
+    def tend(self, i: int) -> None:
+        """Worker ``i``: see it start, take its results, replace it if it died or hung."""
+        w = self.workers[i]
+        if not w.ready:
+            self._starting(i)
+        elif not w.tasks:
+            if not w.process.is_alive():
+                self._replace(i)
+        else:
+            self._collect(i)
+
+    def _starting(self, i: int) -> None:
+        from tuplet.errors import TupletError
+
+        w = self.workers[i]
+        if w.conn.poll():
+            try:
+                w.ready = w.conn.recv()[0] == READY
+                self.startup_failures = 0
+            except (EOFError, OSError):
+                pass
+        if not w.ready and not w.process.is_alive():
+            self.startup_failures += 1
+            if self.startup_failures >= MAX_STARTUP_FAILURES:
+                raise TupletError(f"file readers cannot start: {_death_reason(w.process.exitcode)}")
+            self._replace(i)
+
+    def _collect(self, i: int) -> None:
+        w = self.workers[i]
+        received = False
+        try:
+            while w.tasks and w.conn.poll():
+                index, result = w.conn.recv()
+                self.done[index] = result
+                w.tasks.popleft()  # results come back in the order sent
+                w.started = time.monotonic()  # the next one starts now
+                received = True
+        except (EOFError, OSError):
+            pass  # died while sending: handled as a death below
+        if not w.tasks or (received and w.process.is_alive()):
+            return
+        task = w.tasks.popleft()  # the file it was reading when it died or hung
+        if not w.process.is_alive():
+            w.process.join()
+            self.done[task] = _failed("crashed", _death_reason(w.process.exitcode))
+        elif time.monotonic() - w.started > self.timeout_s:
+            self.done[task] = _failed("timeout", f"took longer than {self.timeout_s:g} s")
+        else:
+            w.tasks.appendleft(task)
+            return
+        self.retry.extend(w.tasks)  # sent but not started: another worker reads them
+        w.tasks.clear()
+        self._replace(i)
