@@ -216,28 +216,74 @@ def _score_to_notes(
     score: Any, ticks_per_beat: int = SCORE_TICKS_PER_BEAT, *, sung: bool = False
 ) -> Notes:
     """Convert a music21 Score (or Part) to a note table; see the module docstring."""
-    from music21 import harmony, key, meter, note, tempo
-
     parts = list(score.parts) if score.hasPartLikeStreams() else [score]
     part_programs = _part_programs(parts, sung=sung)
-    onsets: list[float] = []
-    durations: list[float] = []
-    pitches: list[int] = []
-    velocities: list[int] = []
-    programs: list[int] = []
-    drums: list[bool] = []
-    tracks: list[int] = []
+    rows = _Rows()
     maps: dict[str, list[tuple[float, Any]]] = {"tempo": [], "timesig": [], "key": []}
     # upper parts last, so that normalise_map (which keeps the last entry at a tick) favours them
     for index in reversed(range(len(parts))):
         part = parts[index]
-        program, is_drum = part_programs[index]
         # in place: the stream is ours, freshly parsed, and a copy would cost most of the time
         if part.atSoundingPitch is not True:  # transposing instruments are written transposed
             part.toSoundingPitch(inPlace=True)
         flat = part.flatten()
-        # ties are merged here, in one pass: music21's stripTies is quadratic in the number of
-        # ties (over a minute for a string quartet movement)
+        rows.add_part(flat, index, *part_programs[index])
+        _add_maps(flat, maps)
+
+    def ticks(beats: list[float]) -> np.ndarray:
+        return np.round(np.asarray(beats, dtype=np.float64) * ticks_per_beat).astype(np.int64)
+
+    pitch = np.asarray(rows.pitches, dtype=np.int64)
+    ok = (pitch >= 0) & (pitch <= 127)
+
+    def map_columns(entries: list[tuple[float, Any]], dtypes: tuple[Any, ...]) -> list[np.ndarray]:
+        columns = [np.asarray([v[i] for _, v in entries], dtype=d) for i, d in enumerate(dtypes)]
+        return normalise_map(ticks([t for t, _ in entries]), *columns)
+
+    tempo_ticks, tempo_qpm = map_columns(maps["tempo"], (np.float64,))
+    sig_ticks, sig_num, sig_den = map_columns(maps["timesig"], (np.int16, np.int16))
+    key_ticks, key_fifths, key_mode = map_columns(maps["key"], (np.int16, np.int16))
+    return Notes(
+        ticks_per_beat=ticks_per_beat,
+        onset_ticks=ticks(rows.onsets)[ok],
+        duration_ticks=ticks(rows.durations)[ok],
+        pitch=pitch[ok],
+        velocity=np.clip(np.asarray(rows.velocities, dtype=np.int64), 1, 127)[ok],
+        program=np.asarray(rows.programs, dtype=np.int64)[ok],
+        is_drum=np.asarray(rows.drums, dtype=bool)[ok],
+        track=np.asarray(rows.tracks, dtype=np.int64)[ok],
+        tempo_ticks=tempo_ticks,
+        tempo_qpm=tempo_qpm,
+        timesig_ticks=sig_ticks,
+        timesig_numerator=sig_num,
+        timesig_denominator=sig_den,
+        key_ticks=key_ticks,
+        key_fifths=key_fifths,
+        key_mode=key_mode,
+        tracks=_part_tracks(parts, part_programs),
+    ).sorted()
+
+
+class _Rows:
+    """The notes of a score's parts as columns (onsets and durations in beats), ties merged."""
+
+    def __init__(self) -> None:
+        self.onsets: list[float] = []
+        self.durations: list[float] = []
+        self.pitches: list[int] = []
+        self.velocities: list[int] = []
+        self.programs: list[int] = []
+        self.drums: list[bool] = []
+        self.tracks: list[int] = []
+
+    def add_part(self, flat: Any, index: int, program: int, is_drum: bool) -> None:
+        """The notes of one flattened part, track ``index``.
+
+        Ties are merged here, in one pass: music21's stripTies is quadratic in the number of
+        ties (over a minute for a string quartet movement).
+        """
+        from music21 import harmony, note
+
         open_ties: dict[int, int] = {}  # pitch -> row of the note its tie continues
         for element in flat.notes:
             if isinstance(element, harmony.Harmony) or element.duration.isGrace:
@@ -252,65 +298,38 @@ def _score_to_notes(
                 if (
                     tie in ("continue", "stop")
                     and row is not None
-                    and abs(onsets[row] + durations[row] - onset) < 1e-6
+                    and abs(self.onsets[row] + self.durations[row] - onset) < 1e-6
                 ):
-                    durations[row] = onset + duration - onsets[row]
+                    self.durations[row] = onset + duration - self.onsets[row]
                     if tie == "stop":
                         del open_ties[midi_key]
                     continue
                 if tie in ("start", "continue"):
-                    open_ties[midi_key] = len(onsets)
+                    open_ties[midi_key] = len(self.onsets)
                 else:
                     open_ties.pop(midi_key, None)
-                onsets.append(onset)
-                durations.append(duration)
-                pitches.append(midi_key)
-                velocities.append(velocity)
-                programs.append(program)
-                drums.append(is_drum)
-                tracks.append(index)
-        for mark in flat.getElementsByClass(tempo.MetronomeMark):
-            qpm = mark.getQuarterBPM()
-            if qpm and not mark.numberImplicit:
-                maps["tempo"].append((float(mark.offset), (float(qpm),)))
-        for sig in flat.getElementsByClass(meter.TimeSignature):
-            maps["timesig"].append((float(sig.offset), (sig.numerator, sig.denominator)))
-        for ks in flat.getElementsByClass(key.KeySignature):
-            mode = 1 if getattr(ks, "mode", None) == "minor" else 0
-            maps["key"].append((float(ks.offset), (ks.sharps, mode)))
+                self.onsets.append(onset)
+                self.durations.append(duration)
+                self.pitches.append(midi_key)
+                self.velocities.append(velocity)
+                self.programs.append(program)
+                self.drums.append(is_drum)
+                self.tracks.append(index)
 
-    def ticks(beats: list[float]) -> np.ndarray:
-        return np.round(np.asarray(beats, dtype=np.float64) * ticks_per_beat).astype(np.int64)
 
-    pitch = np.asarray(pitches, dtype=np.int64)
-    ok = (pitch >= 0) & (pitch <= 127)
+def _add_maps(flat: Any, maps: dict[str, list[tuple[float, Any]]]) -> None:
+    """A flattened part's tempo marks, time signatures and key signatures, in beats."""
+    from music21 import key, meter, tempo
 
-    def map_columns(entries: list[tuple[float, Any]], dtypes: tuple[Any, ...]) -> list[np.ndarray]:
-        columns = [np.asarray([v[i] for _, v in entries], dtype=d) for i, d in enumerate(dtypes)]
-        return normalise_map(ticks([t for t, _ in entries]), *columns)
-
-    tempo_ticks, tempo_qpm = map_columns(maps["tempo"], (np.float64,))
-    sig_ticks, sig_num, sig_den = map_columns(maps["timesig"], (np.int16, np.int16))
-    key_ticks, key_fifths, key_mode = map_columns(maps["key"], (np.int16, np.int16))
-    return Notes(
-        ticks_per_beat=ticks_per_beat,
-        onset_ticks=ticks(onsets)[ok],
-        duration_ticks=ticks(durations)[ok],
-        pitch=pitch[ok],
-        velocity=np.clip(np.asarray(velocities, dtype=np.int64), 1, 127)[ok],
-        program=np.asarray(programs, dtype=np.int64)[ok],
-        is_drum=np.asarray(drums, dtype=bool)[ok],
-        track=np.asarray(tracks, dtype=np.int64)[ok],
-        tempo_ticks=tempo_ticks,
-        tempo_qpm=tempo_qpm,
-        timesig_ticks=sig_ticks,
-        timesig_numerator=sig_num,
-        timesig_denominator=sig_den,
-        key_ticks=key_ticks,
-        key_fifths=key_fifths,
-        key_mode=key_mode,
-        tracks=_part_tracks(parts, part_programs),
-    ).sorted()
+    for mark in flat.getElementsByClass(tempo.MetronomeMark):
+        qpm = mark.getQuarterBPM()
+        if qpm and not mark.numberImplicit:
+            maps["tempo"].append((float(mark.offset), (float(qpm),)))
+    for sig in flat.getElementsByClass(meter.TimeSignature):
+        maps["timesig"].append((float(sig.offset), (sig.numerator, sig.denominator)))
+    for ks in flat.getElementsByClass(key.KeySignature):
+        mode = 1 if getattr(ks, "mode", None) == "minor" else 0
+        maps["key"].append((float(ks.offset), (ks.sharps, mode)))
 
 
 def _checked_path(path: str | os.PathLike[str]) -> Path:
