@@ -189,38 +189,10 @@ def save_attention(
     for name, f in stats.fields.items():
         lo, hi = windows.get(name, (int(f.offsets[0]), int(f.offsets[-1])))
         cols = f.window(lo, hi)
-        gamma, gain, base = f.gamma[..., cols], f.gain[..., cols], f.baseline[cols]
-        gamma_mean, gain_mean = f.gamma_mean[:, cols], f.gain_mean[:, cols]
-        for layer in range(stats.n_layers):
-            for head in [*range(stats.n_heads), None]:
-                for j, col in enumerate(cols):
-                    if head is None:
-                        g, gn = gamma_mean[layer, j], gain_mean[layer, j]
-                        w = f.weight[layer, :, col].sum()
-                    else:
-                        g, gn, w = (
-                            gamma[layer, head, j],
-                            gain[layer, head, j],
-                            f.weight[layer, head, col],
-                        )
-                    writer.writerow([
-                        name, layer + 1, "mean" if head is None else head + 1,
-                        int(f.offsets[col]), f"{g:.8g}", f"{base[j]:.8g}", f"{gn:.8g}",
-                        f"{w:.8g}", int(f.pairs[col]),
-                    ])  # fmt: skip
+        _write_rows(writer, stats, name, cols)
         doc["fields"][name] = {
             "window": [lo, hi],
-            "offsets": f.offsets[cols].tolist(),
-            "baseline": _json_safe(base),
-            "pairs": f.pairs[cols].tolist(),
-            "all_pairs": f.all_pairs[cols].tolist(),
-            "total_pairs": int(f.pairs.sum()),
-            "total_all_pairs": int(f.all_pairs.sum()),
-            "uniform": _json_safe(f.uniform[cols]),
-            "gamma": _json_safe(gamma),
-            "gain": _json_safe(gain),
-            "gamma_mean": _json_safe(gamma_mean),
-            "gain_mean": _json_safe(gain_mean),
+            **_field_doc(f, cols),
             "strongest": [str(g) for g in strongest_gains(stats, name, top=top, window=(lo, hi))],
         }
     lines = summary_lines(stats, windows, top)
@@ -229,6 +201,54 @@ def save_attention(
     _write(paths[0], text.getvalue().encode("utf-8"))
     _write(paths[1], (json.dumps(doc, indent=1) + "\n").encode("utf-8"))
     _write(paths[2], ("\n".join(lines) + "\n").encode("utf-8"))
+    paths.append(out / "attention.npz")
+    _write(paths[-1], _npz_bytes(stats, doc))
+    return paths
+
+
+def _write_rows(writer: Any, stats: AttentionStats, name: str, cols: np.ndarray) -> None:
+    """The CSV rows of field ``name`` at offset columns ``cols``: every layer and head."""
+    f = stats.fields[name]
+    gamma, gain, base = f.gamma[..., cols], f.gain[..., cols], f.baseline[cols]
+    gamma_mean, gain_mean = f.gamma_mean[:, cols], f.gain_mean[:, cols]
+    for layer in range(stats.n_layers):
+        for head in [*range(stats.n_heads), None]:
+            for j, col in enumerate(cols):
+                if head is None:
+                    g, gn = gamma_mean[layer, j], gain_mean[layer, j]
+                    w = f.weight[layer, :, col].sum()
+                else:
+                    g, gn, w = (
+                        gamma[layer, head, j],
+                        gain[layer, head, j],
+                        f.weight[layer, head, col],
+                    )
+                writer.writerow([
+                    name, layer + 1, "mean" if head is None else head + 1,
+                    int(f.offsets[col]), f"{g:.8g}", f"{base[j]:.8g}", f"{gn:.8g}",
+                    f"{w:.8g}", int(f.pairs[col]),
+                ])  # fmt: skip
+
+
+def _field_doc(f: Any, cols: np.ndarray) -> dict[str, Any]:
+    """One field's entry of ``attention.json`` at offset columns ``cols``."""
+    return {
+        "offsets": f.offsets[cols].tolist(),
+        "baseline": _json_safe(f.baseline[cols]),
+        "pairs": f.pairs[cols].tolist(),
+        "all_pairs": f.all_pairs[cols].tolist(),
+        "total_pairs": int(f.pairs.sum()),
+        "total_all_pairs": int(f.all_pairs.sum()),
+        "uniform": _json_safe(f.uniform[cols]),
+        "gamma": _json_safe(f.gamma[..., cols]),
+        "gain": _json_safe(f.gain[..., cols]),
+        "gamma_mean": _json_safe(f.gamma_mean[:, cols]),
+        "gain_mean": _json_safe(f.gain_mean[:, cols]),
+    }
+
+
+def _npz_bytes(stats: AttentionStats, doc: dict[str, Any]) -> bytes:
+    """``attention.npz``: every field's full sums, and the JSON's header as ``meta``."""
     arrays: dict[str, np.ndarray] = {}
     for name, f in stats.fields.items():
         arrays.update({f"{name}.offsets": f.offsets, f"{name}.weight": f.weight,
@@ -239,9 +259,7 @@ def save_attention(
     arrays["meta"] = np.array(json.dumps(header))
     buffer = io.BytesIO()
     np.savez_compressed(buffer, **arrays)  # type: ignore[arg-type]
-    paths.append(out / "attention.npz")
-    _write(paths[-1], buffer.getvalue())
-    return paths
+    return buffer.getvalue()
 
 
 def load_attention(path: str | os.PathLike[str]) -> AttentionStats:
