@@ -182,6 +182,18 @@ def save_checkpoint(
         _check_name(name)
         state_files[f"{name}.safetensors"] = _state_bytes(tensors, meta, checkpoint_id)
 
+    files = {WEIGHTS_NAME: weights_bytes, **state_files, CONFIG_NAME: config_text.encode("utf-8")}
+    _replace_folder(folder, files)
+    return folder
+
+
+def _replace_folder(folder: Path, files: dict[str, bytes]) -> None:
+    """Write ``files`` as ``folder``, replacing it as a whole (a crash leaves one or the other).
+
+    The user's other files in the old folder are carried over; its ``.safetensors`` states
+    belong to the old weights and are not. :func:`recover_interrupted_save` completes a save
+    killed between the two renames.
+    """
     parent = folder.parent
     parent.mkdir(parents=True, exist_ok=True)
     recover_interrupted_save(folder)
@@ -190,10 +202,8 @@ def save_checkpoint(
     tmp = parent / f".{folder.name}.tmp-{secrets.token_hex(4)}"
     tmp.mkdir()
     try:
-        _write_bytes(tmp / WEIGHTS_NAME, weights_bytes)
-        for file_name, data in state_files.items():
+        for file_name, data in files.items():
             _write_bytes(tmp / file_name, data)
-        _write_bytes(tmp / CONFIG_NAME, config_text.encode("utf-8"))
         if folder.is_dir():  # carry over the user's other files; states belong to old weights
             for item in folder.iterdir():
                 if item.name == CONFIG_NAME or item.suffix == ".safetensors":
@@ -214,7 +224,6 @@ def save_checkpoint(
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     shutil.rmtree(parent / f".{folder.name}.old", ignore_errors=True)
-    return folder
 
 
 def check_device(device: str | torch.device) -> None:
