@@ -472,50 +472,22 @@ def to_grid(
         UsageError: A bad tempo, grid or instrument name.
         BadFileError: Never; a transcription without notes gives an empty table.
     """
-    from tuplet.encoding import get_encoding
-    from tuplet.encoding.config import instrument_code
-    from tuplet.encoding.vocab import INSTRUMENT_PROGRAM
-    from tuplet.instruments import resolve_instrument
-
     if steps_per_beat not in GRIDS:
         raise UsageError(f"the grid must be one of {', '.join(map(str, GRIDS))} steps per beat")
     if velocity is not None and not 1 <= velocity <= 127:
         raise UsageError(f"a velocity must lie between 1 and 127, got {velocity}")
     if tempo is not None and not 20.0 <= tempo <= 400.0:
         raise UsageError(f"a tempo must lie between 20 and 400 BPM, got {tempo}")
-    encoding = get_encoding("tuplet")
-    name = resolve_instrument(instrument, encoding)
-    if name == "drums":
-        raise UsageError("a recording is transcribed as pitched notes: choose a pitched instrument")
-    program = int(INSTRUMENT_PROGRAM[instrument_code(name, encoding)])
+    name, program = _pitched_instrument(instrument)
     if single_line is None:
         from tuplet.instruments import LINE_INSTRUMENTS
 
         single_line = name in LINE_INSTRUMENTS
     if single_line:
         heard = one_line(heard)
-    if tempo is None:
-        bpm, beats = estimate_tempo(_onset_envelope(heard.audio))
-        tempo_from = "estimated"
-    else:
-        bpm, beats, tempo_from = float(tempo), np.zeros(0), "given"
-    first = float(heard.onset_s[0]) if len(heard.onset_s) else 0.0
-    if downbeat_s is not None:
-        t0, downbeat_from = float(downbeat_s), "given"
-    elif len(beats):
-        t0 = float(beats[np.argmin(np.abs(beats - first))])
-        downbeat_from = "the tracked beat nearest the first note"
-    else:
-        t0, downbeat_from = first, "the first note"
+    bpm, tempo_from, t0, downbeat_from = _timing(heard, tempo, downbeat_s)
     step_ticks = TICKS_PER_BEAT // steps_per_beat
-    per_s = bpm / 60.0
-    on = np.round((heard.onset_s - t0) * per_s * steps_per_beat).astype(np.int64)
-    off = np.round((heard.end_s - t0) * per_s * steps_per_beat).astype(np.int64)
-    off = np.maximum(off, on + 1)
-    if len(on) and on.min() < 0:  # notes before the downbeat: a pickup, in the bar before
-        bar = BEATS_PER_BAR * steps_per_beat
-        lift = -(-int(-on.min()) // bar) * bar
-        on, off = on + lift, off + lift
+    on, off = _snap(heard, t0, bpm, steps_per_beat)
     onset_ticks = on * step_ticks
     notes = Notes(
         ticks_per_beat=TICKS_PER_BEAT,
@@ -539,6 +511,55 @@ def to_grid(
         bpm, tempo_from, t0, downbeat_from, steps_per_beat, program, name, velocity, single_line
     )
     return notes, grid
+
+
+def _pitched_instrument(instrument: str) -> tuple[str, int]:
+    """The tuplet name and General MIDI program of a pitched instrument people name."""
+    from tuplet.encoding import get_encoding
+    from tuplet.encoding.config import instrument_code
+    from tuplet.encoding.vocab import INSTRUMENT_PROGRAM
+    from tuplet.instruments import resolve_instrument
+
+    encoding = get_encoding("tuplet")
+    name = resolve_instrument(instrument, encoding)
+    if name == "drums":
+        raise UsageError("a recording is transcribed as pitched notes: choose a pitched instrument")
+    return name, int(INSTRUMENT_PROGRAM[instrument_code(name, encoding)])
+
+
+def _timing(
+    heard: Transcription, tempo: float | None, downbeat_s: float | None
+) -> tuple[float, str, float, str]:
+    """The tempo (BPM) and the first downbeat (seconds), each with where it came from."""
+    if tempo is None:
+        bpm, beats = estimate_tempo(_onset_envelope(heard.audio))
+        tempo_from = "estimated"
+    else:
+        bpm, beats, tempo_from = float(tempo), np.zeros(0), "given"
+    first = float(heard.onset_s[0]) if len(heard.onset_s) else 0.0
+    if downbeat_s is not None:
+        t0, downbeat_from = float(downbeat_s), "given"
+    elif len(beats):
+        t0 = float(beats[np.argmin(np.abs(beats - first))])
+        downbeat_from = "the tracked beat nearest the first note"
+    else:
+        t0, downbeat_from = first, "the first note"
+    return bpm, tempo_from, t0, downbeat_from
+
+
+def _snap(
+    heard: Transcription, t0: float, bpm: float, steps_per_beat: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Each note's start and end in grid steps from the downbeat (a pickup in the bar before)."""
+    per_s = bpm / 60.0
+    on = np.round((heard.onset_s - t0) * per_s * steps_per_beat).astype(np.int64)
+    off = np.round((heard.end_s - t0) * per_s * steps_per_beat).astype(np.int64)
+    off = np.maximum(off, on + 1)
+    if len(on) and on.min() < 0:  # notes before the downbeat: a pickup, in the bar before
+        bar = BEATS_PER_BAR * steps_per_beat
+        lift = -(-int(-on.min()) // bar) * bar
+        on, off = on + lift, off + lift
+    return on, off
 
 
 def audio_prompt(
