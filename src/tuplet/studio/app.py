@@ -35,13 +35,13 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 
-from tuplet.errors import BadFileError, TupletError, UsageError
+from tuplet.errors import TupletError, UsageError
 from tuplet.notes import Notes
 from tuplet.studio.jobs import DONE, RUNNING, Busy, Job, JobPool
 from tuplet.studio.progress import Progress, watching
 from tuplet.studio.project import Candidate, Project, empty_piece
 from tuplet.studio.schemas import ActionBody, NewBody, PickBody
-from tuplet.studio.uploads import sniff, transcribe_upload
+from tuplet.studio.uploads import UploadProblem, open_upload
 from tuplet.studio.view import notes_key, piece_json, track_keys
 from tuplet.studio.work import (
     Action,
@@ -349,55 +349,14 @@ def _add_piece_routes(app: FastAPI, studio: Studio) -> None:
     ) -> Any:
         from starlette.concurrency import run_in_threadpool
 
-        from tuplet.io import SUPPORTED_EXTENSIONS, read_notes
-        from tuplet.io.transcribe import AUDIO_IN_SUFFIXES
-
-        shown = Path(name).name[:120] or "(no name)"
-        suffix = Path(shown).suffix.lower()
-        is_audio = suffix in AUDIO_IN_SUFFIXES
-        if suffix not in SUPPORTED_EXTENSIONS and not is_audio:
-            return _error(
-                415,
-                f"{shown}: not a file tuplet reads (open {', '.join(SUPPORTED_EXTENSIONS)}, or a "
-                f"recording: {', '.join(AUDIO_IN_SUFFIXES)})",
-            )
-        limit = studio.max_audio_bytes if is_audio else studio.max_upload_bytes
-        declared = request.headers.get("content-length", "")
-        if declared.isdigit() and int(declared) > limit:
-            return _error(413, f"{shown}: too big ({int(declared):,} bytes; at most {limit:,})")
-        data = bytearray()
-        async for chunk in request.stream():
-            data += chunk
-            if len(data) > limit:
-                return _error(413, f"{shown}: too big (more than {limit:,} bytes)")
-        if not data:
-            return _error(400, f"{shown}: empty file")
-        problem = sniff(shown, bytes(data[:4096]))
-        if problem:
-            return _error(415, f"{shown}: {problem}")
-        tmp = studio.project.scratch(suffix)
-        assumed = ""
         try:
-            tmp.write_bytes(bytes(data))
-            try:
-                if is_audio:
-                    notes, assumed = await run_in_threadpool(
-                        transcribe_upload, tmp, instrument, tempo
-                    )
-                else:
-                    notes = await run_in_threadpool(read_notes, tmp)
-            except BadFileError as exc:
-                return _error(400, f"{shown}: {exc.problem}")
-            except UsageError as exc:  # an unknown instrument, no transcription installed
-                return _error(400, f"{shown}: {exc}")
-            except Exception as exc:  # a reader's crash is the file's problem here
-                return _error(400, f"{shown}: cannot read it ({type(exc).__name__})")
-        finally:
-            tmp.unlink(missing_ok=True)
-        if len(notes) == 0:
-            return _error(400, f"{shown}: has no notes")
+            notes, label, assumed = await open_upload(
+                request, name, studio.project.scratch, instrument, tempo,
+                limits=(studio.max_upload_bytes, studio.max_audio_bytes),
+            )  # fmt: skip
+        except UploadProblem as exc:
+            return _error(exc.status, str(exc))
         # written and read back off the event loop, which keeps answering meanwhile
-        label = f"open {shown}" + (" (transcribed)" if is_audio else "")
         await run_in_threadpool(studio.project.set_piece, notes, label)
         state = await run_in_threadpool(studio.state)
         if assumed:
