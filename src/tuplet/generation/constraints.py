@@ -57,7 +57,7 @@ class MaskState:
     ) -> None:
         import torch
 
-        self.g = g = Grammar(enc, constraints.forbid_types, device)
+        self.g = Grammar(enc, constraints.forbid_types, device)
         self.on = {rule: rule not in constraints.disabled for rule in RULES}
         self.sizes = enc.vocab_sizes
         self.beat, self.pos = enc.field_index("beat"), enc.field_index("position")
@@ -104,6 +104,27 @@ class MaskState:
             device=device,
         )
         self._same: torch.Tensor | None = None
+        requested = self._init_instruments(constraints, info, n, device)
+        allowed = requested.nonzero()
+        self.max_header = int(allowed.max()) if len(allowed) else 0
+        self.max_gap = limit(limits.max_gap_beats if self.on["gap"] else None)
+        lead = limits.fill_lead_beats if self.on["lead"] and self.span else None
+        # rule lead: the last beat code the first new note of a fill may take
+        self.lead_top = None
+        if lead is not None and self.span is not None:
+            self.lead_top = limit(self.span[0] + lead - 1)
+        self.res = enc.resolution
+        self._init_playable(enc, info, n, device)
+
+    def _init_instruments(
+        self, constraints: Constraints, info: PromptInfo, n: int, device: Any
+    ) -> torch.Tensor:
+        """Rule ``instruments``: what new header rows and new notes may use.
+
+        Sets ``header_ok``, ``grow`` and ``notes_ok`` (B, V_instr); returns the requested codes.
+        """
+        import torch
+
         v_instr = self.sizes[self.instr]
         requested = torch.ones(v_instr, dtype=torch.bool, device=device)
         if constraints.instruments is not None:
@@ -124,22 +145,13 @@ class MaskState:
             notes_ok = torch.zeros_like(notes_ok)
             notes_ok[self.span[2]] = True
         notes_ok &= requested
-        body = info.last_type not in (g.sos, g.instrument)
+        body = info.last_type not in (self.g.sos, self.g.instrument)
         if body and not bool(notes_ok.any()) and self.on["instruments"]:
             raise UsageError(
                 "no instrument is both declared in the prompt and allowed: notes are impossible"
             )
         self.notes_ok = notes_ok[None].repeat(n, 1)  # (B, V_instr)
-        allowed = requested.nonzero()
-        self.max_header = int(allowed.max()) if len(allowed) else 0
-        self.max_gap = limit(limits.max_gap_beats if self.on["gap"] else None)
-        lead = limits.fill_lead_beats if self.on["lead"] and self.span else None
-        # rule lead: the last beat code the first new note of a fill may take
-        self.lead_top = None
-        if lead is not None and self.span is not None:
-            self.lead_top = limit(self.span[0] + lead - 1)
-        self.res = enc.resolution
-        self._init_playable(enc, info, n, device)
+        return requested
 
     def _instrument_first(self, enc: EncodingConfig, order: Sequence[int] | None) -> bool:
         """Whether ``order`` draws the instrument before the pitch (else after the duration).
