@@ -502,3 +502,33 @@ def test_the_range_term_teaches_the_pitch_head_an_instruments_range() -> None:
         model.loss(codes, range_loss=heavy).loss.backward()
         opt.step()
     assert before < 0.5 < mass_inside()
+
+
+def test_the_range_term_reads_the_pitch_or_the_instrument_head() -> None:
+    from tuplet.model.transformer import RangeLoss
+
+    model = tiny()
+    allowed = torch.ones(VOCAB[5], VOCAB[3], dtype=torch.bool)
+    allowed[1] = False
+    allowed[1, 60:81] = True  # instrument 1 plays pitch codes 60..80 only
+    allowed[3, 70] = False  # instrument 3 cannot play pitch code 70
+    targets = torch.zeros(1, 1, len(FIELDS), dtype=torch.long)
+    targets[0, 0, 0], targets[0, 0, 3], targets[0, 0, 5] = 3, 70, 1  # a note: pitch 70, instr 1
+    real = torch.ones(1, 1, dtype=torch.bool)
+
+    def logits(pitch_code: int, instrument_code: int) -> list[torch.Tensor]:
+        out = [torch.zeros(1, 1, v) for v in VOCAB]
+        out[3][0, 0, pitch_code] = 40.0  # nearly all the pitch head's mass on one code
+        out[5][0, 0, instrument_code] = 40.0
+        return out
+
+    def term(head: str, pitch_code: int, instrument_code: int) -> float:
+        r = RangeLoss(allowed, 3, 1.0, head)
+        return float(model._range_term(logits(pitch_code, instrument_code), targets, real, r))
+
+    # the pitch head: mass inside instrument 1's range or not; the instrument head ignored
+    assert term("pitch", 65, 3) < 1e-6 and term("pitch", 30, 2) > 5.0
+    # the instrument head: mass on an instrument that can play pitch 70 or not; pitch ignored
+    assert term("instrument", 30, 2) < 1e-6 and term("instrument", 65, 3) > 5.0
+    targets[0, 0, 3] = 40  # a note outside its own instrument's range is not counted
+    assert term("instrument", 65, 3) == 0.0 and term("pitch", 30, 2) == 0.0

@@ -389,15 +389,31 @@ def test_the_range_term_is_trained_on_and_kept_out_of_the_reported_nll(dataset, 
     assert valid and all(float(r["loss"]) == pytest.approx(float(r["nll_per_note"])) for r in valid)
     saved = json.loads((tmp_path / "run" / "last" / "config.json").read_text())["training"]
     assert saved["range_loss"] == 50.0 and saved["ensemble_shift"] is True
+    # "auto" is recorded as the head it meant: the tiny model predicts the pitch first
+    assert saved["range_head"] == "instrument"
     from tuplet.responsibility.card import model_card_text
 
     card = model_card_text(tmp_path / "run" / "best", dataset)
-    assert "a training term for instruments' ranges, weight 50" in card
+    assert "a training term for instruments' ranges on the instrument head, weight 50" in card
     assert "choirs scored for instrumental ensembles in 100% of examples, transposed" in card
     assert "instrument swaps" not in card  # not used: not claimed
     with pytest.raises(UsageError, match="range_loss"):
         train(dataset, tmp_path / "bad", replace(config, range_loss=-1.0), progress=False,
               **UNVERIFIED)  # fmt: skip
+    with pytest.raises(UsageError, match="range_head"):
+        train(dataset, tmp_path / "bad", replace(config, range_head="duration"), progress=False,
+              **UNVERIFIED)  # fmt: skip
+    # a run saved before the option resumes with the head it was trained with
+    for folder in ("last", "best"):
+        path = tmp_path / "run" / folder / "config.json"
+        ck = json.loads(path.read_text())
+        del ck["training"]["range_head"]
+        path.write_text(json.dumps(ck))
+    train(dataset, tmp_path / "run", config, resume=True, extend_to=4, progress=False,
+          **UNVERIFIED)  # fmt: skip
+    resumed = json.loads((tmp_path / "run" / "last" / "config.json").read_text())["training"]
+    assert resumed["range_head"] == "pitch" and resumed["steps"] == 4
+    assert "ranges on the pitch head" in model_card_text(tmp_path / "run" / "last", dataset)
 
 
 def test_a_chain_of_bases_names_each_list_of_failing_items_once() -> None:

@@ -194,9 +194,17 @@ def _add_example_options(p: argparse.ArgumentParser) -> None:
         dest="range_loss",
         type=float,
         default=None,
-        help="weight of a training term that teaches instruments' ranges: -log of the "
-        "probability the pitch head puts in the note's instrument's range (default 0: off; "
-        "the default model's trials used 20)",
+        help="weight of a training term that teaches instruments' ranges (default 0: off; "
+        "the default model's trials used 20-60)",
+    )
+    p.add_argument(
+        "--range-head",
+        dest="range_head",
+        choices=("auto", "pitch", "instrument"),
+        default=None,
+        help="the head the range term is on: pitch (-log P(pitch in the note's instrument's "
+        "range)), instrument (-log P(an instrument that can play the note's pitch)), or auto "
+        "(default): the later of the two in the model's order (instrument for the column order)",
     )
 
 

@@ -61,21 +61,32 @@ from tuplet.model.layers import Block, KVCache, linear
 class RangeLoss(NamedTuple):
     """A training term that teaches instruments' ranges (:meth:`MusicTransformer.loss`).
 
-    For each note target whose pitch is in its instrument's range: minus the log of the
-    probability the pitch head puts inside that range, times ``weight``, averaged over those
-    notes. With the instrument predicted before the pitch the head sees the instrument, so
-    this is ``-log P(pitch in range | instrument, context)``.
+    For each note target whose pitch is in its instrument's range, times ``weight``,
+    averaged over those notes, on one of two heads:
+
+    * ``head="pitch"``: minus the log of the probability the pitch head puts inside that
+      instrument's range. With the instrument predicted before the pitch the head sees the
+      instrument, so this is ``-log P(pitch in range | instrument, context)``; with the pitch
+      first it asks the pitch head to keep out of the range of an instrument it has not seen,
+      which pulls against the likelihood where a piece's instruments' ranges differ.
+    * ``head="instrument"``: minus the log of the probability the instrument head puts on
+      instruments that can play the target pitch. With the pitch predicted first (the column
+      order) the head sees the pitch, so this is ``-log P(an instrument that can play it |
+      pitch, context)``: the instrument drawn for a sampled pitch is one that can play it,
+      and the true instrument always can, so the term does not pull against the likelihood.
 
     Attributes:
         allowed: (V_instrument, V_pitch) bool: instrument code x pitch code in range
             (:func:`tuplet.ranges.pitch_codes_in_range`).
         note_type: The note event's type code.
         weight: The term's weight in the training objective.
+        head: ``pitch`` or ``instrument``: the head the term is on.
     """
 
     allowed: Tensor
     note_type: int
     weight: float
+    head: str = "pitch"
 
 
 class LossOutput(NamedTuple):
@@ -469,14 +480,19 @@ class MusicTransformer(nn.Module):
     def _range_term(
         self, logits: list[Tensor], targets: Tensor, real: Tensor, r: RangeLoss
     ) -> Tensor:
-        """Mean ``-log P(pitch in the target instrument's range)`` over in-range note targets."""
+        """Mean ``-log P(in range)`` over in-range notes, on ``r.head`` (:class:`RangeLoss`)."""
         names = self.config.field_names
         p, i = names.index("pitch"), names.index("instrument")
-        allowed = r.allowed.to(targets.device)[targets[..., i]]  # (B, T, V_pitch)
+        table = r.allowed.to(targets.device)
+        allowed = table[targets[..., i]]  # (B, T, V_pitch)
         inside = allowed.gather(-1, targets[..., p : p + 1])[..., 0]
         notes = real & (targets[..., 0] == r.note_type) & inside
-        log_p = logits[p][notes].float().log_softmax(-1)  # (N, V_pitch), the chosen notes only
-        in_range = log_p.masked_fill(~allowed[notes], float("-inf")).logsumexp(-1)
+        if r.head == "instrument":  # the instruments that can play each target pitch
+            head, ok = i, table.T[targets[..., p][notes]]  # (N, V_instrument)
+        else:
+            head, ok = p, allowed[notes]  # (N, V_pitch)
+        log_p = logits[head][notes].float().log_softmax(-1)  # the chosen notes only
+        in_range = log_p.masked_fill(~ok, float("-inf")).logsumexp(-1)
         return -in_range.sum() / notes.sum().clamp(min=1)
 
     def _loss_terms(self, logits: list[Tensor], targets: Tensor, real: Tensor) -> LossOutput:

@@ -113,7 +113,11 @@ def _shaping(training: dict[str, Any]) -> list[str]:
                else "")
         )  # fmt: skip
     if training.get("range_loss"):
-        parts.append(f"a training term for instruments' ranges, weight {training['range_loss']:g}")
+        head = training.get("range_head", "pitch")  # runs before the option: the pitch head
+        parts.append(
+            f"a training term for instruments' ranges on the {head} head, "
+            f"weight {training['range_loss']:g}"
+        )
     return parts
 
 
@@ -483,12 +487,19 @@ def _representation_lines(enc: Any) -> list[str]:
         f"and triplets exact; quintuplets, rubato and swing feel are rounded); windows of "
         f"{enc.max_beat} beats;",
         "- instruments: "
-        + ("MMT's 64 instrument classes, drums dropped;" if enc.name == "mmt" else
-           "64 instrument classes and drums; sound effects (General MIDI 120-127) dropped;")
+        + (
+            "MMT's 64 instrument classes, drums dropped;"
+            if enc.name == "mmt"
+            else "64 instrument classes and drums; sound effects (General MIDI 120-127) dropped;"
+        )
         + " no lyrics, no articulations, no audio timbre;",
-        "- " + ("velocity is not encoded;" if enc.name == "mmt"
-                else f"velocity in {enc.velocity_bins} bins; scores carry one velocity (64), so "
-                "a model of scores knows no dynamics."),
+        "- "
+        + (
+            "velocity is not encoded;"
+            if enc.name == "mmt"
+            else f"velocity in {enc.velocity_bins} bins; scores carry one velocity (64), so "
+            "a model of scores knows no dynamics."
+        ),
         "",
     ]
 

@@ -81,7 +81,24 @@ def _loss_module(model: Any, range_loss: Any = None) -> Any:
     return LossModule(model)
 
 
-def _range_loss(config: TrainConfig, encoding: dict[str, Any]) -> Any:
+def range_head(config: TrainConfig, model_config: Any) -> str:
+    """The head ``config.range_head`` means for this model (``auto``: the later of the two).
+
+    With the cascade, the later of the pitch and instrument heads sees the other's code:
+    the instrument head for the column order, the pitch head for an instrument-first order.
+    Without the cascade the heads are independent, and ``auto`` means the pitch head.
+    """
+    if config.range_head != "auto":
+        return config.range_head
+    names = list(model_config.field_names)
+    if not model_config.cascade:
+        return "pitch"
+    at = {j: k for k, j in enumerate(model_config.order)}
+    later = at[names.index("instrument")] > at[names.index("pitch")]
+    return "instrument" if later else "pitch"
+
+
+def _range_loss(config: TrainConfig, encoding: dict[str, Any], model_config: Any) -> Any:
     """The training term of ``config.range_loss`` for this encoding, or None when it is 0."""
     if not config.range_loss:
         return None
@@ -93,7 +110,8 @@ def _range_loss(config: TrainConfig, encoding: dict[str, Any]) -> Any:
 
     enc = EncodingConfig.from_dict(encoding)
     allowed = torch.as_tensor(pitch_codes_in_range(enc))
-    return RangeLoss(allowed, enc.type_codes["note"], float(config.range_loss))
+    head = range_head(config, model_config)
+    return RangeLoss(allowed, enc.type_codes["note"], float(config.range_loss), head)
 
 
 def _raise_interrupt(signum: int, frame: Any) -> None:
@@ -139,7 +157,9 @@ class Run:
     def __post_init__(self) -> None:
         import torch
 
-        self.loss_model: Any = _loss_module(self.model, _range_loss(self.config, self.encoding))
+        self.loss_model: Any = _loss_module(
+            self.model, _range_loss(self.config, self.encoding, self.model.config)
+        )
         if self.world > 1:
             self.loss_model = torch.nn.parallel.DistributedDataParallel(
                 self.loss_model,

@@ -43,6 +43,7 @@ from tuplet.training import lineage
 from tuplet.training.losslog import load_losses, truncate_losses
 from tuplet.training.run import Run, TrainerState, learning_rate
 
+RANGE_HEADS = ("auto", "pitch", "instrument")
 LOSS_COLUMNS = ("step", "split", "loss", "nll_per_note", "lr", "tokens_per_s", "elapsed_s")
 
 
@@ -82,9 +83,14 @@ class TrainConfig:
             one per voice (:func:`tuplet.training.augment.split_choir`).
         ensemble_shift: A choir an ensemble cannot play where it is written may be moved
             (-5..+6 semitones) into the ensemble's ranges.
-        range_loss: Weight of a training term that teaches instruments' ranges: minus the log
-            of the probability the pitch head puts inside the target instrument's range
+        range_loss: Weight of a training term that teaches instruments' ranges
             (:class:`tuplet.model.transformer.RangeLoss`); 0 = off. Not in the reported NLL.
+        range_head: The head that term is on: ``pitch`` (the probability the pitch head puts
+            inside the target instrument's range), ``instrument`` (the probability the
+            instrument head puts on instruments that can play the target pitch), or ``auto``
+            (default): the later of the two in the model's cascade order (the instrument for
+            the column order), the pitch head without the cascade. Runs made before this
+            option resume with ``pitch``, the head they were trained with.
         seed: Seed of everything random.
         country_iso_code: Grid for the energy and CO2 report.
         num_workers: DataLoader worker processes.
@@ -115,6 +121,7 @@ class TrainConfig:
     choir_rate: float = 0.0
     ensemble_shift: bool = False
     range_loss: float = 0.0
+    range_head: str = "auto"
     seed: int = 0
     country_iso_code: str = "USA"
     num_workers: int = 0
@@ -235,7 +242,8 @@ def _model_and_config(
     if resume:
         model, ck = load_checkpoint(out / "last", device="cpu")
         base = ck["extra"].get("base")
-        config = replace(TrainConfig(), **ck["training"])
+        # runs from before range_head had the term on the pitch head
+        config = replace(TrainConfig(), **{"range_head": "pitch", **ck["training"]})
         if extend_to is not None and extend_to != config.steps:
             if extend_to < config.steps:
                 raise UsageError(
@@ -281,6 +289,10 @@ def _model_and_config(
             )
             torch.manual_seed(config.seed)
             model = MusicTransformer(model_config)
+    if config.range_head == "auto":  # recorded as the head it means for this model
+        from tuplet.training.run import range_head
+
+        config = replace(config, range_head=range_head(config, model.config))
     return model, config, encoding, base
 
 
@@ -392,6 +404,10 @@ def _train(
     out = Path(out_dir)
     if not config.range_loss >= 0:
         raise UsageError(f"range_loss must be 0 or more, got {config.range_loss}")
+    if config.range_head not in RANGE_HEADS:
+        raise UsageError(
+            f"range_head must be one of {', '.join(RANGE_HEADS)}, got {config.range_head!r}"
+        )
     device, rank, world, local_rank = _device(device)
     is_main = rank == 0
     data_encoding = EncodingConfig.from_dict(load_dataset_info(dataset_dir)["encoding"])
