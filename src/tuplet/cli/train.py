@@ -139,6 +139,8 @@ def _add_schedule_options(p: argparse.ArgumentParser) -> None:
 
 def _add_example_options(p: argparse.ArgumentParser) -> None:
     """How training examples are cut and augmented."""
+    from tuplet.training.run import RANGE_HEADS
+
     p.add_argument("--max-seq-len", dest="max_seq_len", type=int, default=None)
     p.add_argument("--max-beat", dest="max_beat", type=int, default=None)
     p.add_argument("--augment", type=_bool, default=None, help="on/off")
@@ -200,7 +202,7 @@ def _add_example_options(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--range-head",
         dest="range_head",
-        choices=("auto", "pitch", "instrument"),
+        choices=RANGE_HEADS,
         default=None,
         help="the head the range term is on: pitch (-log P(pitch in the note's instrument's "
         "range)), instrument (-log P(an instrument that can play the note's pitch)), or auto "

@@ -81,6 +81,10 @@ def _loss_module(model: Any, range_loss: Any = None) -> Any:
     return LossModule(model)
 
 
+RANGE_HEADS = ("auto", "pitch", "instrument")
+"""The heads the range term may be on (``TrainConfig.range_head``)."""
+
+
 def range_head(config: TrainConfig, model_config: Any) -> str:
     """The head ``config.range_head`` means for this model (``auto``: the later of the two).
 

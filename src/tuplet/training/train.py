@@ -41,9 +41,8 @@ import numpy as np
 from tuplet.errors import UsageError, WriteError, is_out_of_space
 from tuplet.training import lineage
 from tuplet.training.losslog import load_losses, truncate_losses
-from tuplet.training.run import Run, TrainerState, learning_rate
+from tuplet.training.run import RANGE_HEADS, Run, TrainerState, learning_rate, range_head
 
-RANGE_HEADS = ("auto", "pitch", "instrument")
 LOSS_COLUMNS = ("step", "split", "loss", "nll_per_note", "lr", "tokens_per_s", "elapsed_s")
 
 
@@ -290,8 +289,6 @@ def _model_and_config(
             torch.manual_seed(config.seed)
             model = MusicTransformer(model_config)
     if config.range_head == "auto":  # recorded as the head it means for this model
-        from tuplet.training.run import range_head
-
         config = replace(config, range_head=range_head(config, model.config))
     return model, config, encoding, base
 
@@ -402,12 +399,7 @@ def _train(
     from tuplet.training.energy import EnergyMeter
 
     out = Path(out_dir)
-    if not config.range_loss >= 0:
-        raise UsageError(f"range_loss must be 0 or more, got {config.range_loss}")
-    if config.range_head not in RANGE_HEADS:
-        raise UsageError(
-            f"range_head must be one of {', '.join(RANGE_HEADS)}, got {config.range_head!r}"
-        )
+    _check_range_term(config)
     device, rank, world, local_rank = _device(device)
     is_main = rank == 0
     data_encoding = EncodingConfig.from_dict(load_dataset_info(dataset_dir)["encoding"])
@@ -447,6 +439,16 @@ def _train(
     if world > 1:
         dist.barrier()
     return TrainResult(out, state.step, state.best_valid, state.best_step, state.stopped, energy)
+
+
+def _check_range_term(config: TrainConfig) -> None:
+    """Refuse a negative range-term weight and an unknown head."""
+    if not config.range_loss >= 0:
+        raise UsageError(f"range_loss must be 0 or more, got {config.range_loss}")
+    if config.range_head not in RANGE_HEADS:
+        raise UsageError(
+            f"range_head must be one of {', '.join(RANGE_HEADS)}, got {config.range_head!r}"
+        )
 
 
 def _device(device: str | None) -> tuple[str, int, int, int]:
