@@ -350,83 +350,126 @@ class MaskState:
         r = self.ranges[j][None]  # (1, V)
         ok = self.nonzero[j]  # (1, V) or, below, (B, V)
         if j == self.beat:
-            if self.on["onset"]:
-                strict = self.g.strict[self.prev_timed, types]
-                bump = strict & (self.prev_pos >= self.sizes[self.pos] - 1)
-                ok = ok & (r >= (self.prev_beat + bump.long())[:, None])
-            if self.on["polyphony"]:
-                floor = torch.where(types == self.g.note, self._floor_beat_pos()[0], 0)
-                ok = ok & (r >= floor[:, None])
-            if self.max_gap is not None:
-                ok = ok & (r <= (self.prev_beat + self.max_gap)[:, None])
-            if self.lead_top is not None:
-                top = self.lead_top.expand_as(self.prev_beat)
-                if self.on["polyphony"]:  # no room that early: the rule gives way
-                    top = torch.maximum(top, self._floor_beat_pos()[0])
-                first = (self.n_notes == 0) & (types == self.g.note)
-                ok = ok & ((r <= top[:, None]) | ~first[:, None])
-            if self.span:
-                # past the span's last beat means "the fill is complete" (see update),
-                # allowed once min_notes new notes are in
-                early = self.early()[:, None]
-                ok = ok & (r >= self.span[0]) & ((r <= self.span[1]) | ~early)
-            if self.max_beats is not None:
-                ok = ok & (r <= self.cap()[:, None])
+            ok = self._beat_mask(r, ok, types, chosen)
         elif j == self.pos and self.on["onset"]:
-            strict = self.g.strict[self.prev_timed, types]
-            same = chosen[:, self.beat] == self.prev_beat
-            low = torch.where(same, self.prev_pos + strict.long(), torch.ones_like(self.prev_pos))
-            if self.on["polyphony"]:
-                beat, pos = self._floor_beat_pos()
-                at = (types == self.g.note) & (chosen[:, self.beat] == beat)
-                low = torch.where(at, torch.maximum(low, pos), low)
-            ok = ok & (r >= low[:, None])
+            ok = self._position_mask(r, ok, types, chosen)
         elif j == self.pitch and (self.playable or self.unison):
-            # a pitch some instrument may still play: one with room, in its range, and (rule
-            # unison) not sounding it at this onset in every duration already
-            can = self._players(chosen, self._notes_allowed())[:, :, None]  # (B, V_instr, 1)
-            if self.playable:
-                can = self._players(chosen, self.available(chosen))[:, :, None]
-                can = can & self.pitch_ok[None]
-            if self.unison:
-                full = (self.sounding == self.all_durs).transpose(1, 2)  # (B, V_instr, V_pitch)
-                can = can & ~(self._same_onset(chosen, types)[:, None, None] & full)
-            ok = ok & can.any(dim=1)
+            ok = self._pitch_mask(r, ok, types, chosen)
         elif j == self.dur and (self.playable or self.unison):
-            # a duration some instrument that may play the pitch can hold, and (rule unison)
-            # has not played in this pitch at this onset
-            can = self._players(chosen, self._notes_allowed())
-            if self.playable:
-                can = self._players(chosen, self.available(chosen))
-                can = can & self.pitch_ok.T[chosen[:, self.pitch]]
-            can = can[:, :, None] & self.dur_ok[None]  # (B, V_instr, V_dur)
-            if self.unison:
-                rows = torch.arange(len(types), device=types.device)
-                bits = self.sounding[rows, chosen[:, self.pitch]]  # (B, V_instr)
-                played = (bits[:, :, None] >> self.dur_bits).bitwise_and(1).bool()
-                can = can & ~(self._same_onset(chosen, types)[:, None, None] & played)
-            ok = ok & can.any(dim=1)
+            ok = self._duration_mask(r, ok, types, chosen)
         elif j == self.instr:
-            header = self.header_ok[None] if self.on["instruments"] else ok
-            if self.on["order"]:
-                header = header & (r > self.last_instr[:, None])
-            notes = self.notes_ok if self.on["instruments"] else ok
-            if self.playable:
-                notes = notes & self.available(chosen)
-            if self.playable and not self.instrument_first:
-                notes = notes & self.pitch_ok.T[chosen[:, self.pitch]]
-                notes = notes & self.dur_ok.T[chosen[:, self.dur]]
-            if self.unison and not self.instrument_first:
-                rows = torch.arange(len(types), device=types.device)
-                bits = self.sounding[rows, chosen[:, self.pitch]]  # (B, V_instr)
-                taken = (bits >> chosen[:, self.dur, None]).bitwise_and(1).bool()
-                notes = notes & ~(self._same_onset(chosen, types)[:, None] & taken)
-            ok = ok & torch.where((types == self.g.instrument)[:, None], header, notes)
+            ok = self._instrument_mask(r, ok, types, chosen)
         if self.on["fields"] and defined is not None:
             ok = torch.where(defined[:, None], ok, self.zero_only[j])
         if not all(self.on.values()):
             # with rules switched off, the rest may leave nothing: then anything goes
             ok = ok | ~ok.any(dim=-1, keepdim=True)
+        return ok
+
+    def _beat_mask(
+        self, r: torch.Tensor, ok: torch.Tensor, types: torch.Tensor, chosen: torch.Tensor
+    ) -> torch.Tensor:
+        """``ok`` narrowed for the beat (rules onset, polyphony, gap, lead, span; the limits)."""
+        import torch
+
+        if self.on["onset"]:
+            strict = self.g.strict[self.prev_timed, types]
+            bump = strict & (self.prev_pos >= self.sizes[self.pos] - 1)
+            ok = ok & (r >= (self.prev_beat + bump.long())[:, None])
+        if self.on["polyphony"]:
+            floor = torch.where(types == self.g.note, self._floor_beat_pos()[0], 0)
+            ok = ok & (r >= floor[:, None])
+        if self.max_gap is not None:
+            ok = ok & (r <= (self.prev_beat + self.max_gap)[:, None])
+        if self.lead_top is not None:
+            top = self.lead_top.expand_as(self.prev_beat)
+            if self.on["polyphony"]:  # no room that early: the rule gives way
+                top = torch.maximum(top, self._floor_beat_pos()[0])
+            first = (self.n_notes == 0) & (types == self.g.note)
+            ok = ok & ((r <= top[:, None]) | ~first[:, None])
+        if self.span:
+            # past the span's last beat means "the fill is complete" (see update),
+            # allowed once min_notes new notes are in
+            early = self.early()[:, None]
+            ok = ok & (r >= self.span[0]) & ((r <= self.span[1]) | ~early)
+        if self.max_beats is not None:
+            ok = ok & (r <= self.cap()[:, None])
+        return ok
+
+    def _position_mask(
+        self, r: torch.Tensor, ok: torch.Tensor, types: torch.Tensor, chosen: torch.Tensor
+    ) -> torch.Tensor:
+        """``ok`` narrowed for the position: never back in time, room for a note."""
+        import torch
+
+        strict = self.g.strict[self.prev_timed, types]
+        same = chosen[:, self.beat] == self.prev_beat
+        low = torch.where(same, self.prev_pos + strict.long(), torch.ones_like(self.prev_pos))
+        if self.on["polyphony"]:
+            beat, pos = self._floor_beat_pos()
+            at = (types == self.g.note) & (chosen[:, self.beat] == beat)
+            low = torch.where(at, torch.maximum(low, pos), low)
+        ok = ok & (r >= low[:, None])
+        return ok
+
+    def _pitch_mask(
+        self, r: torch.Tensor, ok: torch.Tensor, types: torch.Tensor, chosen: torch.Tensor
+    ) -> torch.Tensor:
+        """``ok`` narrowed for the pitch: one some allowed instrument may still play."""
+        # a pitch some instrument may still play: one with room, in its range, and (rule
+        # unison) not sounding it at this onset in every duration already
+        can = self._players(chosen, self._notes_allowed())[:, :, None]  # (B, V_instr, 1)
+        if self.playable:
+            can = self._players(chosen, self.available(chosen))[:, :, None]
+            can = can & self.pitch_ok[None]
+        if self.unison:
+            full = (self.sounding == self.all_durs).transpose(1, 2)  # (B, V_instr, V_pitch)
+            can = can & ~(self._same_onset(chosen, types)[:, None, None] & full)
+        ok = ok & can.any(dim=1)
+        return ok
+
+    def _duration_mask(
+        self, r: torch.Tensor, ok: torch.Tensor, types: torch.Tensor, chosen: torch.Tensor
+    ) -> torch.Tensor:
+        """``ok`` narrowed for the duration: one an instrument that may play the pitch holds."""
+        import torch
+
+        # a duration some instrument that may play the pitch can hold, and (rule unison)
+        # has not played in this pitch at this onset
+        can = self._players(chosen, self._notes_allowed())
+        if self.playable:
+            can = self._players(chosen, self.available(chosen))
+            can = can & self.pitch_ok.T[chosen[:, self.pitch]]
+        can = can[:, :, None] & self.dur_ok[None]  # (B, V_instr, V_dur)
+        if self.unison:
+            rows = torch.arange(len(types), device=types.device)
+            bits = self.sounding[rows, chosen[:, self.pitch]]  # (B, V_instr)
+            played = (bits[:, :, None] >> self.dur_bits).bitwise_and(1).bool()
+            can = can & ~(self._same_onset(chosen, types)[:, None, None] & played)
+        ok = ok & can.any(dim=1)
+        return ok
+
+    def _instrument_mask(
+        self, r: torch.Tensor, ok: torch.Tensor, types: torch.Tensor, chosen: torch.Tensor
+    ) -> torch.Tensor:
+        """``ok`` narrowed for the instrument: a new header row, or one that may play the note."""
+        import torch
+
+        header = self.header_ok[None] if self.on["instruments"] else ok
+        if self.on["order"]:
+            header = header & (r > self.last_instr[:, None])
+        notes = self.notes_ok if self.on["instruments"] else ok
+        if self.playable:
+            notes = notes & self.available(chosen)
+        if self.playable and not self.instrument_first:
+            notes = notes & self.pitch_ok.T[chosen[:, self.pitch]]
+            notes = notes & self.dur_ok.T[chosen[:, self.dur]]
+        if self.unison and not self.instrument_first:
+            rows = torch.arange(len(types), device=types.device)
+            bits = self.sounding[rows, chosen[:, self.pitch]]  # (B, V_instr)
+            taken = (bits >> chosen[:, self.dur, None]).bitwise_and(1).bool()
+            notes = notes & ~(self._same_onset(chosen, types)[:, None] & taken)
+        ok = ok & torch.where((types == self.g.instrument)[:, None], header, notes)
         return ok
 
     def _track(self, row: torch.Tensor, is_note: torch.Tensor) -> None:
