@@ -260,9 +260,7 @@ def _decode_static(
     packages: dict[int, Callable[..., Any]] = {}  # per window width: its compiled step
     views: dict[int, Any] = {}  # per window width: the decoder seen through it
     for i in range(steps):
-        race = _race(n, rules, generator, h.device)
-        if rows > n:  # the padding rows' draws: no randomness taken from the sequences'
-            race = torch.cat([race, race.new_ones(rows - n, *race.shape[1:])])
+        race = _padded_race(n, rows, rules, generator, h.device)
         if i == steps - 1:
             row = _draw_event(model, state, rules, h, race, True, skip=True)
             state.update(row)
@@ -302,12 +300,33 @@ def _decode_static(
         bar.update(1)
         if bool(finished):
             break
-    # a sequence's length: up to its first end (a finished one keeps drawing end-of-song)
+    return _lengths(out, state)
+
+
+def _padded_race(
+    n: int, rows: int, rules: list[FieldRule], generator: Any, device: Any
+) -> torch.Tensor:
+    """:func:`_race` for the ``n`` sequences, and ones for the rows that pad the batch.
+
+    The padding rows take no randomness from the sequences'.
+    """
+    import torch
+
+    race = _race(n, rules, generator, device)
+    if rows > n:
+        race = torch.cat([race, race.new_ones(rows - n, *race.shape[1:])])
+    return race
+
+
+def _lengths(out: torch.Tensor, state: MaskState) -> torch.Tensor:
+    """Each row's new rows, up to its first end (a finished one keeps drawing end-of-song)."""
+    import torch
+
     types = out[..., 0]
     ends = types == state.g.eos
     if state.header_only:
         ends = ends | (types == state.g.son)
-    first = torch.where(ends.any(dim=1), ends.int().argmax(dim=1) + 1, steps)
+    first = torch.where(ends.any(dim=1), ends.int().argmax(dim=1) + 1, out.shape[1])
     return first.cpu()
 
 
