@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 
 import pytest
 import torch
@@ -532,3 +533,35 @@ def test_the_range_term_reads_the_pitch_or_the_instrument_head() -> None:
     assert term("instrument", 30, 2) < 1e-6 and term("instrument", 65, 3) > 5.0
     targets[0, 0, 3] = 40  # a note outside its own instrument's range is not counted
     assert term("instrument", 65, 3) == 0.0 and term("pitch", 30, 2) == 0.0
+
+
+def test_the_ensemble_range_term_shares_the_instrument_head_among_the_piece_s_instruments() -> None:
+    from tuplet.model.transformer import RangeLoss
+
+    model = tiny()
+    allowed = torch.ones(VOCAB[5], VOCAB[3], dtype=torch.bool)
+    allowed[3, 70] = False  # instrument 3 cannot play pitch code 70; 1 and 2 can
+    # the piece declares instruments 1 and 3 (instrument rows, type 1), then a note of 1
+    targets = torch.zeros(1, 3, len(FIELDS), dtype=torch.long)
+    targets[0, 0, 0], targets[0, 0, 5] = 1, 1
+    targets[0, 1, 0], targets[0, 1, 5] = 1, 3
+    targets[0, 2, 0], targets[0, 2, 3], targets[0, 2, 5] = 3, 70, 1
+    real = torch.ones(1, 3, dtype=torch.bool)
+
+    def term(head: str, weights: dict[int, float], rows: bool = True) -> float:
+        out = [torch.zeros(1, 3, v) for v in VOCAB]
+        for code, w in weights.items():
+            out[5][0, 2, code] = w
+        r = RangeLoss(allowed, 3, 1.0, head, instrument_type=1)
+        mask = real if rows else torch.tensor([[False, False, True]])
+        return float(model._range_term(out, targets, mask, r))
+
+    # most of the head on instrument 2, not in the piece; of the rest, nearly all on 3
+    spread = {2: 40.0, 3: 20.0}
+    assert term("instrument", spread) < 1e-6  # 2 can play it: the plain term is content
+    assert term("ensemble", spread) > 5.0  # among the piece's 1 and 3, the mass is on 3
+    assert term("ensemble", {2: 40.0, 1: 20.0}) < 1e-6
+    # evens between the piece's two: log 2, whatever the absent instruments get
+    assert abs(term("ensemble", {2: 40.0}) - math.log(2)) < 1e-4
+    # a window that lost its instrument rows still counts the note's own instrument: alone
+    assert term("ensemble", spread, rows=False) < 1e-6

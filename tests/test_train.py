@@ -1,4 +1,5 @@
 import json
+import math
 import os
 import socket
 import subprocess
@@ -414,6 +415,15 @@ def test_the_range_term_is_trained_on_and_kept_out_of_the_reported_nll(dataset, 
     resumed = json.loads((tmp_path / "run" / "last" / "config.json").read_text())["training"]
     assert resumed["range_head"] == "pitch" and resumed["steps"] == 4
     assert "ranges on the pitch head" in model_card_text(tmp_path / "run" / "last", dataset)
+    # the instrument head among each piece's own instruments, as the sampler keeps them
+    train(dataset, tmp_path / "tuned", replace(config, range_head="ensemble", steps=2),
+          from_checkpoint=tmp_path / "run" / "last", progress=False, **UNVERIFIED)  # fmt: skip
+    last = tmp_path / "tuned" / "last"
+    assert json.loads((last / "config.json").read_text())["training"]["range_head"] == "ensemble"
+    assert "the instrument head, among each piece's own instruments, weight 50" in (
+        model_card_text(last, dataset)
+    )
+    assert all(math.isfinite(float(r["loss"])) for r in load_losses(tmp_path / "tuned"))
 
 
 def test_a_chain_of_bases_names_each_list_of_failing_items_once() -> None:

@@ -205,7 +205,8 @@ def _add_example_options(p: argparse.ArgumentParser) -> None:
         choices=RANGE_HEADS,
         default=None,
         help="the head the range term is on: pitch (-log P(pitch in the note's instrument's "
-        "range)), instrument (-log P(an instrument that can play the note's pitch)), or auto "
+        "range)), instrument (-log P(an instrument that can play the note's pitch)), ensemble "
+        "(the same among the piece's own instruments, as the sampler keeps them), or auto "
         "(default): the later of the two in the model's order (instrument for the column order)",
     )
 

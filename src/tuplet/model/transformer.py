@@ -74,19 +74,26 @@ class RangeLoss(NamedTuple):
       order) the head sees the pitch, so this is ``-log P(an instrument that can play it |
       pitch, context)``: the instrument drawn for a sampled pitch is one that can play it,
       and the true instrument always can, so the term does not pull against the likelihood.
+    * ``head="ensemble"``: the same, among the piece's own instruments (its instrument rows):
+      ``-log P(one of them that can play it | one of them, pitch, context)``. Asked for
+      ``flute,oboe,clarinet,bassoon`` the sampler keeps the instrument head to those four,
+      so what counts is how the head shares a low G among them, not how much of it goes to a
+      piano the piece does not have (which satisfies ``instrument`` and is masked away).
 
     Attributes:
         allowed: (V_instrument, V_pitch) bool: instrument code x pitch code in range
             (:func:`tuplet.ranges.pitch_codes_in_range`).
         note_type: The note event's type code.
         weight: The term's weight in the training objective.
-        head: ``pitch`` or ``instrument``: the head the term is on.
+        head: ``pitch``, ``instrument`` or ``ensemble``: the head the term is on.
+        instrument_type: The instrument row's type code (``ensemble`` only).
     """
 
     allowed: Tensor
     note_type: int
     weight: float
     head: str = "pitch"
+    instrument_type: int = -1
 
 
 class LossOutput(NamedTuple):
@@ -487,11 +494,22 @@ class MusicTransformer(nn.Module):
         allowed = table[targets[..., i]]  # (B, T, V_pitch)
         inside = allowed.gather(-1, targets[..., p : p + 1])[..., 0]
         notes = real & (targets[..., 0] == r.note_type) & inside
-        if r.head == "instrument":  # the instruments that can play each target pitch
-            head, ok = i, table.T[targets[..., p][notes]]  # (N, V_instrument)
-        else:
+        if r.head == "pitch":
             head, ok = p, allowed[notes]  # (N, V_pitch)
+        else:  # the instruments that can play each target pitch
+            head, ok = i, table.T[targets[..., p][notes]]  # (N, V_instrument)
         log_p = logits[head][notes].float().log_softmax(-1)  # the chosen notes only
+        if r.head == "ensemble":  # among the piece's own instruments
+            rows = real & (targets[..., 0] == r.instrument_type)
+            present = torch.zeros(targets.shape[0], table.shape[0], dtype=torch.bool,
+                                  device=targets.device)  # fmt: skip
+            b = torch.arange(targets.shape[0], device=targets.device)[:, None].expand_as(rows)
+            present[b[rows], targets[..., i][rows]] = True
+            # a note's own instrument is the piece's even where a window lost its row
+            present[b[notes], targets[..., i][notes]] = True
+            own = present[b[notes]]  # (N, V_instrument)
+            log_p = log_p - log_p.masked_fill(~own, float("-inf")).logsumexp(-1, keepdim=True)
+            ok = ok & own
         in_range = log_p.masked_fill(~ok, float("-inf")).logsumexp(-1)
         return -in_range.sum() / notes.sum().clamp(min=1)
 

@@ -114,9 +114,13 @@ def _shaping(training: dict[str, Any]) -> list[str]:
         )  # fmt: skip
     if training.get("range_loss"):
         head = training.get("range_head", "pitch")  # runs before the option: the pitch head
+        where = (
+            "the instrument head, among each piece's own instruments"
+            if head == "ensemble"
+            else f"the {head} head"
+        )
         parts.append(
-            f"a training term for instruments' ranges on the {head} head, "
-            f"weight {training['range_loss']:g}"
+            f"a training term for instruments' ranges on {where}, weight {training['range_loss']:g}"
         )
     return parts
 

@@ -81,7 +81,7 @@ def _loss_module(model: Any, range_loss: Any = None) -> Any:
     return LossModule(model)
 
 
-RANGE_HEADS = ("auto", "pitch", "instrument")
+RANGE_HEADS = ("auto", "pitch", "instrument", "ensemble")
 """The heads the range term may be on (``TrainConfig.range_head``)."""
 
 
@@ -115,7 +115,8 @@ def _range_loss(config: TrainConfig, encoding: dict[str, Any], model_config: Any
     enc = EncodingConfig.from_dict(encoding)
     allowed = torch.as_tensor(pitch_codes_in_range(enc))
     head = range_head(config, model_config)
-    return RangeLoss(allowed, enc.type_codes["note"], float(config.range_loss), head)
+    types = enc.type_codes
+    return RangeLoss(allowed, types["note"], float(config.range_loss), head, types["instrument"])
 
 
 def _raise_interrupt(signum: int, frame: Any) -> None:

@@ -86,10 +86,12 @@ class TrainConfig:
             (:class:`tuplet.model.transformer.RangeLoss`); 0 = off. Not in the reported NLL.
         range_head: The head that term is on: ``pitch`` (the probability the pitch head puts
             inside the target instrument's range), ``instrument`` (the probability the
-            instrument head puts on instruments that can play the target pitch), or ``auto``
-            (default): the later of the two in the model's cascade order (the instrument for
-            the column order), the pitch head without the cascade. Runs made before this
-            option resume with ``pitch``, the head they were trained with.
+            instrument head puts on instruments that can play the target pitch), ``ensemble``
+            (the same among the piece's own instruments, as instrument-informed sampling
+            keeps them), or ``auto`` (default): the later of the two in the model's cascade
+            order (the instrument for the column order), the pitch head without the cascade.
+            Runs made before this option resume with ``pitch``, the head they were trained
+            with.
         seed: Seed of everything random.
         country_iso_code: Grid for the energy and CO2 report.
         num_workers: DataLoader worker processes.
