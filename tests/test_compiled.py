@@ -16,7 +16,7 @@ from tuplet.generation.rules import Constraints, Limits
 from tuplet.generation.sample import SamplingSettings, sample_codes
 from tuplet.model import compiled
 from tuplet.model.compiled import compile_step, compile_unavailable
-from tuplet.model.quantize import quantize_int8
+from tuplet.model.quantize import halve_products, quantize_int8
 from tuplet.model.static import StaticDecoder
 from tuplet.model.transformer import MusicTransformer, field_order, preset
 
@@ -255,6 +255,42 @@ def test_int8_weights_compile_ahead_of_time_too(tmp_path, monkeypatch) -> None:
     assert all(np.array_equal(a, b) for a, b in zip(static, built, strict=True))
     assert "failed" not in " ".join(notes) and list((tmp_path / "aot").glob("step-*.pt2"))
     assert all(check_sequence(seq, enc, prompt_length=5) == [] for seq in built)
+
+
+@pytest.mark.slow  # compiling: half a minute or so
+@pytest.mark.skipif(
+    compile_unavailable(torch.device("cpu")) is not None,
+    reason=f"torch.compile cannot run here: {compile_unavailable(torch.device('cpu'))}",
+)
+def test_bfloat16_weights_compile_frozen_and_sample_as_the_static_path(
+    tmp_path, monkeypatch
+) -> None:
+    monkeypatch.setenv("TORCHINDUCTOR_CACHE_DIR", str(tmp_path))
+    model, enc = make_model("mmt", position="hybrid-rotary")
+    half = halve_products(model, "bfloat16")
+    assert compiled.aot_options(half)[0]["freezing"] is True  # packed once for bf16 products
+    assert all("freezing" not in o for o in compiled.aot_options(make_model()[0]))
+    limits = Limits(max_events=40)
+    notes: list[str] = []
+    static, built, other = [], [], []
+    for seed in range(40):  # bf16 rounds in another order: not always the same draws
+        static += draw(half, enc, "static", n=2, seed=seed, limits=limits)
+        built += draw(half, enc, "compiled", n=2, seed=seed, limits=limits, note=notes.append)
+        other += draw(half, enc, "static", n=2, seed=1000 + seed, limits=limits)
+    assert "failed" not in " ".join(notes) and len(list((tmp_path / "aot").glob("*.pt2"))) == 1
+    assert all(check_sequence(seq, enc, prompt_length=5) == [] for seq in built)
+    same = sum(np.array_equal(a, b) for a, b in zip(static, built, strict=True))
+    assert same >= 0.25 * len(built)
+
+    def distance(x: list[np.ndarray], y: list[np.ndarray], f: int) -> float:
+        """Total variation between the codes of field f that x and y drew."""
+        a, b = (np.bincount(np.concatenate([s[5:, f] for s in z]), minlength=256) for z in (x, y))
+        return 0.5 * float(np.abs(a / a.sum() - b / b.sum()).sum())
+
+    # the same distribution of codes, field by field: static and compiled draws differ no more
+    # than two sets of static draws with other seeds do
+    for f in range(len(enc.fields)):
+        assert distance(static, built, f) <= distance(static, other, f) + 0.02
 
 
 def test_the_weights_digest_follows_the_weights() -> None:

@@ -17,7 +17,7 @@ from tuplet.generation.constraints import check_sequence
 from tuplet.generation.generate import load_model
 from tuplet.generation.sample import Limits, sample_codes
 from tuplet.model.checkpoint import save_checkpoint
-from tuplet.model.quantize import int8_bytes, quantize_int8
+from tuplet.model.quantize import halve_products, int8_bytes, quantize_int8
 from tuplet.model.transformer import MusicTransformer, preset
 
 
@@ -62,6 +62,38 @@ def test_int8_logits_stay_close_and_the_original_is_untouched(cascade: bool) -> 
         assert (a.argmax(-1) == b.argmax(-1)).float().mean() > 0.95
 
 
+@pytest.mark.parametrize("dtype", ["bfloat16", "float16"])
+def test_halved_products_keep_the_rest_fp32_and_the_logits_close(dtype: str) -> None:
+    model, enc = small_model()
+    half = halve_products(model, dtype)
+    halved = [m.weight for b in half.blocks for m in (b.attn.qkv, b.attn.out, b.ff_in, b.ff_out)]
+    assert all(w.dtype == getattr(torch, dtype) for w in halved)
+    rest = [p for name, p in half.named_parameters() if p.dtype == torch.float32]
+    assert len(rest) + len(halved) == len(list(half.parameters())) and rest
+    assert all(p.dtype == torch.float32 for p in model.parameters())  # the original untouched
+    codes = song(enc)
+    with torch.inference_mode():
+        exact, approx = model(codes)[0], half(codes)[0]
+    for a, b in zip(exact, approx, strict=True):
+        assert b.dtype == torch.float32
+        relative = ((a - b).norm() / a.norm()).item()
+        assert 0 < relative < 0.03
+    # the whole model in the half dtype is further off: the residual stream rounds too
+    whole = model.to(getattr(torch, dtype)) if dtype == "bfloat16" else None
+    if whole is not None:
+        with torch.inference_mode():
+            rounded = whole(codes)[0]
+        ours = sum((a - b).norm().item() for a, b in zip(exact, approx, strict=True))
+        off = sum((a - c.float()).norm().item() for a, c in zip(exact, rounded, strict=True))
+        assert ours < off
+    g = torch.Generator().manual_seed(3)
+    prompt = torch.zeros(1, len(enc.fields), dtype=torch.long).numpy()
+    for seq in sample_codes(half, enc, prompt, n=2, limits=Limits(max_events=60), generator=g):
+        assert check_sequence(seq, enc) == []
+    with pytest.raises(UsageError, match="bfloat16 or float16"):
+        halve_products(model, "int4")
+
+
 def test_int8_sampling_keeps_every_constraint() -> None:
     model, enc = small_model()
     q = quantize_int8(model)
@@ -89,7 +121,9 @@ def test_int8_through_load_generate_and_evaluate(tmp_path: Path, capsys) -> None
         quantize_int8(model.to("meta"))
 
 
-def test_int8_scores_nearly_as_the_fp32_model(tmp_path: Path, data_dir: Path) -> None:
+def test_int8_and_bfloat16_weights_score_nearly_as_the_fp32_model(
+    tmp_path: Path, data_dir: Path
+) -> None:
     from tuplet.analysis.evaluate import evaluate_nll
     from tuplet.corpus import prepare
 
@@ -108,5 +142,9 @@ def test_int8_scores_nearly_as_the_fp32_model(tmp_path: Path, data_dir: Path) ->
     assert approx.n_events == exact.n_events > 0
     assert approx.nll_per_event != exact.nll_per_event
     assert approx.nll_per_event == pytest.approx(exact.nll_per_event, rel=0.01)
-    with pytest.raises(UsageError, match="float32 or int8"):
+    half = evaluate_nll(folder, data, "test", weights="bfloat16")
+    assert half.weights == "bfloat16" and half.n_events == exact.n_events
+    assert half.nll_per_event != exact.nll_per_event
+    assert half.nll_per_event == pytest.approx(exact.nll_per_event, rel=0.02)
+    with pytest.raises(UsageError, match="float32, bfloat16, int8"):
         evaluate_nll(folder, data, "test", weights="int4")

@@ -401,6 +401,10 @@ class NLLReport:
         return _json_safe(asdict(self))
 
 
+WEIGHTS = ("float32", "bfloat16", "int8")
+"""The weights :func:`evaluate_nll` can score a model with."""
+
+
 def evaluate_nll(
     checkpoint: str | os.PathLike[str],
     data: str | os.PathLike[str],
@@ -423,8 +427,9 @@ def evaluate_nll(
         batch_size: Sequences per batch.
         max_batches: Stop after this many batches (None: the whole split).
         device: Torch device.
-        weights: ``float32`` (as trained), or ``int8`` to score the model generation runs
-            with ``--dtype int8`` (CPU only; what quantization costs in likelihood).
+        weights: ``float32`` (as trained), or ``bfloat16`` / ``int8`` to score the model
+            generation runs with ``--dtype bfloat16`` / ``--dtype int8`` (int8 on the CPU
+            only): what halving or quantizing the weights costs in likelihood.
 
     Returns:
         The report.
@@ -435,8 +440,8 @@ def evaluate_nll(
     """
     if max_batches is not None and max_batches < 1:
         raise UsageError(f"max_batches must be at least 1, got {max_batches}")
-    if weights not in ("float32", "int8"):
-        raise UsageError(f"weights must be float32 or int8, not {weights!r}")
+    if weights not in WEIGHTS:
+        raise UsageError(f"weights must be {', '.join(WEIGHTS)}, not {weights!r}")
     model, model_enc, max_seq_len = _scoring_model(checkpoint, device, weights)
     dataset = _scoring_dataset(
         data, split, checkpoint, model_enc, max_seq_len, model.config.onset_order
@@ -479,6 +484,10 @@ def _scoring_model(
         from tuplet.model.quantize import quantize_int8
 
         model = quantize_int8(model)
+    elif weights == "bfloat16":
+        from tuplet.model.quantize import halve_products
+
+        model = halve_products(model, weights)
     c = model.config
     training = info.get("training") or {}
     max_seq_len = min(int(training.get("max_seq_len") or c.max_seq_len), c.max_seq_len)

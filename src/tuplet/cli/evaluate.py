@@ -196,8 +196,9 @@ def register(sub: Any) -> None:
     p.add_argument("--max-batches", type=_positive, default=None, help="score only N batches")
     p.add_argument("--device", default="auto", help="torch device (default: cuda if available)")
     p.add_argument(
-        "--weights", default="float32", choices=["float32", "int8"],
-        help="with --model: score int8 weights (as `tuplet generate --dtype int8` runs; CPU)",
+        "--weights", default="float32", choices=["float32", "bfloat16", "int8"],
+        help="with --model: score bfloat16 or int8 weights (as `tuplet generate --dtype` runs "
+        "them; int8 on the CPU only)",
     )  # fmt: skip
     p.add_argument(
         "--continuations", action="store_true",

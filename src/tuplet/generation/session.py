@@ -95,17 +95,15 @@ def load_model(
     Args:
         path: The checkpoint folder; None = :func:`tuplet.generation.sample.default_model_path`.
         device: Where to run it.
-        dtype: ``float32`` (as trained); ``bfloat16`` / ``float16`` to halve the bytes
-            read per decoding step, or ``int8`` (CPU only, :mod:`tuplet.model.quantize`) to quarter
-            those of the transformer blocks: faster on memory-bound CPUs, the numbers differ
-            slightly.
+        dtype: ``float32`` (as trained); ``bfloat16`` / ``float16`` to halve the bytes of
+            the transformer blocks' weights read per decoding step, or ``int8`` (CPU only) to
+            quarter them (:mod:`tuplet.model.quantize`): faster on memory-bound CPUs, the
+            numbers differ slightly.
 
     Raises:
         TupletError: No default model is installed, the checkpoint cannot be loaded, or an
             unknown dtype.
     """
-    import torch
-
     from tuplet.model.checkpoint import load_checkpoint
 
     if dtype not in DTYPES:
@@ -118,8 +116,10 @@ def load_model(
         from tuplet.model.quantize import quantize_int8
 
         model = quantize_int8(model)
-    else:
-        model = model.to(getattr(torch, dtype))
+    elif dtype != "float32":
+        from tuplet.model.quantize import halve_products
+
+        model = halve_products(model, dtype)
     return LoadedModel(model, EncodingConfig.from_dict(info["encoding"]), info)
 
 

@@ -76,10 +76,17 @@ stream's step. With more rows the generated loop reads the weights once per row,
 routine, reading them once for all rows, is faster (measured at batch 8 in bench/generate.py)."""
 
 
+def _halved(weight: Tensor, x: Tensor) -> bool:
+    """Whether ``weight`` is a halved weight (bf16 or fp16) for fp32 activations ``x``."""
+    return weight.dtype in (torch.bfloat16, torch.float16) and x.dtype == torch.float32
+
+
 def linear(x: Tensor, weight: Tensor | tuple[Tensor, Tensor], bias: Tensor | None) -> Tensor:
     """``x @ weight.T + bias``; ``weight`` float (out, in), or int8 (out, in) and fp32 scales.
 
-    int8 weights are applied weight-only (the activations stay in floating point). Inside
+    int8 weights are applied weight-only (the activations stay in floating point). Halved
+    weights (:func:`tuplet.model.quantize.halve_products`: bf16 or fp16 where ``x`` is fp32)
+    multiply ``x`` cast to their dtype, and the product comes back in ``x``'s. Inside
     ``torch.compile`` (:mod:`tuplet.model.compiled`) a product with few rows is written as a
     multiply-and-sum, so the generated kernel reads the weights (int8 ones converted in its
     loop) and fuses the bias and what follows, instead of calling a BLAS routine per product
@@ -90,11 +97,27 @@ def linear(x: Tensor, weight: Tensor | tuple[Tensor, Tensor], bias: Tensor | Non
         y = (x.unsqueeze(-2) * w.to(x.dtype)).sum(-1)  # (..., out)
         y = y if scale is None else y * scale.to(x.dtype)
         return y if bias is None else y + bias.to(x.dtype)
+    if isinstance(weight, Tensor) and _halved(weight, x):
+        y = F.linear(x.to(weight.dtype), weight).to(x.dtype)
+        return y if bias is None else y + bias.to(x.dtype)
     if isinstance(weight, Tensor):
         return F.linear(x, weight, bias)
     w, scale = weight
     y = F.linear(x, w.to(x.dtype)) * scale.to(x.dtype)
     return y if bias is None else y + bias.to(x.dtype)
+
+
+def project(layer: nn.Module, x: Tensor) -> Tensor:
+    """``layer(x)``, or :func:`linear` where the layer's weights are halved.
+
+    Halved: bf16 or fp16 weights for fp32 activations
+    (:func:`tuplet.model.quantize.halve_products`).
+    """
+    weight = layer.weight
+    if isinstance(weight, Tensor) and _halved(weight, x):
+        bias = layer.bias
+        return linear(x, weight, bias if isinstance(bias, Tensor) else None)
+    return layer(x)
 
 
 def _rotate(x: Tensor, cos: Tensor, sin: Tensor) -> Tensor:
@@ -135,7 +158,8 @@ class CausalSelfAttention(nn.Module):
         """Attend; ``mask`` (B or 1, 1, T, S) bool True = may attend, None = plain causal."""
         B, T, D = x.shape
         H = self.n_head
-        q, k, v = self.qkv(x).view(B, T, 3, H, D // H).permute(2, 0, 3, 1, 4)  # 3 x (B,H,T,Dh)
+        qkv = project(self.qkv, x).view(B, T, 3, H, D // H)
+        q, k, v = qkv.permute(2, 0, 3, 1, 4)  # 3 x (B,H,T,Dh)
         if rope is not None:  # rotate in fp32 (bf16 angles would blur distant positions)
             cos, sin = rope
             q, k = (
@@ -164,7 +188,7 @@ class CausalSelfAttention(nn.Module):
                 is_causal=mask is None and T == k.shape[2],
             )  # (B, H, T, Dh)
         y = y.transpose(1, 2).reshape(B, T, D)  # (B, T, D)
-        return self.out(y), weights
+        return project(self.out, y), weights
 
 
 class Block(nn.Module):
@@ -183,7 +207,8 @@ class Block(nn.Module):
         """Apply the block; keyword arguments go to the attention."""
         a, weights = self.attn(self.ln_attn(x), **attn_kwargs)
         x = x + a
-        return x + self.ff_out(self.ff_drop(F.gelu(self.ff_in(self.ln_ff(x))))), weights
+        h = self.ff_drop(F.gelu(project(self.ff_in, self.ln_ff(x))))
+        return x + project(self.ff_out, h), weights
 
 
-__all__ = ["Block", "CausalSelfAttention", "KVCache", "linear"]
+__all__ = ["Block", "CausalSelfAttention", "KVCache", "linear", "project"]
