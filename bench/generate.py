@@ -41,6 +41,7 @@ from tuplet.encoding import get_encoding
 from tuplet.generation.rules import Constraints, Limits
 from tuplet.generation.sample import sample_codes
 from tuplet.model.quantize import halve_products, int8_bytes, quantize_int8
+from tuplet.model.static import StaticDecoder
 from tuplet.model.transformer import MusicTransformer, preset
 
 
@@ -256,7 +257,7 @@ def main() -> None:
                     )
         forward = forward_only(model, args.events, device, clock)
         c = model.config
-        element = next(model.parameters()).element_size()
+        element = torch.empty((), dtype=StaticDecoder(model, 1, 1).dtype).element_size()
         # each step also reads the cached keys and values: on average half the sequence (the
         # eager cache); the compiled step's static cache is read whole
         kv_full = 2 * c.n_layer * c.d_model * element * args.events

@@ -166,6 +166,9 @@ class CausalSelfAttention(nn.Module):
                 _rotate(q.float(), cos, sin).to(v.dtype),
                 _rotate(k.float(), cos, sin).to(v.dtype),
             )
+        weight = self.qkv.weight
+        if isinstance(weight, Tensor) and _halved(weight, x):  # keys and values kept halved too
+            q, k, v = q.to(weight.dtype), k.to(weight.dtype), v.to(weight.dtype)
         if cache is not None:
             k, v = cache.update(layer, k, v)  # (B, H, S, Dh), S = events so far
         weights = None
@@ -187,7 +190,7 @@ class CausalSelfAttention(nn.Module):
                 # is_causal aligns the mask top-left: right only without cached keys
                 is_causal=mask is None and T == k.shape[2],
             )  # (B, H, T, Dh)
-        y = y.transpose(1, 2).reshape(B, T, D)  # (B, T, D)
+        y = y.transpose(1, 2).reshape(B, T, D).to(x.dtype)  # (B, T, D)
         return project(self.out, y), weights
 
 

@@ -73,6 +73,9 @@ class StaticDecoder:
         param = next(model.parameters())
         self.dtype, self.device = param.dtype, param.device
         self.blocks = [_BlockWeights(b) for b in model.blocks]
+        qkv = self.blocks[0].qkv[0] if self.blocks else None
+        if isinstance(qkv, Tensor) and qkv.dtype in (torch.bfloat16, torch.float16):
+            self.dtype = qkv.dtype  # halved products keep halved keys and values (as eager)
         shape = (batch_size, c.n_head, capacity, c.head_dim)
         self.keys = [torch.zeros(shape, dtype=self.dtype, device=self.device) for _ in self.blocks]
         self.values = [torch.zeros_like(k) for k in self.keys]
@@ -155,10 +158,11 @@ class StaticDecoder:
                 q = _rotate(q.float(), *rope).to(v.dtype)
                 k = _rotate(k.float(), *rope).to(v.dtype)
             keys, values = self.keys[layer], self.values[layer]
+            q, k, v = q.to(keys.dtype), k.to(keys.dtype), v.to(keys.dtype)
             keys.index_copy_(2, pos, k)  # (B, H, S, Dh), written in place
             values.index_copy_(2, pos, v)
             y = F.scaled_dot_product_attention(q, keys, values, attn_mask=visible)  # (B,H,1,Dh)
-            x = x + linear(y.transpose(1, 2).reshape(B, 1, D), *w.out)
+            x = x + linear(y.transpose(1, 2).reshape(B, 1, D).to(x.dtype), *w.out)
             a = F.layer_norm(x, (D,), *w.ln_ff)
             x = x + linear(F.gelu(linear(a, *w.ff_in)), *w.ff_out)
         return m.norm(x)[:, -1]  # (B, d)
