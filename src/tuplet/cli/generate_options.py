@@ -87,14 +87,15 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
         "--dtype",
         default="float32",
         choices=["float32", "bfloat16", "float16", "int8"],
-        help="weights as trained (float32), halved (bfloat16, float16) or quartered (int8, "
-        "CPU only): faster on a CPU, slightly different",
+        help="the blocks' weights as trained (float32), halved with the KV cache (bfloat16, "
+        "float16) or quartered (int8, CPU only): faster on a CPU, slightly different",
     )
     p.add_argument(
         "--compile",
         action="store_true",
-        help="decode each step as one compiled graph: 3-4x faster for one piece on a CPU (not "
-        "for several at once); the first run with a model and settings on a machine compiles it "
+        help="decode each step as one compiled graph: 3-4x faster for one piece on a CPU (for "
+        "several at once, 1.3x with --dtype bfloat16 on a CPU with bf16 products); the first "
+        "run with a model and settings on a machine compiles it "
         "(about a minute) into a package on disk (~/.cache/tuplet/compiled), which later runs "
         "load in milliseconds",
     )

@@ -1,4 +1,4 @@
-"""int8 weights for faster generation on a CPU.
+"""int8 or halved (bf16, fp16) weights for faster generation on a CPU.
 
 A decoding step with one stream multiplies one row of activations by every weight matrix of
 the model, so it is bound by how fast the weights can be read, not by arithmetic. int8 weights
@@ -15,7 +15,12 @@ The model's logits change slightly: ``tuplet evaluate --model M --data D --weigh
 scores a checkpoint that way (on the shipped default model: test NLL/note 3.7202 against
 3.7194 in fp32). Choosing the engine sets ``torch.backends.quantized.engine`` for the process.
 
-This uses ``torch.ao.quantization.quantize_dynamic``, which PyTorch marks as deprecated in
+Halved weights (:func:`halve_products`, ``--dtype bfloat16``): the same layers' weights in
+bf16, with the attention's keys and values, everything else fp32. On a CPU with bf16 products
+(AVX-512 BF16, AMX) a compiled batch step packs them once for oneDNN
+(:func:`tuplet.model.compiled.aot_options`); measured in ``docs/benchmarks.md``.
+
+The int8 path uses ``torch.ao.quantization.quantize_dynamic``, which PyTorch marks as deprecated in
 favour of the separate ``torchao`` package; it is present and works in the pinned torch
 (2.13), and tuplet raises a clear error where it is missing.
 """
@@ -75,9 +80,11 @@ def halve_products(model: MusicTransformer, dtype: str) -> MusicTransformer:
     The same layers as :func:`quantize_int8` (nearly all the weights, so nearly all the bytes
     a decoding step reads) hold their weights in bfloat16 or float16; each product takes its
     input in that dtype and gives its output back in fp32, where the bias is added. The
-    residual stream, embeddings, layer norms, attention and output heads stay fp32. (The
-    whole model in bf16 cost the shipped default model 0.047 nats a note on its test split;
-    its products alone in bf16, 0.0001: `docs/benchmarks.md`.)
+    attention's queries, keys and values are kept in that dtype too (the KV cache, which a
+    batch's step reads more of than its weights, is halved), its output comes back in fp32.
+    The residual stream, embeddings, layer norms and output heads stay fp32. (The whole model
+    in bf16 cost the default model 0.047 nats a note on its test split; this, 0.00001:
+    `docs/benchmarks.md`.)
 
     Raises:
         UsageError: ``dtype`` is not one of :data:`HALF_DTYPES`.
