@@ -40,7 +40,7 @@ from machine import cpu_model
 from tuplet.encoding import get_encoding
 from tuplet.generation.rules import Constraints, Limits
 from tuplet.generation.sample import sample_codes
-from tuplet.model.quantize import halve_products, int8_bytes, quantize_int8
+from tuplet.model.quantize import int8_bytes, with_weights
 from tuplet.model.static import StaticDecoder
 from tuplet.model.transformer import MusicTransformer, preset
 
@@ -110,11 +110,7 @@ def build(name: str, device: str, dtype: str = "float32") -> tuple[MusicTransfor
         beat = model.heads[enc.field_index("beat")]
         beat.bias -= 3.0 * torch.arange(beat.bias.numel(), device=device)
     params = model.num_parameters()  # before int8 layers hide their weights from parameters()
-    if dtype == "int8":  # what `tuplet generate --dtype int8` runs
-        return quantize_int8(model), enc, params
-    if dtype != "float32":  # what `tuplet generate --dtype bfloat16 / float16` runs
-        return halve_products(model, dtype), enc, params
-    return model, enc, params
+    return with_weights(model, dtype), enc, params  # what `tuplet generate --dtype` runs
 
 
 def weight_bytes(model: MusicTransformer) -> int:

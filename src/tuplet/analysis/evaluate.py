@@ -475,19 +475,13 @@ def evaluate_nll(
 def _scoring_model(
     checkpoint: str | os.PathLike[str], device: str, weights: str
 ) -> tuple[Any, Any, int]:
-    """The checkpoint's model (int8 if asked), its encoding and the window it was trained on."""
+    """The checkpoint's model (int8 or bf16 if asked), its encoding and its training window."""
     from tuplet.encoding import EncodingConfig
     from tuplet.model.checkpoint import load_checkpoint
+    from tuplet.model.quantize import with_weights
 
     model, info = load_checkpoint(checkpoint, device)
-    if weights == "int8":
-        from tuplet.model.quantize import quantize_int8
-
-        model = quantize_int8(model)
-    elif weights == "bfloat16":
-        from tuplet.model.quantize import halve_products
-
-        model = halve_products(model, weights)
+    model = with_weights(model, weights)
     c = model.config
     training = info.get("training") or {}
     max_seq_len = min(int(training.get("max_seq_len") or c.max_seq_len), c.max_seq_len)

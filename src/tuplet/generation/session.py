@@ -112,14 +112,9 @@ def load_model(
     info = {**info, "dtype": dtype, "parameters": model.num_parameters()}
     if path is None:  # reports name the shipped model, not where this machine installed it
         info["path"] = DEFAULT_MODEL_NAME
-    if dtype == "int8":
-        from tuplet.model.quantize import quantize_int8
+    from tuplet.model.quantize import with_weights
 
-        model = quantize_int8(model)
-    elif dtype != "float32":
-        from tuplet.model.quantize import halve_products
-
-        model = halve_products(model, dtype)
+    model = with_weights(model, dtype)
     return LoadedModel(model, EncodingConfig.from_dict(info["encoding"]), info)
 
 

@@ -11,7 +11,7 @@ field heads; see :mod:`tuplet.model.transformer` for the whole model and its opt
 from __future__ import annotations
 
 import functools
-from typing import Any
+from typing import Any, TypeGuard
 
 import torch
 import torch.nn.functional as F
@@ -76,9 +76,13 @@ stream's step. With more rows the generated loop reads the weights once per row,
 routine, reading them once for all rows, is faster (measured at batch 8 in bench/generate.py)."""
 
 
-def _halved(weight: Tensor, x: Tensor) -> bool:
+HALF = (torch.bfloat16, torch.float16)
+"""The dtypes of halved weights (:func:`tuplet.model.quantize.halve_products`)."""
+
+
+def _halved(weight: object, x: Tensor) -> TypeGuard[Tensor]:
     """Whether ``weight`` is a halved weight (bf16 or fp16) for fp32 activations ``x``."""
-    return weight.dtype in (torch.bfloat16, torch.float16) and x.dtype == torch.float32
+    return isinstance(weight, Tensor) and weight.dtype in HALF and x.dtype == torch.float32
 
 
 def linear(x: Tensor, weight: Tensor | tuple[Tensor, Tensor], bias: Tensor | None) -> Tensor:
@@ -97,7 +101,7 @@ def linear(x: Tensor, weight: Tensor | tuple[Tensor, Tensor], bias: Tensor | Non
         y = (x.unsqueeze(-2) * w.to(x.dtype)).sum(-1)  # (..., out)
         y = y if scale is None else y * scale.to(x.dtype)
         return y if bias is None else y + bias.to(x.dtype)
-    if isinstance(weight, Tensor) and _halved(weight, x):
+    if _halved(weight, x):
         y = F.linear(x.to(weight.dtype), weight).to(x.dtype)
         return y if bias is None else y + bias.to(x.dtype)
     if isinstance(weight, Tensor):
@@ -114,7 +118,7 @@ def project(layer: nn.Module, x: Tensor) -> Tensor:
     (:func:`tuplet.model.quantize.halve_products`).
     """
     weight = layer.weight
-    if isinstance(weight, Tensor) and _halved(weight, x):
+    if _halved(weight, x):
         bias = layer.bias
         return linear(x, weight, bias if isinstance(bias, Tensor) else None)
     return layer(x)
@@ -167,7 +171,7 @@ class CausalSelfAttention(nn.Module):
                 _rotate(k.float(), cos, sin).to(v.dtype),
             )
         weight = self.qkv.weight
-        if isinstance(weight, Tensor) and _halved(weight, x):  # keys and values kept halved too
+        if _halved(weight, x):  # keys and values kept halved too
             q, k, v = q.to(weight.dtype), k.to(weight.dtype), v.to(weight.dtype)
         if cache is not None:
             k, v = cache.update(layer, k, v)  # (B, H, S, Dh), S = events so far

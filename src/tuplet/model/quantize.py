@@ -102,6 +102,22 @@ def halve_products(model: MusicTransformer, dtype: str) -> MusicTransformer:
     return model
 
 
+def with_weights(model: MusicTransformer, dtype: str) -> MusicTransformer:
+    """``model`` as ``tuplet generate --dtype`` runs it.
+
+    ``float32``: itself, as trained; ``int8``: :func:`quantize_int8`; ``bfloat16`` /
+    ``float16``: :func:`halve_products`.
+
+    Raises:
+        UsageError: An unknown dtype, or int8 off the CPU.
+    """
+    if dtype == "float32":
+        return model
+    if dtype == "int8":
+        return quantize_int8(model)
+    return halve_products(model, dtype)
+
+
 def int8_bytes(model: MusicTransformer) -> int:
     """Bytes of the int8 weights of a model made by :func:`quantize_int8`."""
     total = 0
@@ -112,4 +128,4 @@ def int8_bytes(model: MusicTransformer) -> int:
     return total
 
 
-__all__ = ["HALF_DTYPES", "halve_products", "int8_bytes", "quantize_int8"]
+__all__ = ["HALF_DTYPES", "halve_products", "int8_bytes", "quantize_int8", "with_weights"]

@@ -17,7 +17,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from tuplet.model.layers import KVCache, _rotate, linear
+from tuplet.model.layers import HALF, KVCache, _rotate, linear
 from tuplet.model.transformer import MusicTransformer
 
 
@@ -74,7 +74,7 @@ class StaticDecoder:
         self.dtype, self.device = param.dtype, param.device
         self.blocks = [_BlockWeights(b) for b in model.blocks]
         qkv = self.blocks[0].qkv[0] if self.blocks else None
-        if isinstance(qkv, Tensor) and qkv.dtype in (torch.bfloat16, torch.float16):
+        if isinstance(qkv, Tensor) and qkv.dtype in HALF:
             self.dtype = qkv.dtype  # halved products keep halved keys and values (as eager)
         shape = (batch_size, c.n_head, capacity, c.head_dim)
         self.keys = [torch.zeros(shape, dtype=self.dtype, device=self.device) for _ in self.blocks]
