@@ -303,10 +303,39 @@ def test_span_moves_and_cuts() -> None:
         span(notes, 4, 4)
 
 
+def test_continuation_references_average_every_other_piece_and_the_collection() -> None:
+    from tuplet.analysis.continuations import _summarise, collection
+
+    assert collection("music21:bach/bwv1.6.mxl") == "music21:bach"
+    assert collection("music21:beethoven/opus18no1/movement2.mxl") == "music21:beethoven"
+    assert collection("song.mid") == ""
+
+    def row(name: str, true: float, generated: float, prompt: float) -> dict[str, object]:
+        return {"name": name, "true": {"m": true}, "generated": {"m": generated},
+                "prompt": {"m": prompt}}  # fmt: skip
+
+    rows = [
+        row("a:x/1", 1.0, 0.9, 1.0),
+        row("a:x/2", 0.8, 0.8, 0.5),
+        row("a:y/1", 0.5, float("nan"), 0.5),  # alone in its collection; model undefined
+        row("a:x/3", float("nan"), 0.7, 0.7),  # truth undefined: in no pair
+    ]
+    means, counts = _summarise(rows, ("m",))
+    # model: |0.9-1| and |0.8-0.8|; the NaNs are left out and counted
+    assert means["model"]["m"] == pytest.approx(0.05) and counts["model"]["m"] == 2
+    # another piece: piece 1 -> mean(0.2, 0.5), piece 2 -> mean(0.2, 0.3), piece 3 -> mean(0.5, 0.3)
+    assert means["another piece"]["m"] == pytest.approx((0.35 + 0.25 + 0.4) / 3)
+    assert counts["another piece"]["m"] == 3
+    # same collection: only the two defined x pieces pair; y/1 is alone
+    assert means["same collection"]["m"] == pytest.approx(0.2)
+    assert counts["same collection"]["m"] == 2
+    assert means["the prompt"]["m"] == pytest.approx((0.0 + 0.3 + 0.0) / 3)
+
+
 def test_continuations_of_held_out_pieces(
     dataset: Path, checkpoint: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from tuplet.analysis.continuations import evaluate_continuations, span
+    from tuplet.analysis.continuations import evaluate_continuations, format_continuations, span
     from tuplet.analysis.evaluate import read_dataset_pieces
 
     report = evaluate_continuations(checkpoint, dataset, prompt_beats=4, beats=8, seed=5)
@@ -325,15 +354,29 @@ def test_continuations_of_held_out_pieces(
     expected = metrics.compute_metrics(span(first, 4, 12), report.metrics)
     for m, value in expected.items():
         assert report.pieces[0]["true"][m] == pytest.approx(value, nan_ok=True)
-    # "another piece" pairs each truth with the next piece's truth
+    # "another piece" averages each truth's distance to every other piece's truth
     truths = [r["true"]["pitch_range"] for r in report.pieces]
-    diffs = [abs(b - a) for a, b in zip(truths, truths[1:] + truths[:1], strict=True)]
-    assert report.mean_abs_diff["another piece"]["pitch_range"] == pytest.approx(np.mean(diffs))
+    n = len(truths)
+    every = [np.mean([abs(truths[j] - truths[i]) for j in range(n) if j != i]) for i in range(n)]
+    assert report.mean_abs_diff["another piece"]["pitch_range"] == pytest.approx(np.mean(every))
     gen = [abs(r["generated"]["pitch_range"] - r["true"]["pitch_range"]) for r in report.pieces]
     assert report.mean_abs_diff["model"]["pitch_range"] == pytest.approx(np.nanmean(gen))
     # the same seed gives the same continuations
     again = evaluate_continuations(checkpoint, dataset, prompt_beats=4, beats=8, seed=5)
     assert again.pieces == report.pieces
+    # rounds: round r is the report of seed + r; the figures are the rounds' means
+    after = evaluate_continuations(checkpoint, dataset, prompt_beats=4, beats=8, seed=6)
+    both = evaluate_continuations(checkpoint, dataset, prompt_beats=4, beats=8, seed=5, rounds=2)
+    assert both.pieces == report.pieces + [{**r, "round": 1} for r in after.pieces]
+    assert both.model_by_round == [report.mean_abs_diff["model"], after.mean_abs_diff["model"]]
+    for m in report.metrics:
+        pair = [report.mean_abs_diff["model"][m], after.mean_abs_diff["model"][m]]
+        assert both.mean_abs_diff["model"][m] == pytest.approx(np.nanmean(pair), nan_ok=True)
+        assert both.mean_abs_diff["another piece"][m] == pytest.approx(
+            report.mean_abs_diff["another piece"][m], nan_ok=True
+        )
+    assert both.new_notes == report.new_notes + after.new_notes
+    assert "x 2 rounds (seeds 5..6)" in format_continuations(both)
     # pieces too short for the span are skipped with the reason; none left is an error
     with pytest.raises(UsageError, match="no test piece"):
         evaluate_continuations(checkpoint, dataset, prompt_beats=8, beats=240)
@@ -345,7 +388,8 @@ def test_continuations_of_held_out_pieces(
                  "--quiet", "--out", str(out)]) == 0  # fmt: skip
     saved = json.loads(out.read_text())
     assert len(saved["pieces"]) == 2 and saved["prompt_beats"] == 4
-    assert set(saved["mean_abs_diff"]) == {"model", "another piece", "the prompt"}
+    assert set(saved["mean_abs_diff"]) == {"model", "another piece", "same collection",
+                                           "the prompt"}
     assert saved["settings"]["temperature"] == 1.0  # the model's own (none: MMT's)
     # sampling options: the model's settings with those knobs replaced, recorded
     greedy = []

@@ -100,6 +100,7 @@ def cmd_evaluate_continuations(args: argparse.Namespace) -> int:
         device=_device(args.device),
         progress=not args.quiet,
         settings=settings,
+        rounds=args.rounds,
     )
     print(format_continuations(report))
     name = f"continuations-{args.split}.json"
@@ -208,6 +209,10 @@ def register(sub: Any) -> None:
     p.add_argument("--beats", type=_positive, default=32, help="beats of continuation measured")
     p.add_argument("--max-pieces", dest="max_pieces", type=_positive, default=None)
     p.add_argument("--seed", type=int, default=0, help="piece i is sampled with seed + i")
+    p.add_argument(
+        "--rounds", type=_positive, default=1,
+        help="continue every piece this many times (seeds SEED, SEED+1, ...) and average",
+    )  # fmt: skip
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     s = p.add_argument_group(
         "sampling of --continuations (default: the model's own; one value, or per field: "
