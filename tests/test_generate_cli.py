@@ -17,9 +17,10 @@ from songs import SONG_TRACKS, TPB, shape, write_song
 from tuplet.cli import main
 from tuplet.encoding import get_encoding, instrument_code, quantise
 from tuplet.errors import UsageError
+from tuplet.generation import generate as g
 from tuplet.generation.generate import GenerationOptions, Session, load_model
 from tuplet.generation.loop import LOOP_TICKS_PER_BEAT, loop, wrap_nll
-from tuplet.generation.sample import SamplingSettings
+from tuplet.generation.sample import Limits, SamplingSettings
 from tuplet.io import read_notes
 from tuplet.io.midi import write_midi
 from tuplet.model.checkpoint import save_checkpoint
@@ -601,7 +602,7 @@ def test_the_gap_rule_takes_the_models_bound_and_rules_can_be_switched_off(
     assert main([*args, "--force", "--rules-off", "rnage"]) == 1
 
 
-def test_the_model_recommends_its_sampling_settings(models, tmp_path) -> None:
+def test_the_model_recommends_its_sampling_settings(models, song, tmp_path) -> None:
     folder = tmp_path / "recommends"
     import shutil
 
@@ -629,6 +630,29 @@ def test_the_model_recommends_its_sampling_settings(models, tmp_path) -> None:
     # the Python API too: options without settings take the model's
     session = Session(lm, GenerationOptions(n=1, seed=0))
     assert session.options.settings == lm.settings
+    # a mode may have its own knobs, laid over the rest for that mode only
+    own = {"per_field": {"pitch": {"temperature": 0.9}}, "chosen_on": "continuations"}
+    info["sampling"]["modes"] = {"continuation": own}
+    (folder / "config.json").write_text(json.dumps(info))
+    lm = load_model(folder)
+    assert lm.settings.per_field == {"pitch": {"top_k_frac": 0.2}}
+    cont = {"pitch": {"top_k_frac": 0.2, "temperature": 0.9}}
+    assert lm.settings_for("continuation").per_field == cont
+    assert lm.settings_for("infill") == lm.settings_for("unconditional") == lm.settings
+    short = GenerationOptions(n=1, seed=0, limits=Limits(max_beats=8))
+    piece = g.continuation(lm, read_notes(song), prompt_beats=4, options=short)
+    assert piece.options.settings == lm.settings_for("continuation")
+    assert main([*args, "--force", "--prompt", str(song), "--prompt-beats", "4",
+                 "--max-beats", "8"]) == 0  # fmt: skip
+    r = json.loads((out / "sample-01.json").read_text())["settings"]
+    assert r["per_field"] == cont and r["top_k_frac"] == 0.5
+    assert main([*args, "--force", "--temperature", "1.0,pitch=1.1"]) == 0  # not a continuation
+    r = json.loads((out / "sample-01.json").read_text())["settings"]
+    assert r["per_field"] == {"pitch": {"top_k_frac": 0.2, "temperature": 1.1}}
+    info["sampling"]["modes"] = {"continuations": own}
+    (folder / "config.json").write_text(json.dumps(info))
+    with pytest.raises(UsageError, match="unknown mode continuations"):
+        _ = load_model(folder).settings
     bad = {**info, "sampling": {"top_k_frac": 2.0}}
     (folder / "config.json").write_text(json.dumps(bad))
     with pytest.raises(UsageError, match="top_k_frac"):

@@ -625,8 +625,14 @@ def test_adventurousness_loosens_every_cut_and_zero_keeps_the_models_settings() 
 
     enc = get_encoding("tuplet")
     base = SamplingSettings(top_k_frac=0.2, min_p=0.04, per_field={"beat": {"min_p": 0.1}})
-    lm = SimpleNamespace(settings=base, encoding=enc)
+    own = SamplingSettings(top_k_frac=0.2, per_field={"pitch": {"temperature": 0.9}})
+    lm = SimpleNamespace(
+        settings_for=lambda mode: own if mode == "continuation" else base, encoding=enc
+    )
     assert sampling(lm, 0.0) is base  # type: ignore[arg-type]
+    # a studio mode takes the model's settings of its generation mode
+    assert sampling(lm, 0.0, "continue") is own  # type: ignore[arg-type]
+    assert sampling(lm, 0.0, "generate") is base  # type: ignore[arg-type]
     rules = [sampling(lm, a).resolve(enc.fields, enc.vocab_sizes) for a in (0.5, 1.0)]  # type: ignore[arg-type]
     beat = enc.fields.index("beat")
     for rule, a in zip(rules, (0.5, 1.0), strict=True):

@@ -359,6 +359,20 @@ def test_model_card_reports_data_rights_energy_and_results(dataset, tmp_path):
     assert "tuplet train data-out/mine --from" in card
 
 
+def test_the_card_names_each_modes_own_sampling_knobs():
+    from tuplet.responsibility.card import _sampling_lines
+
+    sampling = {"top_k_frac": 0.2, "chosen_on": "whole valid pieces",
+                "modes": {"continuation": {"per_field": {"pitch": {"temperature": 0.9}},
+                                           "chosen_on": "valid continuations"}}}  # fmt: skip
+    text = "\n".join(_sampling_lines(sampling))
+    assert '`{"top_k_frac": 0.2}`' in text and "chosen whole valid pieces." in text
+    assert ('In continuation mode these knobs replace theirs: '
+            '`{"per_field": {"pitch": {"temperature": 0.9}}}`; chosen valid continuations.'
+            in text)  # fmt: skip
+    assert "modes" not in text.split("In continuation")[0]
+
+
 def test_without_a_valid_split_the_run_says_it_validates_on_train(tmp_path, capsys):
     src = tmp_path / "src"
     src.mkdir()

@@ -195,7 +195,7 @@ def evaluate_continuations(
         metrics: Keys of :data:`tuplet.analysis.metrics.METRICS`.
         device: Torch device.
         progress: Show a progress bar.
-        settings: Sampling settings (default: the model's recommended ones).
+        settings: Sampling settings (default: the model's recommended ones for continuations).
         rounds: Continue every piece this many times, round r with seed ``seed + r``; the
             figures are the rounds' means.
 
@@ -270,7 +270,7 @@ def evaluate_continuations(
         model_by_round=[s[0]["model"] for s in summaries],
         new_notes=new_notes,
         seconds=seconds,
-        settings=(settings or lm.settings).to_dict(),
+        settings=(settings or lm.settings_for("continuation")).to_dict(),
     )
 
 

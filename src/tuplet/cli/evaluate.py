@@ -88,7 +88,7 @@ def cmd_evaluate_continuations(args: argparse.Namespace) -> int:
         from tuplet.generation.generate import load_model
 
         model = None if args.model is None else Path(args.model)
-        settings = _settings(args, load_model(model).settings)
+        settings = _settings(args, load_model(model).settings_for("continuation"))
     report = evaluate_continuations(
         args.model,
         args.data,

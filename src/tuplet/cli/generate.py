@@ -225,7 +225,7 @@ def _run(
     options = g.GenerationOptions(
         n=args.n,
         seed=args.seed,
-        settings=_settings(args, lm.settings),
+        settings=_settings(args, lm.settings_for(mode)),
         limits=Limits(
             max_events=args.max_events,
             max_beats=args.max_beats,
@@ -361,7 +361,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
     encoding named in the checkpoint's config.json, so that a mistake is answered in a
     fraction of a second; torch and the weights load only then.
     """
-    from tuplet.generation.sample import SamplingSettings
+    from tuplet.generation.settings import recommended
 
     info, encoding = _model_config(args.model)
     if args.list_instruments:
@@ -372,8 +372,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
     mode = _mode(args)
     _check_numbers(args, info)
     check_keep(args, info)
-    recommended = info.get("sampling")
-    base = SamplingSettings.from_dict(recommended) if recommended else None
+    base = recommended(info.get("sampling"), mode)
     _settings(args, base).resolve(encoding.fields, encoding.vocab_sizes)  # bad knobs fail now
     names = _instrument_names(args, encoding)
     if mode in ("infill", "add-part"):

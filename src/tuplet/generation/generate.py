@@ -268,6 +268,8 @@ def continuation(
             leave nothing to generate.
     """
     options = options or GenerationOptions()
+    if options.settings is None:
+        options = replace(options, settings=lm.settings_for("continuation"))
     run = Session(lm, options)
     if prompt_beats is not None and prompt_beats < 1:
         raise UsageError(f"prompt_beats must be at least 1, got {prompt_beats}")

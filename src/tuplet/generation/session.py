@@ -25,6 +25,7 @@ from tuplet.generation.sample import (
     default_model_path,
     sample_codes,
 )
+from tuplet.generation.settings import recommended
 from tuplet.notes import Notes, maps_before, shift_ticks
 
 if TYPE_CHECKING:
@@ -80,8 +81,11 @@ class LoadedModel:
     @property
     def settings(self) -> SamplingSettings:
         """The checkpoint's recommended sampling (config.json's ``sampling``), else MMT's."""
-        recommended = self.info.get("sampling")
-        return SamplingSettings.from_dict(recommended) if recommended else SamplingSettings()
+        return self.settings_for(None)
+
+    def settings_for(self, mode: str | None) -> SamplingSettings:
+        """The recommended sampling of one generation mode (:func:`recommended`)."""
+        return recommended(self.info.get("sampling"), mode)
 
 
 DTYPES: tuple[str, ...] = ("float32", "bfloat16", "float16", "int8")

@@ -126,6 +126,43 @@ class SamplingSettings:
         return replace(self, **changes, per_field=merged)
 
 
+MODES: tuple[str, ...] = (
+    "unconditional",
+    "instruments",
+    "continuation",
+    "infill",
+    "add-part",
+    "loop",
+)
+"""Generation modes a checkpoint's ``sampling.modes`` may give their own knobs."""
+
+
+def recommended(sampling: Mapping[str, Any] | None, mode: str | None = None) -> SamplingSettings:
+    """A checkpoint's recommended settings (its config.json's ``sampling``) for ``mode``.
+
+    ``sampling.modes.MODE`` (knobs and ``per_field``, as :meth:`SamplingSettings.updated`
+    takes them) is laid over the rest for that mode: a continuation is judged by how it carries
+    its prompt on, a piece from nothing by how it stands as a whole, so each may be chosen on its
+    own figures. No ``sampling``: MMT's sampler.
+
+    Raises:
+        UsageError: A knob out of range, or a mode that is not one of :data:`MODES`.
+    """
+    if not sampling:
+        return SamplingSettings()
+    base = SamplingSettings.from_dict(sampling)
+    modes = dict(sampling.get("modes") or {})
+    unknown = sorted(set(modes) - set(MODES))
+    if unknown:
+        raise UsageError(f"sampling: unknown mode {', '.join(unknown)} (modes: {', '.join(MODES)})")
+    own = modes.get(mode) if mode is not None else None
+    if not own:
+        return base
+    knobs = {k: own[k] for k in KNOBS if k in own}
+    per_field = {str(f): dict(v) for f, v in dict(own.get("per_field") or {}).items()}
+    return base.updated(knobs, per_field)
+
+
 class FieldRule(NamedTuple):
     """The sampling rule of one field: temperature, top-k (k = vocabulary: off), top-p, min-p."""
 
@@ -155,4 +192,11 @@ def _check_knobs(knobs: dict[str, Any], where: str) -> None:
             raise UsageError(f"{name}{where} must be {wanted[name]}, got {value!r}")
 
 
-__all__ = ["DEFAULT_TOP_K_FRAC", "KNOBS", "FieldRule", "SamplingSettings"]
+__all__ = [
+    "DEFAULT_TOP_K_FRAC",
+    "KNOBS",
+    "MODES",
+    "FieldRule",
+    "SamplingSettings",
+    "recommended",
+]

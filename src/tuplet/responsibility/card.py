@@ -258,8 +258,8 @@ def _sampling_lines(sampling: dict[str, Any] | None) -> list[str]:
     """The card's "Sampling" section: the settings ``tuplet generate`` uses by default."""
     if not sampling:
         return []
-    knobs = {k: v for k, v in sampling.items() if k != "chosen_on"}
-    return [
+    knobs = {k: v for k, v in sampling.items() if k not in ("chosen_on", "modes")}
+    lines = [
         "## Sampling",
         "",
         f"`tuplet generate` samples this model with `{json.dumps(knobs, sort_keys=True)}` "
@@ -268,6 +268,14 @@ def _sampling_lines(sampling: dict[str, Any] | None) -> list[str]:
         + (f"; chosen {sampling['chosen_on']}." if sampling.get("chosen_on") else "."),
         "",
     ]
+    for mode, own in dict(sampling.get("modes") or {}).items():
+        changed = {k: v for k, v in own.items() if k != "chosen_on"}
+        lines += [
+            f"In {mode} mode these knobs replace theirs: `{json.dumps(changed, sort_keys=True)}`"
+            + (f"; chosen {own['chosen_on']}." if own.get("chosen_on") else "."),
+            "",
+        ]
+    return lines
 
 
 def _evaluation_lines(evaluation: dict[str, Any]) -> list[str]:

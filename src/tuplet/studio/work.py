@@ -207,9 +207,17 @@ def check_action(action: Action, piece: Notes, model: ModelHolder) -> Action:
     return action
 
 
-def sampling(lm: LoadedModel, adventurous: float) -> SamplingSettings:
-    """The model's recommended settings, made bolder by ``adventurous`` (module docstring)."""
-    base = lm.settings
+GENERATION_MODES = {"generate": "unconditional", "continue": "continuation", "rewrite": "infill"}
+"""The generation mode (:data:`tuplet.generation.settings.MODES`) of a studio action's mode
+whose name differs."""
+
+
+def sampling(lm: LoadedModel, adventurous: float, mode: str | None = None) -> SamplingSettings:
+    """The model's recommended settings for a studio ``mode``, made bolder by ``adventurous``.
+
+    How much bolder: the module docstring.
+    """
+    base = lm.settings_for(GENERATION_MODES.get(mode, mode) if mode is not None else None)
     if adventurous == 0:
         return base
     per_field: dict[str, dict[str, float]] = {}
@@ -254,7 +262,8 @@ def generate_action(
         start = math.floor(action.from_beat) if action.mode == "continue" else 0
         limits = replace(limits, max_beats=start + new_beats)
     options = g.GenerationOptions(
-        n=action.n, seed=action.seed, settings=sampling(lm, action.adventurous), limits=limits
+        n=action.n, seed=action.seed, settings=sampling(lm, action.adventurous, action.mode),
+        limits=limits,
     )
     names = None if action.instruments is None else list(action.instruments)
     if action.mode == "generate":
