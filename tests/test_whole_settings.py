@@ -1,5 +1,6 @@
-"""scripts/whole_settings.py hands the chosen setting to ship-default.sh as command-line flags:
-those flags must give `tuplet generate` exactly the setting that was measured."""
+"""scripts/whole_settings.py hands the chosen setting to ship-default.sh as command-line flags,
+scripts/continuation_settings.py the continuation mode's knobs as a checkpoint states them: each
+must give `tuplet generate` exactly the setting that was measured."""
 
 from __future__ import annotations
 
@@ -9,13 +10,13 @@ from pathlib import Path
 
 from tuplet.cli import build_parser
 from tuplet.cli.generate import _settings
-from tuplet.generation.settings import SamplingSettings
+from tuplet.generation.settings import SamplingSettings, recommended
 
-SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "whole_settings.py"
+SCRIPTS = Path(__file__).resolve().parents[1] / "scripts"
 
 
-def _script():
-    spec = importlib.util.spec_from_file_location("whole_settings", SCRIPT)
+def _script(name: str = "whole_settings"):
+    spec = importlib.util.spec_from_file_location(name, SCRIPTS / f"{name}.py")
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
@@ -38,3 +39,20 @@ def test_every_candidates_flags_give_generate_that_candidate() -> None:
         assert len(options) == len(set(options)), (name, flags)
         args = build_parser().parse_args(["generate", *flags])
         assert _settings(args) == SamplingSettings.from_dict(knobs), (name, flags)
+
+
+def test_the_continuation_knobs_shipped_give_the_setting_measured() -> None:
+    script = _script("continuation_settings")
+    shipped = {"top_k_frac": 0.2, "per_field": {"position": {"top_k_frac": 0.5}}}
+    base = SamplingSettings.from_dict(shipped)
+    for name, own in script.CANDIDATES.items():
+        knobs = {k: v for k, v in own.items() if k != "per_field"}
+        measured = base.updated(knobs, own.get("per_field", {}))
+        choice = {**own, "chosen_on": "valid continuations"}
+        sampling = {**shipped, "modes": {"continuation": choice}}
+        assert recommended(sampling, "continuation") == measured, name
+        assert recommended(sampling, "unconditional") == base, name
+    # the score: each figure over another piece's, averaged
+    diff = {"model": {"pitch_class_entropy": 0.1, "scale_consistency": 0.03},
+            "another piece": {"pitch_class_entropy": 0.2, "scale_consistency": 0.04}}  # fmt: skip
+    assert script.score({"mean_abs_diff": diff}) == (0.5 + 0.75) / 2
