@@ -2,8 +2,10 @@
 
     python scripts/continuation_settings.py --data data-out/broad [--model M] [--rounds 10]
         [--split valid] [--out runs/continuation-settings] [--only 'pitch T 0.9;min-p 0.05']
+        [--base '{"top_k_frac": 0.2}']
 
-The model's recommended settings (``tuplet generate``'s, chosen on whole pieces) are the base;
+The model's recommended settings (``tuplet generate``'s, chosen on whole pieces; ``--base``
+gives them for a checkpoint that has none yet) are the base;
 each candidate lays a few knobs over them, as a checkpoint's ``sampling.modes.continuation``
 does. Every candidate continues every long-enough ``--split`` piece ``--rounds`` times
 (``tuplet evaluate --continuations --rounds``: 16 beats given, 32 measured) and is scored on the
@@ -25,6 +27,7 @@ from typing import Any
 from tuplet.analysis.continuations import ContinuationReport, evaluate_continuations
 from tuplet.analysis.evaluate import save_json
 from tuplet.generation.generate import load_model
+from tuplet.generation.settings import SamplingSettings
 
 CANDIDATES: dict[str, dict[str, Any]] = {  # name: knobs laid over the base
     "the model's own": {},
@@ -45,7 +48,8 @@ def score(report: dict[str, Any]) -> float:
 def run(args: argparse.Namespace) -> dict[str, Any]:
     """Every candidate's report (run or reused), the table, the winner."""
     lm = load_model(args.model)
-    base = lm.settings  # the whole-piece settings, without any mode's own knobs
+    # the whole-piece settings, without any mode's own knobs
+    base = SamplingSettings.from_dict(json.loads(args.base)) if args.base else lm.settings
     names = [n.strip() for n in args.only.split(";")] if args.only else list(CANDIDATES)
     unknown = [n for n in names if n not in CANDIDATES]
     if unknown:
@@ -100,6 +104,8 @@ def main() -> None:
     p.add_argument("--rounds", type=int, default=10)
     p.add_argument("--only", default=None, help="candidates, ';'-separated")
     p.add_argument("--out", default="runs/continuation-settings")
+    p.add_argument("--base", default=None, help="the whole-piece settings as JSON (default: "
+                   "the model's recommended ones)")  # fmt: skip
     args = p.parse_args()
     result = run(args)
     text = table(result, args.rounds, args.split)

@@ -54,10 +54,11 @@ step "$EVAL/samples-mmt/sample-001.json" tuplet generate --model "$M" --n "$N" -
   --top-k-frac 0.1 --out "$EVAL/samples-mmt" --force --quiet --originality off
 step "$EVAL/metrics-mmt/evaluation.json" tuplet evaluate "$EVAL/samples-mmt" --reference "$DATA" \
   --split test --trim 64 --out "$EVAL/metrics-mmt"
-# continuations of held-out pieces, drawn with the chosen settings (the run's checkpoint carries
-# none: without $FLAGS they would be MMT's; before 2026-12-03 they were)
-step "$EVAL/continuations-test.json" tuplet evaluate --continuations --model "$M" --data "$DATA" \
-  --split test $FLAGS --out "$EVAL/continuations-test.json"
+# the continuation mode's own knobs, laid over those settings, chosen on continuations of the
+# VALID split (scripts/continuation_settings.py: 10 rounds; pitch-class entropy and scale
+# consistency against another piece's); the test split's continuations are measured after shipping
+step "$EVAL/continuation-settings/choice.json" python scripts/continuation_settings.py \
+  --data "$DATA" --model "$M" --base "$SAMPLING" --rounds 10 --out "$EVAL/continuation-settings"
 
 # the extraction audit: can it reproduce its training pieces from 1, 2, 4 bars? (drawn with the
 # checkpoint's own settings: MMT's top-k 10% here)
@@ -87,7 +88,7 @@ step "$EVAL/scope.json" tuplet audit scope --model "$M" --data "$DATA" --heldout
 
 # ship: weights, sampling settings, the silence bound and originality index from the training
 # data, the card
-python - "$RUN" "$DATA" "$EVAL" "$SAMPLING" <<'PY'
+python - "$RUN" "$DATA" "$EVAL" "$SAMPLING" "$EVAL/continuation-settings/choice.json" <<'PY'
 import json, shutil, sys
 from pathlib import Path
 import numpy as np
@@ -96,6 +97,7 @@ from tuplet.analysis.evaluate import read_dataset_pieces
 from tuplet.responsibility.originality import INDEX_FILE, OriginalityIndex
 run, data, ev = map(Path, sys.argv[1:4])
 chosen = json.loads(sys.argv[4])
+continuation = json.loads(Path(sys.argv[5]).read_text())
 nll = json.loads((ev / "nll-new-broad.json").read_text())
 metrics = json.loads((ev / "metrics-chosen" / "evaluation.json").read_text())
 evaluation = {"held-out test split": {k: v for k, v in nll.items() if isinstance(v, (int, float))}}
@@ -133,6 +135,8 @@ sampling = {**chosen,
             "max_gap_beats_from": f"the 95th percentile of the training split's {len(gaps)} "
             f"pieces' longest time between consecutive onsets ({gap} beats; the longest "
             f"{max(gaps):.0f}, the 99th percentile {np.percentile(gaps, 99):.0f})"}
+if {k: v for k, v in continuation.items() if k != "chosen_on"}:  # the base may win: no knobs
+    sampling["modes"] = {"continuation": continuation}
 ship = Path("src/tuplet/data/default-model")
 tmp = ship.with_name(ship.name + ".tmp")
 shutil.rmtree(tmp, ignore_errors=True)
@@ -172,3 +176,7 @@ tmp.rename(ship)
 print("shipped", ship, sum(f.stat().st_size for f in ship.iterdir()) // 1024, "KiB;",
       "originality:", index.thresholds.calibrated_on, "; max gap", gap)
 PY
+
+# continuations of the test split's pieces by the shipped model, with its continuation settings
+step "$EVAL/continuations-test.json" tuplet evaluate --continuations --data "$DATA" --split test \
+  --rounds 10 --quiet --out "$EVAL/continuations-test.json"

@@ -367,7 +367,7 @@ def test_the_card_names_each_modes_own_sampling_knobs():
                                            "chosen_on": "valid continuations"}}}  # fmt: skip
     text = "\n".join(_sampling_lines(sampling))
     assert '`{"top_k_frac": 0.2}`' in text and "chosen whole valid pieces." in text
-    assert ('In continuation mode these knobs replace theirs: '
+    assert ('In continuation mode it lays these knobs over them: '
             '`{"per_field": {"pitch": {"temperature": 0.9}}}`; chosen valid continuations.'
             in text)  # fmt: skip
     assert "modes" not in text.split("In continuation")[0]

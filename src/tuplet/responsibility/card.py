@@ -271,7 +271,7 @@ def _sampling_lines(sampling: dict[str, Any] | None) -> list[str]:
     for mode, own in dict(sampling.get("modes") or {}).items():
         changed = {k: v for k, v in own.items() if k != "chosen_on"}
         lines += [
-            f"In {mode} mode these knobs replace theirs: `{json.dumps(changed, sort_keys=True)}`"
+            f"In {mode} mode it lays these knobs over them: `{json.dumps(changed, sort_keys=True)}`"
             + (f"; chosen {own['chosen_on']}." if own.get("chosen_on") else "."),
             "",
         ]
