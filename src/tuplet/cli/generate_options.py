@@ -30,7 +30,8 @@ unsure), plus .wav (--wav) and .png (--png). A sample that
 copies the training data is drawn again, then withheld; a prompt far outside what the model
 knows makes it abstain (--force-prompt goes on).
 Sampling follows the model's recommended settings (its config.json's "sampling", chosen on
-validation data; the shipped model's are in its MODEL_CARD.md), else MMT's: top-k
+validation data, with a mode's own knobs laid over them where it has some: the shipped model
+draws a continuation's pitch at temperature 0.9; its MODEL_CARD.md lists them), else MMT's: top-k
 with k = 10% of each field's vocabulary, temperature 1. Options replace them knob by knob and
 take one value or per-field values, e.g. --temperature 1.0,pitch=1.2,duration=0.8; a single
 value sets that knob for every field (--top-k-frac 0.1 --top-p 1 is MMT's sampler, whatever
