@@ -231,7 +231,12 @@ def test_record_an_idea_and_see_its_notes(page, melody) -> None:
     assert message.startswith("opened recording.wav:") and "played by violin" in message
     notes = page.evaluate("window.studio.state.piece.notes")
     heard = [n[2] for n in sorted(notes)]
-    assert heard[:8] == tune.pitch.tolist(), message
+    # Chromium's fake microphone can glitch under load and re-attack a held note (one CI run in
+    # many heard the seventh note twice); the tune repeats no pitch back to back, so a repeat
+    # heard is that glitch, and the notes must otherwise be the tune's, in order
+    once = [p for i, p in enumerate(heard) if i == 0 or p != heard[i - 1]]
+    assert once[:8] == tune.pitch.tolist(), message
+    assert len(heard) <= len(tune) + 1, message
     assert page.evaluate("window.studio.drawnNotes") == len(notes)
     assert page.inner_text("#record") == "Record"
 
