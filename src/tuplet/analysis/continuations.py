@@ -167,6 +167,37 @@ def _summarise(
     return means, counts
 
 
+def _over_rounds(
+    summaries: list[tuple[dict[str, dict[str, float]], dict[str, dict[str, int]]]],
+    metrics: tuple[str, ...],
+) -> tuple[dict[str, dict[str, float]], dict[str, dict[str, int]]]:
+    """The rounds' :func:`_summarise` results as one: the means' mean, the counts' sum."""
+    means = {
+        ref: {m: _finite_mean([s[0][ref][m] for s in summaries]) for m in metrics}
+        for ref in REFERENCES
+    }
+    counts = {
+        ref: {m: sum(s[1][ref][m] for s in summaries) for m in metrics} for ref in REFERENCES
+    }
+    return means, counts
+
+
+def _open_split(
+    lm: Any, data: str | os.PathLike[str], split: str, prompt_beats: int, beats: int
+) -> list[tuple[str, Notes]]:
+    """The split's ``(name, notes)``; refuses spans longer than the model's beats."""
+    from tuplet.analysis.evaluate import read_dataset_pieces
+
+    limit = lm.encoding.max_beat
+    if prompt_beats + beats > limit:
+        raise UsageError(
+            f"prompt ({prompt_beats}) + continuation ({beats}) beats exceed the model's "
+            f"{limit} beats"
+        )
+    pieces = read_dataset_pieces(data, split)
+    return list(zip(pieces.names, pieces.pieces, strict=True))
+
+
 def evaluate_continuations(
     checkpoint: str | os.PathLike[str] | None,
     data: str | os.PathLike[str],
@@ -205,55 +236,30 @@ def evaluate_continuations(
     Raises:
         UsageError: Bad options, an empty split, or no piece long enough.
     """
-    from tuplet.analysis.evaluate import read_dataset_pieces
     from tuplet.generation.generate import load_model
 
-    _check_options(prompt_beats, beats, max_pieces, metrics)
-    if rounds < 1:
-        raise UsageError(f"rounds must be at least 1, got {rounds}")
+    _check_options(prompt_beats, beats, max_pieces, metrics, rounds)
     lm = load_model(None if checkpoint is None else Path(checkpoint), device)
-    limit = lm.encoding.max_beat
-    if prompt_beats + beats > limit:
-        raise UsageError(
-            f"prompt ({prompt_beats}) + continuation ({beats}) beats exceed the model's "
-            f"{limit} beats"
-        )
-    pieces = read_dataset_pieces(data, split)
-    chosen = list(zip(pieces.names, pieces.pieces, strict=True))
+    chosen = _open_split(lm, data, split, prompt_beats, beats)
     total = len(chosen) if max_pieces is None else min(max_pieces, len(chosen))
     bar = None
     if progress:
         from tqdm import tqdm
 
         bar = tqdm(total=total * rounds, unit="piece", desc="continuations")
-    rows: list[dict[str, Any]] = []
-    skipped: list[tuple[str, str]] = []
-    summaries = []
-    new_notes, seconds = 0, 0.0
     try:
-        for r in range(rounds):
-            got, missed, notes_r, seconds_r = _continue_all(
-                lm, chosen, prompt_beats, beats, seed + r, max_pieces, metrics, settings, bar
+        rows, skipped, summaries, new_notes, seconds = _rounds(
+            lm, chosen, prompt_beats, beats, seed, max_pieces, metrics, settings, rounds, bar
+        )
+        if not rows:
+            raise UsageError(
+                f"{data}: no {split} piece is {prompt_beats + beats} beats long and could be "
+                f"continued ({len(skipped)} skipped)"
             )
-            if not got:
-                raise UsageError(
-                    f"{data}: no {split} piece is {prompt_beats + beats} beats long and could "
-                    f"be continued ({len(missed)} skipped)"
-                )
-            rows += [{**row, "round": r} for row in got]
-            skipped += [m for m in missed if m not in skipped]
-            summaries.append(_summarise(got, metrics))
-            new_notes, seconds = new_notes + notes_r, seconds + seconds_r
     finally:
         if bar is not None:
             bar.close()
-    means = {
-        ref: {m: _finite_mean([s[0][ref][m] for s in summaries]) for m in metrics}
-        for ref in REFERENCES
-    }
-    counts = {
-        ref: {m: sum(s[1][ref][m] for s in summaries) for m in metrics} for ref in REFERENCES
-    }
+    means, counts = _over_rounds(summaries, metrics)
     return ContinuationReport(
         checkpoint="default" if checkpoint is None else str(checkpoint),
         data=str(data),
@@ -272,6 +278,41 @@ def evaluate_continuations(
         seconds=seconds,
         settings=(settings or lm.settings_for("continuation")).to_dict(),
     )
+
+
+def _rounds(
+    lm: Any,
+    chosen: list[tuple[str, Notes]],
+    prompt_beats: int,
+    beats: int,
+    seed: int,
+    max_pieces: int | None,
+    metrics: tuple[str, ...],
+    settings: SamplingSettings | None,
+    rounds: int,
+    bar: Any,
+) -> tuple[list[dict[str, Any]], list[tuple[str, str]], list[Any], int, float]:
+    """Every round of :func:`_continue_all`, round r with ``seed + r``.
+
+    Returns the rows (each with its round), the pieces skipped (once each), each round's
+    :func:`_summarise`, the new notes and the seconds. A round that continues no piece stops
+    it with no rows (the caller says why).
+    """
+    rows: list[dict[str, Any]] = []
+    skipped: list[tuple[str, str]] = []
+    summaries = []
+    new_notes, seconds = 0, 0.0
+    for r in range(rounds):
+        got, missed, notes_r, seconds_r = _continue_all(
+            lm, chosen, prompt_beats, beats, seed + r, max_pieces, metrics, settings, bar
+        )
+        skipped += [m for m in missed if m not in skipped]
+        if not got:
+            return [], skipped, [], 0, 0.0
+        rows += [{**row, "round": r} for row in got]
+        summaries.append(_summarise(got, metrics))
+        new_notes, seconds = new_notes + notes_r, seconds + seconds_r
+    return rows, skipped, summaries, new_notes, seconds
 
 
 def _continue_all(
@@ -317,15 +358,21 @@ def _continue_all(
 
 
 def _check_options(
-    prompt_beats: int, beats: int, max_pieces: int | None, metrics: tuple[str, ...]
+    prompt_beats: int,
+    beats: int,
+    max_pieces: int | None,
+    metrics: tuple[str, ...],
+    rounds: int = 1,
 ) -> None:
-    """Refuse lengths under a beat, no pieces, and unknown metrics."""
+    """Refuse lengths under a beat, no pieces or rounds, and unknown metrics."""
     if prompt_beats < 1 or beats < 1:
         raise UsageError(
             f"prompt and continuation need at least 1 beat each, got {prompt_beats}, {beats}"
         )
     if max_pieces is not None and max_pieces < 1:
         raise UsageError(f"max_pieces must be at least 1, got {max_pieces}")
+    if rounds < 1:
+        raise UsageError(f"rounds must be at least 1, got {rounds}")
     unknown = [m for m in metrics if m not in METRICS]
     if unknown:
         raise UsageError(f"unknown metric(s) {', '.join(unknown)} (known: {', '.join(METRICS)})")
