@@ -84,11 +84,11 @@ def cmd_evaluate_continuations(args: argparse.Namespace) -> int:
     from tuplet.generation.settings import KNOBS
 
     if any(getattr(args, k) is not None for k in KNOBS):
-        from tuplet.cli.generate import _settings
-        from tuplet.generation.generate import load_model
+        from tuplet.cli.generate import _model_config, _settings
+        from tuplet.generation.settings import recommended
 
-        model = None if args.model is None else Path(args.model)
-        settings = _settings(args, load_model(model).settings_for("continuation"))
+        info, _ = _model_config(args.model)  # config.json only: the weights load once, below
+        settings = _settings(args, recommended(info.get("sampling"), "continuation"))
     report = evaluate_continuations(
         args.model,
         args.data,
